@@ -1,0 +1,79 @@
+//! The HV-06 tutorial's chat server: WebSockets on `/chat`, `GET /ping` and
+//! `GET /clients` on the same port.
+//!
+//! ```text
+//! cargo run --release --example chat_server -- --port 8080
+//! ```
+//!
+//! On open the new client gets `welcome user_K` and everyone else
+//! `user_K joined`; a message M gets `echo: M` back and `user_K: M` to the
+//! others; a close tells the rest `user_K left`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hvws::{Channel, CloseInfo, Context, HttpResponse, HvWebServer, Routes, Server};
+
+#[derive(Default)]
+struct ChatServer {
+    clients: HashMap<Channel, String>,
+    next_id: u32,
+}
+
+impl ChatServer {
+    fn broadcast(&self, ctx: &mut Context<'_>, msg: &str, exclude: Option<Channel>) {
+        ctx.broadcast_to(self.clients.keys().copied().filter(|c| Some(*c) != exclude), hvws::Opcode::Text, msg.as_bytes())
+            .expect("text is a data opcode");
+    }
+}
+
+impl HvWebServer for ChatServer {
+    fn on_init(&mut self, routes: &mut Routes<Self>) {
+        routes
+            .get("/ping", |_, _, _| HttpResponse::text("pong"))
+            .get("/clients", |chat: &mut ChatServer, _, _| HttpResponse::text(chat.clients.len().to_string()))
+            .websocket("/chat");
+    }
+
+    fn on_ws_open(&mut self, ctx: &mut Context<'_>, channel: Channel, url: &str) {
+        self.next_id += 1;
+        let nickname = format!("user_{}", self.next_id);
+        log::info!("{channel} opened {url} as {nickname}");
+        let _ = ctx.send_text(channel, &format!("welcome {nickname}"));
+        self.broadcast(ctx, &format!("{nickname} joined"), Some(channel));
+        self.clients.insert(channel, nickname);
+    }
+
+    fn on_ws_message(&mut self, ctx: &mut Context<'_>, channel: Channel, msg: &str) {
+        let nickname = self.clients.get(&channel).cloned().unwrap_or_else(|| "unknown".into());
+        let _ = ctx.send_text(channel, &format!("echo: {msg}"));
+        self.broadcast(ctx, &format!("{nickname}: {msg}"), Some(channel));
+    }
+
+    fn on_ws_close(&mut self, ctx: &mut Context<'_>, channel: Channel, close: &CloseInfo) {
+        let nickname = self.clients.remove(&channel).unwrap_or_else(|| "unknown".into());
+        log::info!("{channel} ({nickname}) closed: {} {:?}", close.code, close.reason);
+        self.broadcast(ctx, &format!("{nickname} left"), None);
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let mut port = 8080u16;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
+            other => return Err(format!("unknown argument {other:?}; usage: chat_server [--port N]").into()),
+        }
+    }
+    let mut server = Server::new(ChatServer::default());
+    server.init(port)?;
+    server.start()?;
+    log::info!("chat on ws://127.0.0.1:{}/chat", server.local_addr().map_or(port, |a| a.port()));
+    // A game would do its frame here; the chat only waits for the network.
+    while server.is_running() {
+        server.tick_timeout(Duration::from_millis(100))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,387 @@
+//! Connection table and output queues: what callbacks touch through the
+//! `Context`. Queuing never does I/O; the tick's flush does.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use slab::Slab;
+
+use super::timer::{Timer, TimerKind, Timers};
+use crate::channel::{Channel, ChannelInfo};
+use crate::config::ServerConfig;
+use crate::error::SendError;
+use crate::proto::close::{close_payload, is_valid_app_code, MAX_REASON_LEN};
+use crate::proto::frame::{encode_frame, Opcode, MAX_CONTROL_PAYLOAD};
+use crate::proto::{Decoder, Role};
+
+/// What a connection is doing.
+pub(crate) enum Phase {
+    /// Reading HTTP requests (keep-alive, pipelined).
+    Http,
+    /// An open WebSocket, or one whose close we sent.
+    Ws(Box<WsState>),
+    /// Finished: write what is queued, shut down writing, then read and
+    /// discard until the peer closes (so our last bytes are not lost to a
+    /// reset) or the linger deadline passes.
+    Closing {
+        /// Our side of TCP is shut down.
+        shutdown_sent: bool,
+        /// The peer's side is closed: remove once our output is written.
+        peer_eof: bool,
+    },
+}
+
+/// Per-WebSocket state. Boxed so an HTTP connection does not pay for it.
+pub(crate) struct WsState {
+    pub decoder: Decoder,
+    pub info: ChannelInfo,
+    /// Our close frame is queued: no more data may follow it.
+    pub close_sent: bool,
+    /// The data opcode of a fragmented message we are sending.
+    pub frag_out: Option<Opcode>,
+    /// Whole frames queued while a fragmented send is open; they follow its
+    /// final fragment so the two messages do not interleave.
+    pub deferred: Vec<u8>,
+}
+
+pub(crate) struct Conn {
+    pub sock: TcpStream,
+    pub gen: u32,
+    pub peer: SocketAddr,
+    pub phase: Phase,
+    /// Received bytes not yet consumed (a partial head or frame).
+    pub inbuf: Vec<u8>,
+    /// Bytes queued for the socket.
+    pub out: Vec<u8>,
+    /// Listed in `Core::dirty`.
+    pub dirty: bool,
+}
+
+impl Conn {
+    pub fn ws(&mut self) -> Option<&mut WsState> {
+        match &mut self.phase {
+            Phase::Ws(ws) => Some(ws),
+            _ => None,
+        }
+    }
+}
+
+/// Buffers freed by flushed or drained connections, reused so a busy
+/// server does not call the allocator per tick and an idle connection holds
+/// no buffer at all.
+#[derive(Debug, Default)]
+pub(crate) struct BufPool {
+    free: Vec<Vec<u8>>,
+}
+
+const POOL_MAX_BUFFERS: usize = 256;
+const POOL_MAX_CAPACITY: usize = 64 << 10;
+
+impl BufPool {
+    pub fn take(&mut self) -> Vec<u8> {
+        self.free.pop().unwrap_or_default()
+    }
+
+    pub fn put(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() > 0 && buf.capacity() <= POOL_MAX_CAPACITY && self.free.len() < POOL_MAX_BUFFERS {
+            buf.clear();
+            self.free.push(buf);
+        }
+    }
+}
+
+/// The connection of an open channel: WebSocket, close not yet sent.
+fn open_conn(conns: &mut Slab<Conn>, ch: Channel) -> Result<(usize, &mut Conn), SendError> {
+    let key = ch.index as usize;
+    match conns.get_mut(key) {
+        Some(c) if c.gen == ch.gen && matches!(&c.phase, Phase::Ws(ws) if !ws.close_sent) => Ok((key, c)),
+        _ => Err(SendError::ChannelClosed),
+    }
+}
+
+/// A connection's output buffer, taken from the pool if it has none.
+pub(crate) fn out_buf<'a>(out: &'a mut Vec<u8>, pool: &mut BufPool) -> &'a mut Vec<u8> {
+    if out.capacity() == 0 {
+        *out = pool.take();
+    }
+    out
+}
+
+/// The connection table and what goes with it.
+pub(crate) struct Core {
+    pub conns: Slab<Conn>,
+    /// Generation per slab slot, bumped when a connection leaves it.
+    pub gens: Vec<u32>,
+    /// Connections with output to flush this tick.
+    pub dirty: Vec<usize>,
+    /// Connections whose read budget ran out; read again next tick.
+    pub read_pending: Vec<usize>,
+    pub pool: BufPool,
+    /// One encoded frame, shared by every receiver of a broadcast.
+    pub frame: Vec<u8>,
+    pub timers: Timers,
+    pub config: ServerConfig,
+    pub now: Instant,
+    pub ws_open: usize,
+    pub stop_requested: bool,
+    pub handle: Option<crate::handle::ServerHandle>,
+}
+
+impl Core {
+    pub fn new(config: ServerConfig) -> Core {
+        Core {
+            conns: Slab::new(),
+            gens: Vec::new(),
+            dirty: Vec::new(),
+            read_pending: Vec::new(),
+            pool: BufPool::default(),
+            frame: Vec::new(),
+            timers: Timers::default(),
+            config,
+            now: Instant::now(),
+            ws_open: 0,
+            stop_requested: false,
+            handle: None,
+        }
+    }
+
+    pub fn insert(&mut self, sock: TcpStream, peer: SocketAddr) -> usize {
+        let key = self.conns.vacant_key();
+        if self.gens.len() <= key {
+            self.gens.resize(key + 1, 0);
+        }
+        self.conns.insert(Conn {
+            sock,
+            gen: self.gens[key],
+            peer,
+            phase: Phase::Http,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            dirty: false,
+        })
+    }
+
+    pub fn remove(&mut self, key: usize) -> Option<Conn> {
+        let mut conn = self.conns.try_remove(key)?;
+        self.gens[key] = self.gens[key].wrapping_add(1);
+        if let Phase::Ws(_) = conn.phase {
+            self.ws_open -= 1;
+        }
+        self.pool.put(std::mem::take(&mut conn.inbuf));
+        self.pool.put(std::mem::take(&mut conn.out));
+        Some(conn)
+    }
+
+    pub fn channel(&self, key: usize) -> Channel {
+        Channel {
+            index: key as u32,
+            gen: self.conns[key].gen,
+        }
+    }
+
+    pub fn is_open(&self, ch: Channel) -> bool {
+        matches!(self.conns.get(ch.index as usize), Some(c) if c.gen == ch.gen && matches!(&c.phase, Phase::Ws(ws) if !ws.close_sent))
+    }
+
+    pub fn info(&self, ch: Channel) -> Option<&ChannelInfo> {
+        match self.conns.get(ch.index as usize) {
+            Some(Conn { gen, phase: Phase::Ws(ws), .. }) if *gen == ch.gen => Some(&ws.info),
+            _ => None,
+        }
+    }
+
+    pub fn mark_dirty(dirty: &mut Vec<usize>, key: usize, conn: &mut Conn) {
+        if !conn.dirty {
+            conn.dirty = true;
+            dirty.push(key);
+        }
+    }
+
+    /// Queues one frame on a channel; the raw form behind every send.
+    pub fn send(&mut self, ch: Channel, opcode: Opcode, payload: &[u8], fin: bool) -> Result<(), SendError> {
+        let (key, conn) = open_conn(&mut self.conns, ch)?;
+        let Phase::Ws(ws) = &mut conn.phase else { unreachable!("open_conn checked") };
+        match opcode {
+            Opcode::Close => return Err(SendError::InvalidOpcode(opcode)),
+            Opcode::Ping | Opcode::Pong => {
+                if payload.len() > MAX_CONTROL_PAYLOAD {
+                    return Err(SendError::ControlFrameTooLarge(payload.len()));
+                }
+                if !fin {
+                    return Err(SendError::InvalidOpcode(opcode));
+                }
+                encode_frame(out_buf(&mut conn.out, &mut self.pool), true, opcode, payload, None);
+            }
+            Opcode::Text | Opcode::Binary | Opcode::Continuation => {
+                let wire = match (ws.frag_out, opcode) {
+                    (None, Opcode::Continuation) => return Err(SendError::InvalidOpcode(opcode)),
+                    (None, op) => op,
+                    (Some(open), op) if op == open || op == Opcode::Continuation => Opcode::Continuation,
+                    (Some(_), op) => return Err(SendError::InvalidOpcode(op)),
+                };
+                encode_frame(out_buf(&mut conn.out, &mut self.pool), fin, wire, payload, None);
+                if fin {
+                    ws.frag_out = None;
+                    if !ws.deferred.is_empty() {
+                        conn.out.extend_from_slice(&ws.deferred);
+                        ws.deferred = Vec::new();
+                    }
+                } else if wire != Opcode::Continuation {
+                    ws.frag_out = Some(wire);
+                }
+            }
+        }
+        Self::mark_dirty(&mut self.dirty, key, conn);
+        Ok(())
+    }
+
+    /// Queues a whole message (one final frame) on a channel.
+    pub fn send_message(&mut self, ch: Channel, opcode: Opcode, payload: &[u8]) -> Result<(), SendError> {
+        let (key, conn) = open_conn(&mut self.conns, ch)?;
+        let Phase::Ws(ws) = &mut conn.phase else { unreachable!("open_conn checked") };
+        if ws.frag_out.is_some() {
+            encode_frame(&mut ws.deferred, true, opcode, payload, None);
+            return Ok(());
+        }
+        encode_frame(out_buf(&mut conn.out, &mut self.pool), true, opcode, payload, None);
+        Self::mark_dirty(&mut self.dirty, key, conn);
+        Ok(())
+    }
+
+    /// Encodes one frame and appends its bytes to every open channel that
+    /// `pick` selects. Returns how many received it.
+    pub fn broadcast_where(&mut self, opcode: Opcode, payload: &[u8], mut pick: impl FnMut(Channel) -> bool) -> usize {
+        let Core { conns, dirty, frame, pool, .. } = self;
+        frame.clear();
+        encode_frame(frame, true, opcode, payload, None);
+        let mut n = 0;
+        for (key, conn) in conns.iter_mut() {
+            let Phase::Ws(ws) = &mut conn.phase else { continue };
+            if ws.close_sent || !pick(Channel { index: key as u32, gen: conn.gen }) {
+                continue;
+            }
+            n += 1;
+            if ws.frag_out.is_some() {
+                ws.deferred.extend_from_slice(frame);
+                continue;
+            }
+            out_buf(&mut conn.out, pool).extend_from_slice(frame);
+            Self::mark_dirty(dirty, key, conn);
+        }
+        n
+    }
+
+    /// Sends one encoded frame to the listed channels (skipping closed ones).
+    pub fn broadcast_to(&mut self, channels: impl IntoIterator<Item = Channel>, opcode: Opcode, payload: &[u8]) -> usize {
+        self.frame.clear();
+        encode_frame(&mut self.frame, true, opcode, payload, None);
+        let frame = std::mem::take(&mut self.frame);
+        let mut n = 0;
+        for ch in channels {
+            let Ok((key, conn)) = open_conn(&mut self.conns, ch) else { continue };
+            n += 1;
+            let Phase::Ws(ws) = &mut conn.phase else { unreachable!("open_conn checked") };
+            if ws.frag_out.is_some() {
+                ws.deferred.extend_from_slice(&frame);
+                continue;
+            }
+            out_buf(&mut conn.out, &mut self.pool).extend_from_slice(&frame);
+            Self::mark_dirty(&mut self.dirty, key, conn);
+        }
+        self.frame = frame;
+        n
+    }
+
+    /// Starts the closing handshake with an application code.
+    pub fn close(&mut self, ch: Channel, code: u16, reason: &str) -> Result<(), SendError> {
+        if !is_valid_app_code(code) {
+            return Err(SendError::InvalidCloseCode(code));
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(SendError::ReasonTooLong(reason.len()));
+        }
+        let (key, _) = open_conn(&mut self.conns, ch)?;
+        self.queue_close(key, code, reason);
+        Ok(())
+    }
+
+    /// Queues our close frame (any code, already validated) and starts the
+    /// wait for the peer's. Frames deferred behind an unfinished fragmented
+    /// send are dropped: nothing may follow a close.
+    pub fn queue_close(&mut self, key: usize, code: u16, reason: &str) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        let gen = conn.gen;
+        let Phase::Ws(ws) = &mut conn.phase else { return };
+        if ws.close_sent {
+            return;
+        }
+        ws.close_sent = true;
+        ws.deferred = Vec::new();
+        let mut payload = [0u8; 125];
+        let n = close_payload(code, reason, &mut payload);
+        encode_frame(out_buf(&mut conn.out, &mut self.pool), true, Opcode::Close, &payload[..n], None);
+        Self::mark_dirty(&mut self.dirty, key, conn);
+        self.timers.push(Timer {
+            at: self.now + self.config.close_timeout,
+            key,
+            gen,
+            kind: TimerKind::CloseHandshake,
+        });
+    }
+
+    /// Queues a pong unless our close is already out.
+    pub fn queue_pong(&mut self, key: usize, payload: &[u8]) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        let Phase::Ws(ws) = &conn.phase else { return };
+        if ws.close_sent {
+            return;
+        }
+        encode_frame(out_buf(&mut conn.out, &mut self.pool), true, Opcode::Pong, payload, None);
+        Self::mark_dirty(&mut self.dirty, key, conn);
+    }
+
+    /// Moves a connection to `Closing`: flush, shut down, linger.
+    pub fn begin_closing(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        if let Phase::Ws(_) = conn.phase {
+            self.ws_open -= 1;
+        }
+        conn.phase = Phase::Closing { shutdown_sent: false, peer_eof: false };
+        self.pool.put(std::mem::take(&mut conn.inbuf));
+        Self::mark_dirty(&mut self.dirty, key, conn);
+    }
+
+    pub fn new_ws(&self, info: ChannelInfo) -> Box<WsState> {
+        Box::new(WsState {
+            decoder: Decoder::new(Role::Server, self.config.max_frame_size, self.config.max_message_size),
+            info,
+            close_sent: false,
+            frag_out: None,
+            deferred: Vec::new(),
+        })
+    }
+
+    pub fn open_channels(&self) -> impl Iterator<Item = Channel> + '_ {
+        self.conns.iter().filter_map(|(key, c)| match &c.phase {
+            Phase::Ws(ws) if !ws.close_sent => Some(Channel { index: key as u32, gen: c.gen }),
+            _ => None,
+        })
+    }
+
+    pub fn buffered_amount(&self, ch: Channel) -> usize {
+        match self.conns.get(ch.index as usize) {
+            Some(c) if c.gen == ch.gen => c.out.len() + c.ws_ref().map_or(0, |ws| ws.deferred.len()),
+            _ => 0,
+        }
+    }
+}
+
+impl Conn {
+    fn ws_ref(&self) -> Option<&WsState> {
+        match &self.phase {
+            Phase::Ws(ws) => Some(ws),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! A `Send + Clone` handle through which other threads reach the server.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+use mio::Waker;
+
+use crate::channel::Channel;
+use crate::error::SendError;
+use crate::proto::close::{is_valid_app_code, MAX_REASON_LEN};
+use crate::proto::frame::Opcode;
+
+/// A request queued by a [`ServerHandle`], carried out by the next tick.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Send { channel: Channel, opcode: Opcode, data: Vec<u8>, fin: bool },
+    Broadcast { opcode: Opcode, data: Vec<u8>, except: Option<Channel> },
+    BroadcastTo { channels: Vec<Channel>, opcode: Opcode, data: Vec<u8> },
+    Close { channel: Channel, code: u16, reason: String },
+    Stop,
+}
+
+/// Reaches a running server from any thread: send, broadcast, close, stop.
+///
+/// Each call queues a command and wakes the reactor; the server's next tick
+/// carries the commands out in the order they were made (per handle and
+/// across handles, in the order they reached the queue). A command for a
+/// channel that closed meanwhile is dropped, as a send to it would fail.
+/// Calls return [`SendError::NotRunning`] once the server is gone.
+///
+/// ```no_run
+/// # use hvws::{Server, HvWebServer};
+/// # struct App;
+/// # impl HvWebServer for App {}
+/// let mut server = Server::new(App);
+/// server.init(8080)?;
+/// server.start()?;
+/// let handle = server.handle()?;
+/// std::thread::spawn(move || {
+///     let _ = handle.broadcast_text("tick from the simulation", None);
+/// });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct ServerHandle {
+    pub(crate) tx: Sender<Command>,
+    pub(crate) waker: Arc<Waker>,
+}
+
+impl fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerHandle").field("queued", &self.tx.len()).finish()
+    }
+}
+
+impl ServerHandle {
+    fn push(&self, cmd: Command) -> Result<(), SendError> {
+        self.tx.send(cmd).map_err(|_| SendError::NotRunning)?;
+        // A failed wake means the poller is gone, which the next send reports.
+        let _ = self.waker.wake();
+        Ok(())
+    }
+
+    /// Queues a text message to `channel`.
+    pub fn send_text(&self, channel: Channel, text: impl Into<String>) -> Result<(), SendError> {
+        let data = text.into().into_bytes();
+        self.push(Command::Send { channel, opcode: Opcode::Text, data, fin: true })
+    }
+
+    /// Queues a binary message to `channel`.
+    pub fn send_binary(&self, channel: Channel, data: impl Into<Vec<u8>>) -> Result<(), SendError> {
+        self.push(Command::Send { channel, opcode: Opcode::Binary, data: data.into(), fin: true })
+    }
+
+    /// Queues one raw frame, as [`Context::send`](crate::Context::send).
+    pub fn send(&self, channel: Channel, data: impl Into<Vec<u8>>, opcode: Opcode, fin: bool) -> Result<(), SendError> {
+        if opcode == Opcode::Close {
+            return Err(SendError::InvalidOpcode(opcode));
+        }
+        self.push(Command::Send { channel, opcode, data: data.into(), fin })
+    }
+
+    /// Queues a text message to every open channel but `except`.
+    pub fn broadcast_text(&self, text: impl Into<String>, except: Option<Channel>) -> Result<(), SendError> {
+        self.push(Command::Broadcast { opcode: Opcode::Text, data: text.into().into_bytes(), except })
+    }
+
+    /// Queues a binary message to every open channel but `except`.
+    pub fn broadcast_binary(&self, data: impl Into<Vec<u8>>, except: Option<Channel>) -> Result<(), SendError> {
+        self.push(Command::Broadcast { opcode: Opcode::Binary, data: data.into(), except })
+    }
+
+    /// Queues one message, encoded once, to each listed channel.
+    pub fn broadcast_to(&self, channels: Vec<Channel>, opcode: Opcode, data: impl Into<Vec<u8>>) -> Result<(), SendError> {
+        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
+            return Err(SendError::InvalidOpcode(opcode));
+        }
+        self.push(Command::BroadcastTo { channels, opcode, data: data.into() })
+    }
+
+    /// Queues a close of `channel`; the code and reason are checked now.
+    pub fn close(&self, channel: Channel, code: u16, reason: &str) -> Result<(), SendError> {
+        if !is_valid_app_code(code) {
+            return Err(SendError::InvalidCloseCode(code));
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(SendError::ReasonTooLong(reason.len()));
+        }
+        self.push(Command::Close { channel, code, reason: reason.to_owned() })
+    }
+
+    /// Asks the server to stop: its ticks then close every channel with 1001
+    /// and wind down; [`Server::is_running`](crate::Server::is_running)
+    /// turns false when done.
+    pub fn stop(&self) -> Result<(), SendError> {
+        self.push(Command::Stop)
+    }
+}

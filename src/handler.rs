@@ -1,0 +1,100 @@
+//! The trait a server application implements.
+
+use crate::channel::{Channel, CloseInfo};
+use crate::error::WsError;
+use crate::http::{HttpRequest, HttpResponse, Routes};
+use crate::server::Context;
+
+/// The answer to a WebSocket upgrade request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Handshake {
+    /// Accept, with no subprotocol.
+    Accept,
+    /// Accept and choose this subprotocol; it must be one the client offered
+    /// (see [`offered_protocols`](crate::offered_protocols)), or the
+    /// handshake fails with 500.
+    AcceptProtocol(String),
+    /// Refuse with this HTTP response (401, 403, 404 …); the connection is
+    /// then closed.
+    Reject(HttpResponse),
+}
+
+/// A WebSocket + HTTP server application: override the callbacks you need.
+///
+/// Every callback runs on the thread that calls
+/// [`Server::tick`](crate::Server::tick), one at a time, in the order the
+/// network delivered things; callbacks of one channel never overlap. What a
+/// callback sends through the [`Context`] leaves in the same tick.
+///
+/// ```
+/// use hvws::{Channel, Context, HvWebServer, HttpResponse, Routes};
+///
+/// #[derive(Default)]
+/// struct Echo {
+///     messages: usize,
+/// }
+///
+/// impl HvWebServer for Echo {
+///     fn on_init(&mut self, routes: &mut Routes<Self>) {
+///         routes.get("/count", |echo: &mut Echo, _, _| HttpResponse::text(echo.messages.to_string()));
+///     }
+///     fn on_ws_message(&mut self, ctx: &mut Context<'_>, channel: Channel, msg: &str) {
+///         self.messages += 1;
+///         let _ = ctx.send_text(channel, msg);
+///     }
+/// }
+/// ```
+pub trait HvWebServer: Sized {
+    /// Called once by `init`: register HTTP routes and WebSocket paths.
+    fn on_init(&mut self, routes: &mut Routes<Self>) {
+        let _ = routes;
+    }
+
+    /// Decide on a WebSocket upgrade request (already checked against RFC
+    /// 6455 and the registered WebSocket paths): accept, pick a subprotocol,
+    /// or reject. Read headers, query and peer address from `request`.
+    /// Default: accept without a subprotocol.
+    fn on_ws_handshake(&mut self, request: &HttpRequest) -> Handshake {
+        let _ = request;
+        Handshake::Accept
+    }
+
+    /// A WebSocket connection opened on `url` (the request target, path and
+    /// query). Details: [`Context::info`].
+    fn on_ws_open(&mut self, ctx: &mut Context<'_>, channel: Channel, url: &str) {
+        let _ = (ctx, channel, url);
+    }
+
+    /// A complete text message arrived.
+    fn on_ws_message(&mut self, ctx: &mut Context<'_>, channel: Channel, msg: &str) {
+        let _ = (ctx, channel, msg);
+    }
+
+    /// A complete binary message arrived.
+    fn on_ws_binary(&mut self, ctx: &mut Context<'_>, channel: Channel, data: &[u8]) {
+        let _ = (ctx, channel, data);
+    }
+
+    /// A ping arrived; the pong has already been queued.
+    fn on_ws_ping(&mut self, ctx: &mut Context<'_>, channel: Channel, payload: &[u8]) {
+        let _ = (ctx, channel, payload);
+    }
+
+    /// A pong arrived.
+    fn on_ws_pong(&mut self, ctx: &mut Context<'_>, channel: Channel, payload: &[u8]) {
+        let _ = (ctx, channel, payload);
+    }
+
+    /// The channel failed (protocol violation, socket error, close timeout);
+    /// `on_ws_close` follows.
+    fn on_ws_error(&mut self, ctx: &mut Context<'_>, channel: Channel, error: &WsError) {
+        let _ = (ctx, channel);
+        log::debug!("channel {channel}: {error}");
+    }
+
+    /// The channel closed, whoever started it; called exactly once per
+    /// opened channel. The id is dead from here on.
+    fn on_ws_close(&mut self, ctx: &mut Context<'_>, channel: Channel, close: &CloseInfo) {
+        let _ = (ctx, channel, close);
+    }
+}

@@ -1,0 +1,76 @@
+//! # hvws
+//!
+//! A WebSocket + HTTP server and a WebSocket client for programs that own
+//! their main loop: game servers, simulations, live dashboards. Once a frame
+//! the program calls [`Server::tick`]; hvws does the network work that is
+//! ready (accepts, HTTP requests, handshakes, frames, pings, closes), runs
+//! the application's [`HvWebServer`] callbacks, flushes what they sent and
+//! returns. No async runtime, no hidden threads: one mio reactor.
+//!
+//! ```no_run
+//! use hvws::{Channel, CloseInfo, Context, HttpResponse, HvWebServer, Routes, Server};
+//! use std::collections::HashMap;
+//!
+//! #[derive(Default)]
+//! struct Chat {
+//!     names: HashMap<Channel, String>,
+//!     next_id: u32,
+//! }
+//!
+//! impl HvWebServer for Chat {
+//!     fn on_init(&mut self, routes: &mut Routes<Self>) {
+//!         routes.get("/clients", |chat: &mut Chat, _, _| HttpResponse::text(chat.names.len().to_string()));
+//!     }
+//!     fn on_ws_open(&mut self, ctx: &mut Context<'_>, ch: Channel, _url: &str) {
+//!         self.next_id += 1;
+//!         let name = format!("user_{}", self.next_id);
+//!         let _ = ctx.send_text(ch, &format!("welcome {name}"));
+//!         ctx.broadcast_text(&format!("{name} joined"), Some(ch));
+//!         self.names.insert(ch, name);
+//!     }
+//!     fn on_ws_message(&mut self, ctx: &mut Context<'_>, ch: Channel, msg: &str) {
+//!         let _ = ctx.send_text(ch, &format!("echo: {msg}"));
+//!         ctx.broadcast_text(&format!("{}: {msg}", self.names[&ch]), Some(ch));
+//!     }
+//!     fn on_ws_close(&mut self, ctx: &mut Context<'_>, ch: Channel, _close: &CloseInfo) {
+//!         if let Some(name) = self.names.remove(&ch) {
+//!             ctx.broadcast_text(&format!("{name} left"), None);
+//!         }
+//!     }
+//! }
+//!
+//! let mut server = Server::new(Chat::default());
+//! server.init(8080)?;
+//! server.start()?;
+//! while server.is_running() {
+//!     server.tick()?;
+//!     std::thread::sleep(std::time::Duration::from_millis(10)); // the game's frame
+//! }
+//! # Ok::<(), hvws::ServerError>(())
+//! ```
+
+mod channel;
+// mod client;
+mod config;
+mod driver;
+mod error;
+mod handle;
+mod handler;
+mod http;
+mod server;
+
+/// The sans-IO protocol core (frames, HTTP/1.1 heads, handshakes), public
+/// for tests, fuzzing and benchmarks. Its API may change more often than
+/// the rest of the crate.
+pub mod proto;
+
+pub use channel::{Channel, ChannelInfo, CloseInfo, CloseInitiator};
+// pub use client::{ClientContext, HvWebSocketClient, ReadyState, WebSocketClient};
+pub use config::{ClientConfig, Reconnect, ServerConfig};
+pub use error::{ClientError, SendError, ServerError, WsError};
+pub use handle::ServerHandle;
+pub use handler::{Handshake, HvWebServer};
+pub use http::{HttpRequest, HttpResponse, Method, RouteHandler, Routes};
+pub use proto::frame::Opcode;
+pub use proto::handshake::offered_protocols;
+pub use server::{Context, Server};

@@ -1,0 +1,380 @@
+//! Turns received bytes into WebSocket events: frame reassembly, unmasking,
+//! UTF-8 validation, limits.
+//!
+//! Call order: pass the buffered bytes, starting at the first unconsumed one,
+//! to [`Decoder::decode`]; on `Frame { consumed, .. }` drop `consumed` bytes
+//! (after handling the event) and call again; on `NeedMore` read more and
+//! call again with the same start. The decoder unmasks in place, so bytes it
+//! has seen must be handed back unchanged.
+
+use super::close::parse_close_payload;
+use super::frame::{apply_mask, parse_header, FrameHeader, Opcode};
+use super::utf8::Utf8Validator;
+use super::ProtocolError;
+
+/// Which end of the connection the decoder serves: servers receive masked
+/// frames, clients unmasked ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Receives client frames, which must be masked.
+    Server,
+    /// Receives server frames, which must not be.
+    Client,
+}
+
+/// One thing a peer said.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A complete text message.
+    Text(&'a str),
+    /// A complete binary message.
+    Binary(&'a [u8]),
+    /// A ping with its payload.
+    Ping(&'a [u8]),
+    /// A pong with its payload.
+    Pong(&'a [u8]),
+    /// A close frame; code 1005 when it carried none.
+    Close {
+        /// The close code.
+        code: u16,
+        /// The UTF-8 reason, possibly empty.
+        reason: &'a str,
+    },
+}
+
+/// The outcome of one [`Decoder::decode`] call.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded<'a> {
+    /// The buffer ends inside a frame.
+    NeedMore,
+    /// A whole frame was consumed; `event` is `None` for a non-final fragment.
+    Frame {
+        /// Bytes of the buffer the frame occupied.
+        consumed: usize,
+        /// What the frame completed, if anything.
+        event: Option<Event<'a>>,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InFrame {
+    header: FrameHeader,
+    /// Payload bytes already unmasked (and validated, for text).
+    done: usize,
+}
+
+/// Per-connection receive state. Holds no heap memory unless a fragmented
+/// message is being assembled.
+#[derive(Debug)]
+pub struct Decoder {
+    role: Role,
+    max_frame: usize,
+    max_message: usize,
+    frame: Option<InFrame>,
+    /// Opcode of the fragmented data message in progress.
+    message: Option<Opcode>,
+    assembled: Vec<u8>,
+    utf8: Utf8Validator,
+    release_assembled: bool,
+}
+
+/// Assembly buffers above this are freed once their message is delivered,
+/// so one large message does not pin memory on an idle connection.
+const KEEP_ASSEMBLY_CAPACITY: usize = 4096;
+
+impl Decoder {
+    /// A decoder for `role` that rejects frames over `max_frame` bytes and
+    /// messages over `max_message` bytes (close code 1009).
+    pub fn new(role: Role, max_frame: usize, max_message: usize) -> Decoder {
+        Decoder {
+            role,
+            max_frame,
+            max_message,
+            frame: None,
+            message: None,
+            assembled: Vec::new(),
+            utf8: Utf8Validator::default(),
+            release_assembled: false,
+        }
+    }
+
+    /// Decodes the frame at the start of `buf`. See the module docs for the
+    /// call order. After an error the decoder must not be used again.
+    pub fn decode<'a>(&'a mut self, buf: &'a mut [u8]) -> Result<Decoded<'a>, ProtocolError> {
+        if self.release_assembled {
+            self.release_assembled = false;
+            self.assembled.clear();
+            if self.assembled.capacity() > KEEP_ASSEMBLY_CAPACITY {
+                self.assembled = Vec::new();
+            }
+        }
+        let mut frame = match self.frame {
+            Some(f) => f,
+            None => match parse_header(buf)? {
+                None => return Ok(Decoded::NeedMore),
+                Some(h) => self.start_frame(h)?,
+            },
+        };
+        let h = frame.header;
+        let len = h.payload_len as usize;
+        let avail = (buf.len() - h.header_len).min(len);
+        let whole_at_once = frame.done == 0 && avail == len;
+        let text = self.is_text(h.opcode);
+        if avail > frame.done {
+            let new = &mut buf[h.header_len + frame.done..h.header_len + avail];
+            if let Some(m) = h.mask {
+                apply_mask(new, m, frame.done);
+            }
+            // A whole unfragmented text frame is validated once, below, when
+            // its &str is made; anything arriving in pieces is checked as it
+            // comes, so bad UTF-8 fails fast.
+            if text && !(whole_at_once && h.fin && h.opcode == Opcode::Text) {
+                self.utf8.feed(new).map_err(|()| ProtocolError::InvalidUtf8)?;
+            }
+            frame.done = avail;
+        }
+        if frame.done < len {
+            self.frame = Some(frame);
+            return Ok(Decoded::NeedMore);
+        }
+        self.frame = None;
+        let consumed = h.header_len + len;
+        let payload = &buf[h.header_len..consumed];
+        let event = self.finish_frame(h, payload)?;
+        Ok(Decoded::Frame { consumed, event })
+    }
+
+    fn is_text(&self, opcode: Opcode) -> bool {
+        opcode == Opcode::Text || (opcode == Opcode::Continuation && self.message == Some(Opcode::Text))
+    }
+
+    fn start_frame(&mut self, h: FrameHeader) -> Result<InFrame, ProtocolError> {
+        match (self.role, h.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+            _ => {}
+        }
+        if h.payload_len > self.max_frame as u64 {
+            return Err(ProtocolError::FrameTooLarge {
+                len: h.payload_len,
+                max: self.max_frame,
+            });
+        }
+        match (h.opcode, self.message) {
+            (Opcode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (Opcode::Text | Opcode::Binary, Some(_)) => {
+                return Err(ProtocolError::ExpectedContinuation)
+            }
+            (Opcode::Text, None) => self.utf8.reset(),
+            _ => {}
+        }
+        if !h.opcode.is_control() {
+            let total = self.assembled.len() as u64 + h.payload_len;
+            if total > self.max_message as u64 {
+                return Err(ProtocolError::MessageTooLarge {
+                    len: total,
+                    max: self.max_message,
+                });
+            }
+        }
+        Ok(InFrame { header: h, done: 0 })
+    }
+
+    fn finish_frame<'a>(
+        &'a mut self,
+        h: FrameHeader,
+        payload: &'a [u8],
+    ) -> Result<Option<Event<'a>>, ProtocolError> {
+        let event = match h.opcode {
+            Opcode::Ping => Event::Ping(payload),
+            Opcode::Pong => Event::Pong(payload),
+            Opcode::Close => {
+                let (code, reason) = parse_close_payload(payload)?;
+                Event::Close { code, reason }
+            }
+            Opcode::Text | Opcode::Binary if h.fin => data_event(h.opcode, payload)?,
+            Opcode::Text | Opcode::Binary => {
+                self.message = Some(h.opcode);
+                self.assembled.extend_from_slice(payload);
+                return Ok(None);
+            }
+            Opcode::Continuation => {
+                self.assembled.extend_from_slice(payload);
+                if !h.fin {
+                    return Ok(None);
+                }
+                let opcode = self.message.take().expect("checked in start_frame");
+                if opcode == Opcode::Text && !self.utf8.is_complete() {
+                    return Err(ProtocolError::InvalidUtf8);
+                }
+                self.release_assembled = true;
+                data_event(opcode, &self.assembled)?
+            }
+        };
+        Ok(Some(event))
+    }
+}
+
+fn data_event(opcode: Opcode, payload: &[u8]) -> Result<Event<'_>, ProtocolError> {
+    Ok(if opcode == Opcode::Text {
+        Event::Text(std::str::from_utf8(payload).map_err(|_| ProtocolError::InvalidUtf8)?)
+    } else {
+        Event::Binary(payload)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::frame::encode_frame;
+
+    const MASK: [u8; 4] = [1, 2, 3, 4];
+
+    fn server() -> Decoder {
+        Decoder::new(Role::Server, 1 << 20, 1 << 20)
+    }
+
+    fn masked(fin: bool, op: Opcode, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        encode_frame(&mut v, fin, op, payload, Some(MASK));
+        v
+    }
+
+    /// Decodes everything in `wire`, returning owned events (as debug strings)
+    /// or the first error.
+    #[track_caller]
+    fn run(d: &mut Decoder, wire: &[u8]) -> Result<Vec<String>, ProtocolError> {
+        let mut buf = wire.to_vec();
+        let mut pos = 0;
+        let mut out = Vec::new();
+        loop {
+            match d.decode(&mut buf[pos..])? {
+                Decoded::NeedMore => return Ok(out),
+                Decoded::Frame { consumed, event } => {
+                    if let Some(e) = event {
+                        out.push(format!("{e:?}"));
+                    }
+                    pos += consumed;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn single_frames() {
+        let mut wire = masked(true, Opcode::Text, b"Hello");
+        wire.extend(masked(true, Opcode::Binary, &[0, 255]));
+        wire.extend(masked(true, Opcode::Ping, b"p"));
+        wire.extend(masked(true, Opcode::Close, b"\x03\xe8bye"));
+        assert_eq!(
+            run(&mut server(), &wire).unwrap(),
+            [
+                r#"Text("Hello")"#,
+                "Binary([0, 255])",
+                "Ping([112])",
+                r#"Close { code: 1000, reason: "bye" }"#
+            ]
+        );
+    }
+
+    #[test]
+    fn fragments_with_interleaved_ping() {
+        let mut wire = masked(false, Opcode::Text, "καλη".as_bytes());
+        wire.extend(masked(true, Opcode::Ping, b""));
+        wire.extend(masked(false, Opcode::Continuation, "μέ".as_bytes()));
+        wire.extend(masked(true, Opcode::Continuation, "ρα".as_bytes()));
+        wire.extend(masked(true, Opcode::Text, b"next"));
+        assert_eq!(
+            run(&mut server(), &wire).unwrap(),
+            ["Ping([])", r#"Text("καλημέρα")"#, r#"Text("next")"#]
+        );
+    }
+
+    #[test]
+    fn byte_by_byte_delivery_gives_the_same_events() {
+        let mut wire = masked(false, Opcode::Binary, &[7; 300]);
+        wire.extend(masked(true, Opcode::Continuation, &[8; 70000]));
+        wire.extend(masked(true, Opcode::Text, "𝄞 clef".as_bytes()));
+        let mut d = server();
+        let mut buf = Vec::new();
+        let mut events = Vec::new();
+        for &b in &wire {
+            buf.push(b);
+            while let Decoded::Frame { consumed, event } = d.decode(&mut buf).unwrap() {
+                if let Some(e) = event {
+                    events.push(match e {
+                        Event::Binary(p) => format!("bin {} {}", p.len(), p[299] + p[300]),
+                        other => format!("{other:?}"),
+                    });
+                }
+                buf.drain(..consumed);
+            }
+        }
+        assert_eq!(events, ["bin 70300 15", r#"Text("𝄞 clef")"#]);
+    }
+
+    #[test]
+    fn invalid_utf8_fails_before_the_frame_completes() {
+        let frame = masked(true, Opcode::Text, b"ok\xff and much more text to come");
+        let mut d = server();
+        let mut part = frame[..10].to_vec(); // header (6) + "ok\xff" + 1
+        assert_eq!(d.decode(&mut part), Err(ProtocolError::InvalidUtf8));
+    }
+
+    #[test]
+    fn invalid_utf8_across_fragments() {
+        let mut wire = masked(false, Opcode::Text, &[0xCE]);
+        wire.extend(masked(true, Opcode::Continuation, b"A"));
+        assert_eq!(run(&mut server(), &wire), Err(ProtocolError::InvalidUtf8));
+        // A message ending mid-character.
+        let mut wire = masked(false, Opcode::Text, b"a");
+        wire.extend(masked(true, Opcode::Continuation, &[0xCE]));
+        assert_eq!(run(&mut server(), &wire), Err(ProtocolError::InvalidUtf8));
+    }
+
+    #[test]
+    fn protocol_violations() {
+        let unmasked = {
+            let mut v = Vec::new();
+            encode_frame(&mut v, true, Opcode::Text, b"x", None);
+            v
+        };
+        assert_eq!(run(&mut server(), &unmasked), Err(ProtocolError::UnmaskedFrame));
+        let mut client = Decoder::new(Role::Client, 100, 100);
+        assert_eq!(run(&mut client, &masked(true, Opcode::Text, b"x")), Err(ProtocolError::MaskedFrame));
+        assert_eq!(
+            run(&mut server(), &masked(true, Opcode::Continuation, b"x")),
+            Err(ProtocolError::UnexpectedContinuation)
+        );
+        let mut wire = masked(false, Opcode::Text, b"a");
+        wire.extend(masked(true, Opcode::Text, b"b"));
+        assert_eq!(run(&mut server(), &wire), Err(ProtocolError::ExpectedContinuation));
+        assert_eq!(
+            run(&mut server(), &masked(true, Opcode::Close, &[3, 0xED])),
+            Err(ProtocolError::InvalidCloseCode(1005))
+        );
+    }
+
+    #[test]
+    fn limits_map_to_1009() {
+        let mut d = Decoder::new(Role::Server, 10, 15);
+        let e = run(&mut d, &masked(true, Opcode::Binary, &[0; 11])).unwrap_err();
+        assert_eq!(e, ProtocolError::FrameTooLarge { len: 11, max: 10 });
+        assert_eq!(e.close_code(), 1009);
+        let mut d = Decoder::new(Role::Server, 10, 15);
+        let mut wire = masked(false, Opcode::Binary, &[0; 10]);
+        wire.extend(masked(true, Opcode::Continuation, &[0; 6]));
+        let e = run(&mut d, &wire).unwrap_err();
+        assert_eq!(e, ProtocolError::MessageTooLarge { len: 16, max: 15 });
+    }
+
+    #[test]
+    fn large_assembly_buffers_are_released_after_delivery() {
+        let mut d = server();
+        let mut wire = masked(false, Opcode::Binary, &[1; 10_000]);
+        wire.extend(masked(true, Opcode::Continuation, &[2; 10]));
+        wire.extend(masked(true, Opcode::Ping, b""));
+        run(&mut d, &wire).unwrap();
+        assert_eq!(d.assembled.capacity(), 0);
+    }
+}

@@ -1,0 +1,232 @@
+//! HTTP/1.x request heads in, response bytes out, with a named error for
+//! every limit.
+
+use std::net::SocketAddr;
+
+use crate::http::{reason_phrase, HttpRequest, HttpResponse, Method};
+
+/// Most headers a request may carry.
+pub const MAX_HEADERS: usize = 64;
+
+/// Why a request could not be accepted; each has the status to answer with
+/// before closing the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    /// Not an HTTP/1.x request.
+    #[error("malformed request: {0}")]
+    Malformed(httparse::Error),
+    /// Request line and headers longer than the configured limit.
+    #[error("request head over {0} bytes")]
+    HeadTooLarge(usize),
+    /// More than [`MAX_HEADERS`] headers.
+    #[error("more than {MAX_HEADERS} headers")]
+    TooManyHeaders,
+    /// A `Content-Length` over the configured limit.
+    #[error("request body of {len} bytes over the limit of {max}")]
+    BodyTooLarge {
+        /// The declared length.
+        len: u64,
+        /// The limit.
+        max: usize,
+    },
+    /// A `Content-Length` that is not a number, or two that differ.
+    #[error("invalid Content-Length")]
+    InvalidContentLength,
+    /// A `Transfer-Encoding` (chunked bodies are not supported).
+    #[error("Transfer-Encoding request bodies are not supported")]
+    TransferEncoding,
+}
+
+impl HttpError {
+    /// The status code to answer with.
+    pub fn status(self) -> u16 {
+        match self {
+            HttpError::Malformed(_) | HttpError::InvalidContentLength => 400,
+            HttpError::HeadTooLarge(_) | HttpError::TooManyHeaders => 431,
+            HttpError::BodyTooLarge { .. } => 413,
+            HttpError::TransferEncoding => 501,
+        }
+    }
+}
+
+/// A parsed request head: the request (body still empty) and how much more
+/// to read.
+#[derive(Debug)]
+pub struct Head {
+    /// The request, without its body.
+    pub request: HttpRequest,
+    /// Bytes the head occupied.
+    pub head_len: usize,
+    /// The body length from `Content-Length`.
+    pub body_len: usize,
+    /// Whether the connection stays open after the response.
+    pub keep_alive: bool,
+}
+
+/// Parses the request head at the start of `buf`; `Ok(None)` until it is
+/// complete.
+pub fn parse_head(
+    buf: &[u8],
+    peer: SocketAddr,
+    max_head: usize,
+    max_body: usize,
+) -> Result<Option<Head>, HttpError> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut slots);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) if n > max_head => return Err(HttpError::HeadTooLarge(max_head)),
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() > max_head => {
+            return Err(HttpError::HeadTooLarge(max_head))
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HttpError::TooManyHeaders),
+        Err(e) => return Err(HttpError::Malformed(e)),
+    };
+    let minor_version = req.version.unwrap_or(1);
+    let mut headers = Vec::with_capacity(req.headers.len());
+    let mut body_len: Option<u64> = None;
+    for h in req.headers.iter() {
+        let name = h.name.to_ascii_lowercase();
+        let value = String::from_utf8_lossy(h.value).into_owned();
+        match name.as_str() {
+            "content-length" => {
+                let n: u64 = value.trim().parse().map_err(|_| HttpError::InvalidContentLength)?;
+                if body_len.is_some_and(|prev| prev != n) {
+                    return Err(HttpError::InvalidContentLength);
+                }
+                body_len = Some(n);
+            }
+            "transfer-encoding" => return Err(HttpError::TransferEncoding),
+            _ => {}
+        }
+        headers.push((name, value));
+    }
+    let body_len = body_len.unwrap_or(0);
+    if body_len > max_body as u64 {
+        return Err(HttpError::BodyTooLarge { len: body_len, max: max_body });
+    }
+    let target = req.path.unwrap_or("/").to_owned();
+    let path_len = target.find('?').unwrap_or(target.len());
+    let request = HttpRequest {
+        method: Method::parse(req.method.unwrap_or("GET")),
+        target,
+        path_len,
+        minor_version,
+        headers,
+        body: Vec::new(),
+        peer,
+    };
+    let keep_alive = keep_alive(&request);
+    Ok(Some(Head {
+        request,
+        head_len,
+        body_len: body_len as usize,
+        keep_alive,
+    }))
+}
+
+/// Whether `header`'s comma-separated value list holds `token`
+/// (case-insensitive), as `Connection: keep-alive, Upgrade` does.
+pub fn has_token(req: &HttpRequest, header: &str, token: &str) -> bool {
+    req.headers
+        .iter()
+        .filter(|(k, _)| k == header)
+        .flat_map(|(_, v)| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+fn keep_alive(req: &HttpRequest) -> bool {
+    if req.minor_version == 0 {
+        has_token(req, "connection", "keep-alive")
+    } else {
+        !has_token(req, "connection", "close")
+    }
+}
+
+/// Appends `resp` to `out`. `head_only` omits the body (HEAD requests) but
+/// keeps its `Content-Length`.
+pub fn encode_response(resp: &HttpResponse, keep_alive: bool, head_only: bool, out: &mut Vec<u8>) {
+    use std::io::Write;
+    let _ = write!(out, "HTTP/1.1 {} {}\r\n", resp.status, reason_phrase(resp.status));
+    for (k, v) in &resp.headers {
+        if k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("connection") {
+            continue;
+        }
+        let _ = write!(out, "{k}: {v}\r\n");
+    }
+    if !keep_alive {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    let _ = write!(out, "Content-Length: {}\r\n\r\n", resp.body.len());
+    if !head_only {
+        out.extend_from_slice(&resp.body);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> SocketAddr {
+        "127.0.0.1:9".parse().unwrap()
+    }
+
+    #[track_caller]
+    fn parse(buf: &[u8]) -> Result<Option<Head>, HttpError> {
+        parse_head(buf, peer(), 256, 10)
+    }
+
+    #[test]
+    fn parses_a_post_with_body_length() {
+        let h = parse(b"POST /m?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.request.method(), &Method::Post);
+        assert_eq!(h.request.path(), "/m");
+        assert_eq!(h.request.query(), "x=1");
+        assert_eq!(h.request.header("host"), Some("a"));
+        assert_eq!((h.head_len, h.body_len, h.keep_alive), (52, 5, true));
+    }
+
+    #[test]
+    fn partial_then_limits() {
+        assert!(parse(b"GET / HTTP/1.1\r\nHost:").unwrap().is_none());
+        let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(300));
+        assert_eq!(parse(long.as_bytes()).unwrap_err(), HttpError::HeadTooLarge(256));
+        let e = parse(b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n").unwrap_err();
+        assert_eq!((e, e.status()), (HttpError::BodyTooLarge { len: 11, max: 10 }, 413));
+        let e = parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap_err();
+        assert_eq!(e.status(), 501);
+        let e = parse(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03").unwrap_err();
+        assert_eq!(e.status(), 400);
+        let e = parse(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
+        assert_eq!(e.unwrap_err(), HttpError::InvalidContentLength);
+    }
+
+    #[test]
+    fn keep_alive_rules() {
+        let ka = |s: &[u8]| parse(s).unwrap().unwrap().keep_alive;
+        assert!(ka(b"GET / HTTP/1.1\r\n\r\n"));
+        assert!(!ka(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
+        assert!(!ka(b"GET / HTTP/1.0\r\n\r\n"));
+        assert!(ka(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+    }
+
+    #[test]
+    fn encodes_exact_bytes() {
+        let mut out = Vec::new();
+        let resp = HttpResponse::text("pong").with_header("Content-Length", "99");
+        encode_response(&resp, true, false, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 4\r\n\r\npong"
+        );
+        let mut out = Vec::new();
+        encode_response(&HttpResponse::error(404), false, true, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: 9\r\n\r\n"
+        );
+    }
+}
