@@ -50,7 +50,7 @@
 //! ```
 
 mod channel;
-// mod client;
+mod client;
 mod config;
 mod driver;
 mod error;
@@ -65,7 +65,7 @@ mod server;
 pub mod proto;
 
 pub use channel::{Channel, ChannelInfo, CloseInfo, CloseInitiator};
-// pub use client::{ClientContext, HvWebSocketClient, ReadyState, WebSocketClient};
+pub use client::{ClientContext, HvWebSocketClient, ReadyState, WebSocketClient};
 pub use config::{ClientConfig, Reconnect, ServerConfig};
 pub use error::{ClientError, SendError, ServerError, WsError};
 pub use handle::ServerHandle;

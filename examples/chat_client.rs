@@ -1,0 +1,121 @@
+//! The HV-06 tutorial's clients, alice and bob, against `chat_server`.
+//!
+//! ```text
+//! cargo run --release --example chat_server -- --port 8080 &
+//! cargo run --release --example chat_client -- --url ws://127.0.0.1:8080/chat
+//! ```
+//!
+//! Prints what each client received; exits 0 when every expected message
+//! arrived, 1 (naming what is missing) otherwise.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use hvws::{ClientContext, HvWebSocketClient, WebSocketClient};
+
+struct ChatClient {
+    name: &'static str,
+    received: Vec<String>,
+}
+
+impl HvWebSocketClient for ChatClient {
+    fn on_open(&mut self, _ctx: &mut ClientContext<'_>) {
+        println!("[{}] connected", self.name);
+    }
+    fn on_message(&mut self, _ctx: &mut ClientContext<'_>, msg: &str) {
+        println!("[{}] received: {msg}", self.name);
+        self.received.push(msg.to_owned());
+    }
+    fn on_close(&mut self, code: u16, reason: &str, was_clean: bool) {
+        println!("[{}] disconnected ({code} {reason:?}, clean: {was_clean})", self.name);
+    }
+}
+
+type Client = WebSocketClient<ChatClient>;
+
+/// Pumps both clients until `done` holds or five seconds pass.
+fn wait_for(alice: &mut Client, bob: &mut Client, what: &str, done: impl Fn(&Client, &Client) -> bool) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done(alice, bob) {
+        if Instant::now() > deadline {
+            return Err(format!("timed out waiting for {what}"));
+        }
+        alice.process_events_timeout(Duration::from_millis(5));
+        bob.process_events_timeout(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+/// The nickname in a `welcome user_K` message.
+fn nickname(c: &Client) -> Option<String> {
+    c.handler().received.first()?.strip_prefix("welcome ").map(str::to_owned)
+}
+
+/// Whether `expected` occurs in `received` in order (other clients of the
+/// same server may add messages in between).
+fn missing(received: &[String], expected: &[String]) -> Vec<String> {
+    let mut it = received.iter();
+    expected.iter().filter(|e| !it.any(|r| r == *e)).cloned().collect()
+}
+
+fn run(url: &str) -> Result<(), String> {
+    let mut alice = Client::new(ChatClient { name: "alice", received: Vec::new() });
+    let mut bob = Client::new(ChatClient { name: "bob", received: Vec::new() });
+    alice.init(url).map_err(|e| e.to_string())?;
+    wait_for(&mut alice, &mut bob, "alice's welcome", |a, _| nickname(a).is_some())?;
+    alice.send("hello server!").map_err(|e| e.to_string())?;
+    wait_for(&mut alice, &mut bob, "alice's echo", |a, _| a.handler().received.len() >= 2)?;
+
+    bob.init(url).map_err(|e| e.to_string())?;
+    wait_for(&mut alice, &mut bob, "bob's welcome", |_, b| nickname(b).is_some())?;
+    let (a, b) = (nickname(&alice).unwrap_or_default(), nickname(&bob).unwrap_or_default());
+    wait_for(&mut alice, &mut bob, "bob's join", |al, _| al.handler().received.contains(&format!("{b} joined")))?;
+    bob.send("hi everyone!").map_err(|e| e.to_string())?;
+    let broadcast = format!("{b}: hi everyone!");
+    wait_for(&mut alice, &mut bob, "bob's echo and broadcast", |al, bo| {
+        bo.handler().received.iter().any(|m| m == "echo: hi everyone!") && al.handler().received.contains(&broadcast)
+    })?;
+
+    alice.close().map_err(|e| e.to_string())?;
+    let left = format!("{a} left");
+    wait_for(&mut alice, &mut bob, "alice's close and bob's notice", |al, bo| {
+        !al.is_connected() && bo.handler().received.contains(&left)
+    })?;
+    bob.close().map_err(|e| e.to_string())?;
+    wait_for(&mut alice, &mut bob, "bob's close", |_, bo| !bo.is_connected())?;
+
+    let expect_alice = [format!("welcome {a}"), "echo: hello server!".into(), format!("{b} joined"), broadcast];
+    let expect_bob = [format!("welcome {b}"), "echo: hi everyone!".into(), left];
+    let mut lost = missing(&alice.handler().received, &expect_alice);
+    lost.extend(missing(&bob.handler().received, &expect_bob));
+    if lost.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("missing messages: {lost:?}"))
+    }
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let mut url = "ws://127.0.0.1:8080/chat".to_owned();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--url", Some(v)) => url = v,
+            _ => {
+                eprintln!("usage: chat_client [--url ws://HOST:PORT/chat]");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match run(&url) {
+        Ok(()) => {
+            println!("all expected messages arrived");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("chat_client failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
