@@ -1,0 +1,105 @@
+//! The Autobahn|Testsuite client testee, built only on hvws's public client
+//! API: it asks the fuzzing server for the case count, runs each case by
+//! echoing every message until the server closes, then asks for the report.
+//!
+//! ```text
+//! cargo build --release --example autobahn_client
+//! ../shared/autobahn/run-client-suite.sh \
+//!   'target/release/examples/autobahn_client --url "$AUTOBAHN_URL" --agent "$AUTOBAHN_AGENT"'
+//! ```
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use hvws::{ClientConfig, ClientContext, HvWebSocketClient, WebSocketClient};
+
+/// Echoes text and binary messages back (in test cases), and remembers the
+/// first text (the case count).
+#[derive(Default)]
+struct Testee {
+    echo: bool,
+    first_text: Option<String>,
+    closed: bool,
+}
+
+impl HvWebSocketClient for Testee {
+    fn on_message(&mut self, ctx: &mut ClientContext<'_>, msg: &str) {
+        if self.first_text.is_none() {
+            self.first_text = Some(msg.to_owned());
+        }
+        if self.echo {
+            let _ = ctx.send(msg);
+        }
+    }
+    fn on_binary(&mut self, ctx: &mut ClientContext<'_>, data: &[u8]) {
+        if self.echo {
+            let _ = ctx.send_binary(data);
+        }
+    }
+    fn on_close(&mut self, _code: u16, _reason: &str, _was_clean: bool) {
+        self.closed = true;
+    }
+}
+
+/// Connects to `url` and pumps until the server closes (or `limit` passes).
+fn session(url: &str, echo: bool, limit: Duration) -> Result<Testee, String> {
+    let config = ClientConfig {
+        max_message_size: 16 << 20,
+        max_frame_size: 16 << 20,
+        ..ClientConfig::default()
+    };
+    let testee = Testee { echo, ..Testee::default() };
+    let mut client = WebSocketClient::with_config(testee, config);
+    client.init(url).map_err(|e| format!("{url}: {e}"))?;
+    let deadline = Instant::now() + limit;
+    while !client.handler().closed {
+        if Instant::now() > deadline {
+            return Err(format!("{url}: no close within {limit:?}"));
+        }
+        client.process_events_timeout(Duration::from_millis(50));
+    }
+    Ok(std::mem::take(client.handler_mut()))
+}
+
+fn run(base: &str, agent: &str) -> Result<(), String> {
+    let count: u32 = session(&format!("{base}/getCaseCount"), false, Duration::from_secs(10))?
+        .first_text
+        .ok_or("getCaseCount sent no count")?
+        .trim()
+        .parse()
+        .map_err(|e| format!("bad case count: {e}"))?;
+    println!("running {count} cases as {agent}");
+    for case in 1..=count {
+        // A case that hangs is the server's verdict to give, not ours: go on.
+        if let Err(e) = session(&format!("{base}/runCase?case={case}&agent={agent}"), true, Duration::from_secs(60)) {
+            eprintln!("case {case}: {e}");
+        }
+    }
+    session(&format!("{base}/updateReports?agent={agent}"), false, Duration::from_secs(30))?;
+    println!("done: {count} cases");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let mut url = std::env::var("AUTOBAHN_URL").unwrap_or_else(|_| "ws://127.0.0.1:9001".into());
+    let mut agent = std::env::var("AUTOBAHN_AGENT").unwrap_or_else(|_| "hvws".into());
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--url", Some(v)) => url = v,
+            ("--agent", Some(v)) => agent = v,
+            _ => {
+                eprintln!("usage: autobahn_client [--url ws://HOST:PORT] [--agent NAME]");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match run(url.trim_end_matches('/'), &agent) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("autobahn_client: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
