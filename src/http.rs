@@ -293,7 +293,7 @@ pub(crate) fn reason_phrase(status: u16) -> &'static str {
 
 /// A route handler: reads and changes the server's state `H`, may send to
 /// WebSocket channels through the [`Context`], and returns the response.
-pub type RouteHandler<H> = Box<dyn FnMut(&mut H, &mut Context<'_>, &HttpRequest) -> HttpResponse>;
+pub type RouteHandler<H> = Box<dyn FnMut(&mut H, &mut Context<'_>, &HttpRequest) -> HttpResponse + Send>;
 
 struct Route<H> {
     method: Method,
@@ -356,7 +356,7 @@ impl<H> Routes<H> {
     /// the same method and pattern replaces the earlier one.
     pub fn route<F>(&mut self, method: Method, pattern: &str, handler: F) -> &mut Self
     where
-        F: FnMut(&mut H, &mut Context<'_>, &HttpRequest) -> HttpResponse + 'static,
+        F: FnMut(&mut H, &mut Context<'_>, &HttpRequest) -> HttpResponse + Send + 'static,
     {
         self.routes.retain(|r| !(r.method == method && r.pattern == pattern));
         self.routes.push(Route {
@@ -370,7 +370,7 @@ impl<H> Routes<H> {
     /// Registers a GET route (also answers HEAD, without the body).
     pub fn get<F>(&mut self, pattern: &str, handler: F) -> &mut Self
     where
-        F: FnMut(&mut H, &mut Context<'_>, &HttpRequest) -> HttpResponse + 'static,
+        F: FnMut(&mut H, &mut Context<'_>, &HttpRequest) -> HttpResponse + Send + 'static,
     {
         self.route(Method::Get, pattern, handler)
     }
@@ -378,7 +378,7 @@ impl<H> Routes<H> {
     /// Registers a POST route.
     pub fn post<F>(&mut self, pattern: &str, handler: F) -> &mut Self
     where
-        F: FnMut(&mut H, &mut Context<'_>, &HttpRequest) -> HttpResponse + 'static,
+        F: FnMut(&mut H, &mut Context<'_>, &HttpRequest) -> HttpResponse + Send + 'static,
     {
         self.route(Method::Post, pattern, handler)
     }
@@ -386,7 +386,7 @@ impl<H> Routes<H> {
     /// Registers a PUT route.
     pub fn put<F>(&mut self, pattern: &str, handler: F) -> &mut Self
     where
-        F: FnMut(&mut H, &mut Context<'_>, &HttpRequest) -> HttpResponse + 'static,
+        F: FnMut(&mut H, &mut Context<'_>, &HttpRequest) -> HttpResponse + Send + 'static,
     {
         self.route(Method::Put, pattern, handler)
     }
@@ -394,7 +394,7 @@ impl<H> Routes<H> {
     /// Registers a PATCH route.
     pub fn patch<F>(&mut self, pattern: &str, handler: F) -> &mut Self
     where
-        F: FnMut(&mut H, &mut Context<'_>, &HttpRequest) -> HttpResponse + 'static,
+        F: FnMut(&mut H, &mut Context<'_>, &HttpRequest) -> HttpResponse + Send + 'static,
     {
         self.route(Method::Patch, pattern, handler)
     }
@@ -402,7 +402,7 @@ impl<H> Routes<H> {
     /// Registers a DELETE route.
     pub fn delete<F>(&mut self, pattern: &str, handler: F) -> &mut Self
     where
-        F: FnMut(&mut H, &mut Context<'_>, &HttpRequest) -> HttpResponse + 'static,
+        F: FnMut(&mut H, &mut Context<'_>, &HttpRequest) -> HttpResponse + Send + 'static,
     {
         self.route(Method::Delete, pattern, handler)
     }
@@ -410,7 +410,7 @@ impl<H> Routes<H> {
     /// Registers a HEAD route (overrides the GET route's automatic HEAD).
     pub fn head<F>(&mut self, pattern: &str, handler: F) -> &mut Self
     where
-        F: FnMut(&mut H, &mut Context<'_>, &HttpRequest) -> HttpResponse + 'static,
+        F: FnMut(&mut H, &mut Context<'_>, &HttpRequest) -> HttpResponse + Send + 'static,
     {
         self.route(Method::Head, pattern, handler)
     }
@@ -418,7 +418,7 @@ impl<H> Routes<H> {
     /// Registers an OPTIONS route.
     pub fn options<F>(&mut self, pattern: &str, handler: F) -> &mut Self
     where
-        F: FnMut(&mut H, &mut Context<'_>, &HttpRequest) -> HttpResponse + 'static,
+        F: FnMut(&mut H, &mut Context<'_>, &HttpRequest) -> HttpResponse + Send + 'static,
     {
         self.route(Method::Options, pattern, handler)
     }
