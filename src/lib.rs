@@ -74,3 +74,8 @@ pub use http::{HttpRequest, HttpResponse, Method, RouteHandler, Routes};
 pub use proto::frame::Opcode;
 pub use proto::handshake::offered_protocols;
 pub use server::{Context, Server};
+
+/// The README's examples, compiled as doc-tests so they cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
