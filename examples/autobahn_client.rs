@@ -48,7 +48,10 @@ fn session(url: &str, echo: bool, limit: Duration) -> Result<Testee, String> {
         max_frame_size: 16 << 20,
         ..ClientConfig::default()
     };
-    let testee = Testee { echo, ..Testee::default() };
+    let testee = Testee {
+        echo,
+        ..Testee::default()
+    };
     let mut client = WebSocketClient::with_config(testee, config);
     client.init(url).map_err(|e| format!("{url}: {e}"))?;
     let deadline = Instant::now() + limit;
@@ -71,11 +74,19 @@ fn run(base: &str, agent: &str) -> Result<(), String> {
     println!("running {count} cases as {agent}");
     for case in 1..=count {
         // A case that hangs is the server's verdict to give, not ours: go on.
-        if let Err(e) = session(&format!("{base}/runCase?case={case}&agent={agent}"), true, Duration::from_secs(60)) {
+        if let Err(e) = session(
+            &format!("{base}/runCase?case={case}&agent={agent}"),
+            true,
+            Duration::from_secs(60),
+        ) {
             eprintln!("case {case}: {e}");
         }
     }
-    session(&format!("{base}/updateReports?agent={agent}"), false, Duration::from_secs(30))?;
+    session(
+        &format!("{base}/updateReports?agent={agent}"),
+        false,
+        Duration::from_secs(30),
+    )?;
     println!("done: {count} cases");
     Ok(())
 }

@@ -34,7 +34,12 @@ impl HvWebSocketClient for ChatClient {
 type Client = WebSocketClient<ChatClient>;
 
 /// Pumps both clients until `done` holds or five seconds pass.
-fn wait_for(alice: &mut Client, bob: &mut Client, what: &str, done: impl Fn(&Client, &Client) -> bool) -> Result<(), String> {
+fn wait_for(
+    alice: &mut Client,
+    bob: &mut Client,
+    what: &str,
+    done: impl Fn(&Client, &Client) -> bool,
+) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !done(alice, bob) {
         if Instant::now() > deadline {
@@ -48,7 +53,11 @@ fn wait_for(alice: &mut Client, bob: &mut Client, what: &str, done: impl Fn(&Cli
 
 /// The nickname in a `welcome user_K` message.
 fn nickname(c: &Client) -> Option<String> {
-    c.handler().received.first()?.strip_prefix("welcome ").map(str::to_owned)
+    c.handler()
+        .received
+        .first()?
+        .strip_prefix("welcome ")
+        .map(str::to_owned)
 }
 
 /// Whether `expected` occurs in `received` in order (other clients of the
@@ -59,17 +68,27 @@ fn missing(received: &[String], expected: &[String]) -> Vec<String> {
 }
 
 fn run(url: &str) -> Result<(), String> {
-    let mut alice = Client::new(ChatClient { name: "alice", received: Vec::new() });
-    let mut bob = Client::new(ChatClient { name: "bob", received: Vec::new() });
+    let mut alice = Client::new(ChatClient {
+        name: "alice",
+        received: Vec::new(),
+    });
+    let mut bob = Client::new(ChatClient {
+        name: "bob",
+        received: Vec::new(),
+    });
     alice.init(url).map_err(|e| e.to_string())?;
     wait_for(&mut alice, &mut bob, "alice's welcome", |a, _| nickname(a).is_some())?;
     alice.send("hello server!").map_err(|e| e.to_string())?;
-    wait_for(&mut alice, &mut bob, "alice's echo", |a, _| a.handler().received.len() >= 2)?;
+    wait_for(&mut alice, &mut bob, "alice's echo", |a, _| {
+        a.handler().received.len() >= 2
+    })?;
 
     bob.init(url).map_err(|e| e.to_string())?;
     wait_for(&mut alice, &mut bob, "bob's welcome", |_, b| nickname(b).is_some())?;
     let (a, b) = (nickname(&alice).unwrap_or_default(), nickname(&bob).unwrap_or_default());
-    wait_for(&mut alice, &mut bob, "bob's join", |al, _| al.handler().received.contains(&format!("{b} joined")))?;
+    wait_for(&mut alice, &mut bob, "bob's join", |al, _| {
+        al.handler().received.contains(&format!("{b} joined"))
+    })?;
     bob.send("hi everyone!").map_err(|e| e.to_string())?;
     let broadcast = format!("{b}: hi everyone!");
     wait_for(&mut alice, &mut bob, "bob's echo and broadcast", |al, bo| {
@@ -84,7 +103,12 @@ fn run(url: &str) -> Result<(), String> {
     bob.close().map_err(|e| e.to_string())?;
     wait_for(&mut alice, &mut bob, "bob's close", |_, bo| !bo.is_connected())?;
 
-    let expect_alice = [format!("welcome {a}"), "echo: hello server!".into(), format!("{b} joined"), broadcast];
+    let expect_alice = [
+        format!("welcome {a}"),
+        "echo: hello server!".into(),
+        format!("{b} joined"),
+        broadcast,
+    ];
     let expect_bob = [format!("welcome {b}"), "echo: hi everyone!".into(), left];
     let mut lost = missing(&alice.handler().received, &expect_alice);
     lost.extend(missing(&bob.handler().received, &expect_bob));

@@ -22,8 +22,12 @@ struct ChatServer {
 
 impl ChatServer {
     fn broadcast(&self, ctx: &mut Context<'_>, msg: &str, exclude: Option<Channel>) {
-        ctx.broadcast_to(self.clients.keys().copied().filter(|c| Some(*c) != exclude), hvws::Opcode::Text, msg.as_bytes())
-            .expect("text is a data opcode");
+        ctx.broadcast_to(
+            self.clients.keys().copied().filter(|c| Some(*c) != exclude),
+            hvws::Opcode::Text,
+            msg.as_bytes(),
+        )
+        .expect("text is a data opcode");
     }
 }
 
@@ -31,7 +35,9 @@ impl HvWebServer for ChatServer {
     fn on_init(&mut self, routes: &mut Routes<Self>) {
         routes
             .get("/ping", |_, _, _| HttpResponse::text("pong"))
-            .get("/clients", |chat: &mut ChatServer, _, _| HttpResponse::text(chat.clients.len().to_string()))
+            .get("/clients", |chat: &mut ChatServer, _, _| {
+                HttpResponse::text(chat.clients.len().to_string())
+            })
             .websocket("/chat");
     }
 
@@ -70,7 +76,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut server = Server::new(ChatServer::default());
     server.init(port)?;
     server.start()?;
-    log::info!("chat on ws://127.0.0.1:{}/chat", server.local_addr().map_or(port, |a| a.port()));
+    log::info!(
+        "chat on ws://127.0.0.1:{}/chat",
+        server.local_addr().map_or(port, |a| a.port())
+    );
     // A game would do its frame here; the chat only waits for the network.
     while server.is_running() {
         server.tick_timeout(Duration::from_millis(100))?;

@@ -88,7 +88,10 @@ struct Target {
 }
 
 fn parse_url(url: &str) -> Result<Target, ClientError> {
-    let bad = |reason| ClientError::InvalidUrl { url: url.to_owned(), reason };
+    let bad = |reason| ClientError::InvalidUrl {
+        url: url.to_owned(),
+        reason,
+    };
     let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("missing scheme (ws://)"))?;
     if !scheme.eq_ignore_ascii_case("ws") {
         return Err(ClientError::UnsupportedScheme(scheme.to_owned()));
@@ -97,7 +100,11 @@ fn parse_url(url: &str) -> Result<Target, ClientError> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let resource = if resource.starts_with('?') { format!("/{resource}") } else { resource.to_owned() };
+    let resource = if resource.starts_with('?') {
+        format!("/{resource}")
+    } else {
+        resource.to_owned()
+    };
     if authority.contains('@') {
         return Err(bad("user info in the URL is not supported"));
     }
@@ -228,7 +235,9 @@ pub struct ClientContext<'a> {
 
 impl fmt::Debug for ClientContext<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientContext").field("phase", &self.link.phase).finish()
+        f.debug_struct("ClientContext")
+            .field("phase", &self.link.phase)
+            .finish()
     }
 }
 
@@ -372,7 +381,10 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
         let target = self.target.clone().ok_or(ClientError::NotOpen)?;
         let addr: SocketAddr = (target.host.as_str(), target.port)
             .to_socket_addrs()
-            .map_err(|source| ClientError::Resolve { host: target.host.clone(), source })?
+            .map_err(|source| ClientError::Resolve {
+                host: target.host.clone(),
+                source,
+            })?
             .next()
             .ok_or_else(|| ClientError::Resolve {
                 host: target.host.clone(),
@@ -423,7 +435,11 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
                 self.connection_ended(ABNORMAL, "", false);
             }
         }
-        let mut wait = if self.link.out.is_empty() { timeout } else { Duration::ZERO };
+        let mut wait = if self.link.out.is_empty() {
+            timeout
+        } else {
+            Duration::ZERO
+        };
         for at in [self.deadline, self.reconnect_at].into_iter().flatten() {
             wait = wait.min(at.saturating_duration_since(now));
         }
@@ -582,7 +598,7 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
     }
 
     fn check_deadline(&mut self) {
-        if !self.deadline.is_some_and(|d| d <= Instant::now()) {
+        if self.deadline.is_none_or(|d| d > Instant::now()) {
             return;
         }
         self.deadline = None;
@@ -732,7 +748,10 @@ mod tests {
     #[test]
     fn urls() {
         let t = parse_url("ws://127.0.0.1:9001/chat?x=1").unwrap();
-        assert_eq!((t.host.as_str(), t.port, t.authority.as_str(), t.resource.as_str()), ("127.0.0.1", 9001, "127.0.0.1:9001", "/chat?x=1"));
+        assert_eq!(
+            (t.host.as_str(), t.port, t.authority.as_str(), t.resource.as_str()),
+            ("127.0.0.1", 9001, "127.0.0.1:9001", "/chat?x=1")
+        );
         let t = parse_url("WS://example.com").unwrap();
         assert_eq!((t.port, t.resource.as_str()), (80, "/"));
         let t = parse_url("ws://[::1]:8080?q").unwrap();
@@ -753,7 +772,10 @@ mod tests {
         let mut c = WebSocketClient::new(Nop);
         assert_eq!(c.ready_state(), ReadyState::Closed);
         assert!(matches!(c.send("x"), Err(ClientError::NotOpen)));
-        assert!(matches!(c.close_with(1001, ""), Err(ClientError::Send(SendError::InvalidCloseCode(1001)))));
+        assert!(matches!(
+            c.close_with(1001, ""),
+            Err(ClientError::Send(SendError::InvalidCloseCode(1001)))
+        ));
         assert!(matches!(
             c.close_with(4000, &"x".repeat(124)),
             Err(ClientError::Send(SendError::ReasonTooLong(124)))

@@ -14,10 +14,27 @@ use crate::proto::frame::Opcode;
 /// A request queued by a [`ServerHandle`], carried out by the next tick.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Send { channel: Channel, opcode: Opcode, data: Vec<u8>, fin: bool },
-    Broadcast { opcode: Opcode, data: Vec<u8>, except: Option<Channel> },
-    BroadcastTo { channels: Vec<Channel>, opcode: Opcode, data: Vec<u8> },
-    Close { channel: Channel, code: u16, reason: String },
+    Send {
+        channel: Channel,
+        opcode: Opcode,
+        data: Vec<u8>,
+        fin: bool,
+    },
+    Broadcast {
+        opcode: Opcode,
+        data: Vec<u8>,
+        except: Option<Channel>,
+    },
+    BroadcastTo {
+        channels: Vec<Channel>,
+        opcode: Opcode,
+        data: Vec<u8>,
+    },
+    Close {
+        channel: Channel,
+        code: u16,
+        reason: String,
+    },
     Stop,
 }
 
@@ -65,12 +82,22 @@ impl ServerHandle {
     /// Queues a text message to `channel`.
     pub fn send_text(&self, channel: Channel, text: impl Into<String>) -> Result<(), SendError> {
         let data = text.into().into_bytes();
-        self.push(Command::Send { channel, opcode: Opcode::Text, data, fin: true })
+        self.push(Command::Send {
+            channel,
+            opcode: Opcode::Text,
+            data,
+            fin: true,
+        })
     }
 
     /// Queues a binary message to `channel`.
     pub fn send_binary(&self, channel: Channel, data: impl Into<Vec<u8>>) -> Result<(), SendError> {
-        self.push(Command::Send { channel, opcode: Opcode::Binary, data: data.into(), fin: true })
+        self.push(Command::Send {
+            channel,
+            opcode: Opcode::Binary,
+            data: data.into(),
+            fin: true,
+        })
     }
 
     /// Queues one raw frame, as [`Context::send`](crate::Context::send).
@@ -78,25 +105,47 @@ impl ServerHandle {
         if opcode == Opcode::Close {
             return Err(SendError::InvalidOpcode(opcode));
         }
-        self.push(Command::Send { channel, opcode, data: data.into(), fin })
+        self.push(Command::Send {
+            channel,
+            opcode,
+            data: data.into(),
+            fin,
+        })
     }
 
     /// Queues a text message to every open channel but `except`.
     pub fn broadcast_text(&self, text: impl Into<String>, except: Option<Channel>) -> Result<(), SendError> {
-        self.push(Command::Broadcast { opcode: Opcode::Text, data: text.into().into_bytes(), except })
+        self.push(Command::Broadcast {
+            opcode: Opcode::Text,
+            data: text.into().into_bytes(),
+            except,
+        })
     }
 
     /// Queues a binary message to every open channel but `except`.
     pub fn broadcast_binary(&self, data: impl Into<Vec<u8>>, except: Option<Channel>) -> Result<(), SendError> {
-        self.push(Command::Broadcast { opcode: Opcode::Binary, data: data.into(), except })
+        self.push(Command::Broadcast {
+            opcode: Opcode::Binary,
+            data: data.into(),
+            except,
+        })
     }
 
     /// Queues one message, encoded once, to each listed channel.
-    pub fn broadcast_to(&self, channels: Vec<Channel>, opcode: Opcode, data: impl Into<Vec<u8>>) -> Result<(), SendError> {
+    pub fn broadcast_to(
+        &self,
+        channels: Vec<Channel>,
+        opcode: Opcode,
+        data: impl Into<Vec<u8>>,
+    ) -> Result<(), SendError> {
         if !matches!(opcode, Opcode::Text | Opcode::Binary) {
             return Err(SendError::InvalidOpcode(opcode));
         }
-        self.push(Command::BroadcastTo { channels, opcode, data: data.into() })
+        self.push(Command::BroadcastTo {
+            channels,
+            opcode,
+            data: data.into(),
+        })
     }
 
     /// Queues a close of `channel`; the code and reason are checked now.
@@ -107,7 +156,11 @@ impl ServerHandle {
         if reason.len() > MAX_REASON_LEN {
             return Err(SendError::ReasonTooLong(reason.len()));
         }
-        self.push(Command::Close { channel, code, reason: reason.to_owned() })
+        self.push(Command::Close {
+            channel,
+            code,
+            reason: reason.to_owned(),
+        })
     }
 
     /// Asks the server to stop: its ticks then close every channel with 1001

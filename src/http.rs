@@ -159,9 +159,7 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         let decoded = match b[i] {
             b'+' => Some((b' ', 1)),
-            b'%' if i + 2 < b.len() => hex(b[i + 1])
-                .zip(hex(b[i + 2]))
-                .map(|(h, l)| (h << 4 | l, 3)),
+            b'%' if i + 2 < b.len() => hex(b[i + 1]).zip(hex(b[i + 2])).map(|(h, l)| (h << 4 | l, 3)),
             _ => None,
         };
         let (byte, step) = decoded.unwrap_or((b[i], 1));
@@ -508,7 +506,10 @@ mod tests {
             .websocket("/chat");
         assert!(matches!(routes.find(&Method::Get, "/ping"), RouteMatch::Found(_)));
         assert!(matches!(routes.find(&Method::Head, "/ping"), RouteMatch::Found(_)));
-        assert!(matches!(routes.find(&Method::Get, "/static/a/b.css"), RouteMatch::Found(_)));
+        assert!(matches!(
+            routes.find(&Method::Get, "/static/a/b.css"),
+            RouteMatch::Found(_)
+        ));
         match routes.find(&Method::Delete, "/ping") {
             RouteMatch::MethodNotAllowed(allow) => assert_eq!(allow, "GET, HEAD"),
             _ => panic!("expected 405"),

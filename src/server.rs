@@ -11,7 +11,7 @@ use mio::{Events, Interest, Token};
 use crate::channel::{Channel, ChannelInfo, CloseInfo, CloseInitiator};
 use crate::config::ServerConfig;
 use crate::driver::{
-    out_buf, read_into, write_from, Conn, Core, FlushResult, Phase, ReadResult, Reactor, Timer, TimerKind,
+    out_buf, read_into, write_from, Conn, Core, FlushResult, Phase, Reactor, ReadResult, Timer, TimerKind,
     ACCEPTS_PER_TICK, LISTENER, WAKER,
 };
 use crate::error::{SendError, ServerError, WsError};
@@ -81,7 +81,8 @@ impl Context<'_> {
     /// Sends a text message to every open channel except `except`, encoding
     /// the frame once. Returns how many channels it was queued for.
     pub fn broadcast_text(&mut self, text: &str, except: Option<Channel>) -> usize {
-        self.core.broadcast_where(Opcode::Text, text.as_bytes(), |c| Some(c) != except)
+        self.core
+            .broadcast_where(Opcode::Text, text.as_bytes(), |c| Some(c) != except)
     }
 
     /// Sends a binary message to every open channel except `except`.
@@ -330,7 +331,13 @@ impl<H: HvWebServer> Server<H> {
     }
 
     fn run_once(&mut self, timeout: Duration) -> Result<(), ServerError> {
-        let Server { handler, routes, core, reactor, state } = self;
+        let Server {
+            handler,
+            routes,
+            core,
+            reactor,
+            state,
+        } = self;
         let rx = reactor.as_mut().ok_or(ServerError::NotRunning)?;
         let busy = !core.dirty.is_empty() || !core.read_pending.is_empty() || rx.accept_pending || !rx.rx.is_empty();
         let mut wait = if busy { Duration::ZERO } else { timeout };
@@ -424,7 +431,11 @@ impl<H: HvWebServer> Step<'_, H> {
                 continue;
             }
             let key = self.core.conns.vacant_key();
-            if let Err(e) = rx.poll.registry().register(&mut sock, Token(key), Interest::READABLE | Interest::WRITABLE) {
+            if let Err(e) = rx
+                .poll
+                .registry()
+                .register(&mut sock, Token(key), Interest::READABLE | Interest::WRITABLE)
+            {
                 log::warn!("cannot register {peer}: {e}");
                 continue;
             }
@@ -441,7 +452,9 @@ impl<H: HvWebServer> Step<'_, H> {
         let budget = self.core.config.read_budget_per_tick;
         let mut total = 0;
         loop {
-            let Some(conn) = self.core.conns.get_mut(key) else { return };
+            let Some(conn) = self.core.conns.get_mut(key) else {
+                return;
+            };
             match read_into(&mut conn.sock, scratch) {
                 ReadResult::Data(n) => {
                     total += n;
@@ -473,7 +486,9 @@ impl<H: HvWebServer> Step<'_, H> {
     /// the shared read buffer; only an incomplete tail is copied into the
     /// connection's own buffer.
     fn input(&mut self, key: usize, data: &mut [u8]) {
-        let Some(conn) = self.core.conns.get_mut(key) else { return };
+        let Some(conn) = self.core.conns.get_mut(key) else {
+            return;
+        };
         if conn.inbuf.is_empty() {
             let used = self.process(key, data);
             if used < data.len() {
@@ -499,7 +514,9 @@ impl<H: HvWebServer> Step<'_, H> {
     fn process(&mut self, key: usize, buf: &mut [u8]) -> usize {
         let mut pos = 0;
         loop {
-            let Some(conn) = self.core.conns.get(key) else { return buf.len() };
+            let Some(conn) = self.core.conns.get(key) else {
+                return buf.len();
+            };
             match conn.phase {
                 Phase::Http => {
                     let (used, upgraded) = self.http(key, &mut buf[pos..]);
@@ -538,7 +555,11 @@ impl<H: HvWebServer> Step<'_, H> {
             req.body = buf[pos + head.head_len..end].to_vec();
             pos = end;
             if is_upgrade(&req) {
-                return if self.upgrade(key, req) { (pos, true) } else { (buf.len(), false) };
+                return if self.upgrade(key, req) {
+                    (pos, true)
+                } else {
+                    (buf.len(), false)
+                };
             }
             let resp = self.route(&req);
             self.respond(key, &resp, head.keep_alive, *req.method() == Method::Head);
@@ -560,7 +581,9 @@ impl<H: HvWebServer> Step<'_, H> {
     }
 
     fn respond(&mut self, key: usize, resp: &HttpResponse, keep_alive: bool, head_only: bool) {
-        let Some(conn) = self.core.conns.get_mut(key) else { return };
+        let Some(conn) = self.core.conns.get_mut(key) else {
+            return;
+        };
         encode_response(resp, keep_alive, head_only, out_buf(&mut conn.out, &mut self.core.pool));
         Core::mark_dirty(&mut self.core.dirty, key, conn);
         if !keep_alive {
@@ -615,7 +638,9 @@ impl<H: HvWebServer> Step<'_, H> {
     /// Decodes frames and runs their callbacks; returns the bytes consumed.
     fn ws(&mut self, key: usize, buf: &mut [u8]) -> usize {
         let ch = self.core.channel(key);
-        let Some(ws) = self.core.conns[key].ws() else { return buf.len() };
+        let Some(ws) = self.core.conns[key].ws() else {
+            return buf.len();
+        };
         // The decoder leaves the table while callbacks run, so they can
         // borrow the table mutably through their Context.
         let mut decoder = mem::replace(&mut ws.decoder, Decoder::new(Role::Server, 0, 0));
@@ -672,8 +697,17 @@ impl<H: HvWebServer> Step<'_, H> {
                 if !we_started {
                     self.core.queue_close(key, code, "");
                 }
-                let initiator = if we_started { CloseInitiator::Local } else { CloseInitiator::Remote };
-                let info = CloseInfo { code, reason: reason.to_owned(), was_clean: true, initiator };
+                let initiator = if we_started {
+                    CloseInitiator::Local
+                } else {
+                    CloseInitiator::Remote
+                };
+                let info = CloseInfo {
+                    code,
+                    reason: reason.to_owned(),
+                    was_clean: true,
+                    initiator,
+                };
                 self.finish(key, ch, &info);
                 return false;
             }
@@ -690,7 +724,12 @@ impl<H: HvWebServer> Step<'_, H> {
         self.core.queue_close(key, code, &reason);
         let (h, mut ctx) = self.ctx();
         h.on_ws_error(&mut ctx, ch, &WsError::Protocol(e));
-        let info = CloseInfo { code, reason, was_clean: false, initiator: CloseInitiator::Local };
+        let info = CloseInfo {
+            code,
+            reason,
+            was_clean: false,
+            initiator: CloseInitiator::Local,
+        };
         self.finish(key, ch, &info);
     }
 
@@ -705,7 +744,9 @@ impl<H: HvWebServer> Step<'_, H> {
     /// The peer closed TCP. Whatever is queued still goes out (an HTTP
     /// client may half-close after its request), then the connection goes.
     fn eof(&mut self, key: usize) {
-        let Some(conn) = self.core.conns.get_mut(key) else { return };
+        let Some(conn) = self.core.conns.get_mut(key) else {
+            return;
+        };
         if let Phase::Ws(_) = conn.phase {
             let ch = self.core.channel(key);
             let info = CloseInfo {
@@ -721,7 +762,10 @@ impl<H: HvWebServer> Step<'_, H> {
             self.core.remove(key);
             return;
         }
-        conn.phase = Phase::Closing { shutdown_sent: false, peer_eof: true };
+        conn.phase = Phase::Closing {
+            shutdown_sent: false,
+            peer_eof: true,
+        };
         self.core.timers.push(Timer {
             at: self.core.now + self.core.config.close_timeout,
             key,
@@ -733,7 +777,9 @@ impl<H: HvWebServer> Step<'_, H> {
 
     /// The socket failed: nothing more can be written.
     fn lost(&mut self, key: usize, err: WsError) {
-        let Some(conn) = self.core.conns.get_mut(key) else { return };
+        let Some(conn) = self.core.conns.get_mut(key) else {
+            return;
+        };
         if let Phase::Ws(_) = conn.phase {
             let ch = self.core.channel(key);
             log::debug!("{ch}: {err}");
@@ -752,7 +798,12 @@ impl<H: HvWebServer> Step<'_, H> {
 
     fn command(&mut self, cmd: Command) {
         let result = match cmd {
-            Command::Send { channel, opcode, data, fin } => self.core.send(channel, opcode, &data, fin),
+            Command::Send {
+                channel,
+                opcode,
+                data,
+                fin,
+            } => self.core.send(channel, opcode, &data, fin),
             Command::Broadcast { opcode, data, except } => {
                 self.core.broadcast_where(opcode, &data, |c| Some(c) != except);
                 Ok(())
@@ -774,7 +825,9 @@ impl<H: HvWebServer> Step<'_, H> {
 
     fn expire_timers(&mut self) {
         while let Some(t) = self.core.timers.pop_due(self.core.now) {
-            let Some(conn) = self.core.conns.get(t.key).filter(|c| c.gen == t.gen) else { continue };
+            let Some(conn) = self.core.conns.get(t.key).filter(|c| c.gen == t.gen) else {
+                continue;
+            };
             match (t.kind, &conn.phase) {
                 (TimerKind::CloseHandshake, Phase::Ws(ws)) if ws.close_sent => {
                     let ch = self.core.channel(t.key);
@@ -801,12 +854,18 @@ impl<H: HvWebServer> Step<'_, H> {
     /// fill up wait for their writable edge.
     fn flush(&mut self) {
         while let Some(key) = self.core.dirty.pop() {
-            let Some(conn) = self.core.conns.get_mut(key) else { continue };
+            let Some(conn) = self.core.conns.get_mut(key) else {
+                continue;
+            };
             conn.dirty = false;
             match write_from(&mut conn.sock, &mut conn.out) {
                 FlushResult::Done => {
                     self.core.pool.put(mem::take(&mut conn.out));
-                    if let Phase::Closing { shutdown_sent, peer_eof } = &mut conn.phase {
+                    if let Phase::Closing {
+                        shutdown_sent,
+                        peer_eof,
+                    } = &mut conn.phase
+                    {
                         if *peer_eof {
                             self.core.remove(key);
                             continue;

@@ -50,14 +50,20 @@ type Client = WebSocketClient<Recorder>;
 fn pump_until(client: &mut Client, what: &str, done: impl Fn(&Client) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !done(client) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}; client saw {:?}", client.handler());
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; client saw {:?}",
+            client.handler()
+        );
         client.process_events_timeout(Duration::from_millis(10));
     }
 }
 
 /// Runs a tungstenite server for one connection on a thread; `script`
 /// gets the accepted socket.
-fn tungstenite_server(script: impl FnOnce(&mut WebSocket<TcpStream>) + Send + 'static) -> (SocketAddr, thread::JoinHandle<()>) {
+fn tungstenite_server(
+    script: impl FnOnce(&mut WebSocket<TcpStream>) + Send + 'static,
+) -> (SocketAddr, thread::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let join = thread::spawn(move || {
@@ -101,7 +107,15 @@ fn text_binary_fragments_and_ping_against_tungstenite() {
     pump_until(&mut c, "echoes", |c| c.handler().log.len() == 7);
     assert_eq!(
         c.handler().log,
-        ["open", "text:hello", "binary:100000", "binary:0", "text:fragmented", "text:after", "pong:p1"]
+        [
+            "open",
+            "text:hello",
+            "binary:100000",
+            "binary:0",
+            "text:fragmented",
+            "text:after",
+            "pong:p1"
+        ]
     );
 
     c.close_with(4000, "done").unwrap();
@@ -116,8 +130,11 @@ fn text_binary_fragments_and_ping_against_tungstenite() {
 fn server_initiated_close_reports_code_and_reason() {
     let (addr, server) = tungstenite_server(|ws| {
         ws.send(Message::text("bye soon")).unwrap();
-        ws.close(Some(CloseFrame { code: CloseCode::Library(4001), reason: "session timeout".into() }))
-            .unwrap();
+        ws.close(Some(CloseFrame {
+            code: CloseCode::Library(4001),
+            reason: "session timeout".into(),
+        }))
+        .unwrap();
         // Read until our close is answered.
         loop {
             match ws.read() {
@@ -148,7 +165,12 @@ fn masked_server_frame_fails_the_connection_with_1002() {
         let mut buf = [0u8; 4096];
         let n = s.read(&mut buf).unwrap();
         let req = String::from_utf8_lossy(&buf[..n]).to_string();
-        let key = req.lines().find_map(|l| l.strip_prefix("Sec-WebSocket-Key: ")).unwrap().trim().to_owned();
+        let key = req
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap()
+            .trim()
+            .to_owned();
         let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
         write!(s, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").unwrap();
         // A masked text frame: servers must never mask.
@@ -177,7 +199,11 @@ fn connect_refused_reports_error_then_close() {
     c.init(&format!("ws://127.0.0.1:{port}/")).unwrap();
     pump_until(&mut c, "refusal", |c| !c.handler().closes.is_empty());
     assert_eq!(c.handler().closes, [(1006, String::new(), false)]);
-    assert!(c.handler().errors[0].starts_with("connection failed"), "{:?}", c.handler().errors);
+    assert!(
+        c.handler().errors[0].starts_with("connection failed"),
+        "{:?}",
+        c.handler().errors
+    );
     assert_eq!(c.ready_state(), ReadyState::Closed);
 }
 
@@ -204,7 +230,11 @@ impl HvWebServer for Rejecting {
 fn pump_both<H: HvWebServer>(server: &mut Server<H>, client: &mut Client, what: &str, done: impl Fn(&Client) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !done(client) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}; client saw {:?}", client.handler());
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; client saw {:?}",
+            client.handler()
+        );
         server.tick().unwrap();
         client.process_events_timeout(Duration::from_millis(2));
     }
@@ -219,11 +249,20 @@ fn handshake_headers_and_rejection_against_hvws_server() {
 
     let mut refused = Client::new(Recorder::default());
     refused.init(&url).unwrap();
-    pump_both(&mut server, &mut refused, "rejection", |c| !c.handler().closes.is_empty());
-    assert!(refused.handler().errors[0].contains("HTTP 403"), "{:?}", refused.handler().errors);
+    pump_both(&mut server, &mut refused, "rejection", |c| {
+        !c.handler().closes.is_empty()
+    });
+    assert!(
+        refused.handler().errors[0].contains("HTTP 403"),
+        "{:?}",
+        refused.handler().errors
+    );
     assert_eq!(refused.handler().opens, 0);
 
-    let config = ClientConfig { headers: vec![("X-Api-Key".into(), "secret".into())], ..ClientConfig::default() };
+    let config = ClientConfig {
+        headers: vec![("X-Api-Key".into(), "secret".into())],
+        ..ClientConfig::default()
+    };
     let mut allowed = WebSocketClient::with_config(Recorder::default(), config);
     allowed.init(&url).unwrap();
     pump_both(&mut server, &mut allowed, "open", |c| c.handler().opens == 1);
@@ -243,8 +282,15 @@ fn reconnects_with_backoff_when_the_server_restarts() {
     server.start().unwrap();
     let addr = server.local_addr().unwrap();
 
-    let policy = Reconnect { initial_delay: Duration::from_millis(50), max_delay: Duration::from_millis(200), ..Reconnect::default() };
-    let config = ClientConfig { reconnect: Some(policy), ..ClientConfig::default() };
+    let policy = Reconnect {
+        initial_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(200),
+        ..Reconnect::default()
+    };
+    let config = ClientConfig {
+        reconnect: Some(policy),
+        ..ClientConfig::default()
+    };
     let mut c = WebSocketClient::with_config(Recorder::default(), config);
     c.init(&format!("ws://{addr}/live")).unwrap();
     pump_both(&mut server, &mut c, "first open", |c| c.handler().opens == 1);
@@ -257,7 +303,11 @@ fn reconnects_with_backoff_when_the_server_restarts() {
     pump_until(&mut c, "close on shutdown", |c| !c.handler().closes.is_empty());
     stopper.join().unwrap();
     assert_eq!(c.handler().closes[0].0, 1001);
-    assert_eq!(c.ready_state(), ReadyState::Connecting, "waiting to reconnect counts as connecting");
+    assert_eq!(
+        c.ready_state(),
+        ReadyState::Connecting,
+        "waiting to reconnect counts as connecting"
+    );
 
     // Let a few attempts fail, then bring the server back on the same port.
     let t = Instant::now();

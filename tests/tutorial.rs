@@ -34,13 +34,16 @@ impl HvWebServer for ChatServer {
     fn on_init(&mut self, routes: &mut Routes<Self>) {
         routes
             .get("/ping", |_, _, _| HttpResponse::text("pong"))
-            .get("/clients", |s: &mut ChatServer, _, _| HttpResponse::text(s.clients.len().to_string()));
+            .get("/clients", |s: &mut ChatServer, _, _| {
+                HttpResponse::text(s.clients.len().to_string())
+            });
     }
     fn on_ws_open(&mut self, ctx: &mut Context<'_>, channel: Channel, url: &str) {
         assert_eq!(url, "/chat");
         self.next_id += 1;
         let nickname = format!("user_{}", self.next_id);
-        ctx.send(channel, format!("welcome {nickname}").as_bytes(), Opcode::Text, true).unwrap();
+        ctx.send(channel, format!("welcome {nickname}").as_bytes(), Opcode::Text, true)
+            .unwrap();
         self.broadcast(ctx, &format!("{nickname} joined"), Some(channel));
         self.clients.insert(channel, nickname);
     }
@@ -51,7 +54,8 @@ impl HvWebServer for ChatServer {
     }
     fn on_ws_message(&mut self, ctx: &mut Context<'_>, channel: Channel, msg: &str) {
         let nickname = self.clients.get(&channel).cloned().unwrap_or_else(|| "unknown".into());
-        ctx.send(channel, format!("echo: {msg}").as_bytes(), Opcode::Text, true).unwrap();
+        ctx.send(channel, format!("echo: {msg}").as_bytes(), Opcode::Text, true)
+            .unwrap();
         self.broadcast(ctx, &format!("{nickname}: {msg}"), Some(channel));
     }
 }
@@ -81,7 +85,11 @@ type Client = WebSocketClient<ChatClient>;
 fn wait_for_messages(clients: &mut [&mut Client], who: usize, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while clients[who].handler().received.len() < n {
-        assert!(Instant::now() < deadline, "client {who} has {:?}, wanted {n}", clients[who].handler().received);
+        assert!(
+            Instant::now() < deadline,
+            "client {who} has {:?}, wanted {n}",
+            clients[who].handler().received
+        );
         for c in clients.iter_mut() {
             c.process_event_que();
         }
@@ -150,7 +158,12 @@ fn hv06_chat_end_to_end() {
     assert!(alice.handler().closed && bob.handler().closed);
     assert_eq!(
         alice.handler().received,
-        ["welcome user_1", "echo: hello server!", "user_2 joined", "user_2: hi everyone!"]
+        [
+            "welcome user_1",
+            "echo: hello server!",
+            "user_2 joined",
+            "user_2: hi everyone!"
+        ]
     );
     // Bob may or may not see "user_1 left" before his own close goes out.
     assert_eq!(&bob.handler().received[..2], ["welcome user_2", "echo: hi everyone!"]);

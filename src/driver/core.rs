@@ -186,7 +186,11 @@ impl Core {
 
     pub fn info(&self, ch: Channel) -> Option<&ChannelInfo> {
         match self.conns.get(ch.index as usize) {
-            Some(Conn { gen, phase: Phase::Ws(ws), .. }) if *gen == ch.gen => Some(&ws.info),
+            Some(Conn {
+                gen,
+                phase: Phase::Ws(ws),
+                ..
+            }) if *gen == ch.gen => Some(&ws.info),
             _ => None,
         }
     }
@@ -201,7 +205,9 @@ impl Core {
     /// Queues one frame on a channel; the raw form behind every send.
     pub fn send(&mut self, ch: Channel, opcode: Opcode, payload: &[u8], fin: bool) -> Result<(), SendError> {
         let (key, conn) = open_conn(&mut self.conns, ch)?;
-        let Phase::Ws(ws) = &mut conn.phase else { unreachable!("open_conn checked") };
+        let Phase::Ws(ws) = &mut conn.phase else {
+            unreachable!("open_conn checked")
+        };
         match opcode {
             Opcode::Close => return Err(SendError::InvalidOpcode(opcode)),
             Opcode::Ping | Opcode::Pong => {
@@ -239,7 +245,9 @@ impl Core {
     /// Queues a whole message (one final frame) on a channel.
     pub fn send_message(&mut self, ch: Channel, opcode: Opcode, payload: &[u8]) -> Result<(), SendError> {
         let (key, conn) = open_conn(&mut self.conns, ch)?;
-        let Phase::Ws(ws) = &mut conn.phase else { unreachable!("open_conn checked") };
+        let Phase::Ws(ws) = &mut conn.phase else {
+            unreachable!("open_conn checked")
+        };
         if ws.frag_out.is_some() {
             encode_frame(&mut ws.deferred, true, opcode, payload, None);
             return Ok(());
@@ -252,13 +260,24 @@ impl Core {
     /// Encodes one frame and appends its bytes to every open channel that
     /// `pick` selects. Returns how many received it.
     pub fn broadcast_where(&mut self, opcode: Opcode, payload: &[u8], mut pick: impl FnMut(Channel) -> bool) -> usize {
-        let Core { conns, dirty, frame, pool, .. } = self;
+        let Core {
+            conns,
+            dirty,
+            frame,
+            pool,
+            ..
+        } = self;
         frame.clear();
         encode_frame(frame, true, opcode, payload, None);
         let mut n = 0;
         for (key, conn) in conns.iter_mut() {
             let Phase::Ws(ws) = &mut conn.phase else { continue };
-            if ws.close_sent || !pick(Channel { index: key as u32, gen: conn.gen }) {
+            if ws.close_sent
+                || !pick(Channel {
+                    index: key as u32,
+                    gen: conn.gen,
+                })
+            {
                 continue;
             }
             n += 1;
@@ -273,15 +292,24 @@ impl Core {
     }
 
     /// Sends one encoded frame to the listed channels (skipping closed ones).
-    pub fn broadcast_to(&mut self, channels: impl IntoIterator<Item = Channel>, opcode: Opcode, payload: &[u8]) -> usize {
+    pub fn broadcast_to(
+        &mut self,
+        channels: impl IntoIterator<Item = Channel>,
+        opcode: Opcode,
+        payload: &[u8],
+    ) -> usize {
         self.frame.clear();
         encode_frame(&mut self.frame, true, opcode, payload, None);
         let frame = std::mem::take(&mut self.frame);
         let mut n = 0;
         for ch in channels {
-            let Ok((key, conn)) = open_conn(&mut self.conns, ch) else { continue };
+            let Ok((key, conn)) = open_conn(&mut self.conns, ch) else {
+                continue;
+            };
             n += 1;
-            let Phase::Ws(ws) = &mut conn.phase else { unreachable!("open_conn checked") };
+            let Phase::Ws(ws) = &mut conn.phase else {
+                unreachable!("open_conn checked")
+            };
             if ws.frag_out.is_some() {
                 ws.deferred.extend_from_slice(&frame);
                 continue;
@@ -320,7 +348,13 @@ impl Core {
         ws.deferred = Vec::new();
         let mut payload = [0u8; 125];
         let n = close_payload(code, reason, &mut payload);
-        encode_frame(out_buf(&mut conn.out, &mut self.pool), true, Opcode::Close, &payload[..n], None);
+        encode_frame(
+            out_buf(&mut conn.out, &mut self.pool),
+            true,
+            Opcode::Close,
+            &payload[..n],
+            None,
+        );
         Self::mark_dirty(&mut self.dirty, key, conn);
         self.timers.push(Timer {
             at: self.now + self.config.close_timeout,
@@ -337,7 +371,13 @@ impl Core {
         if ws.close_sent {
             return;
         }
-        encode_frame(out_buf(&mut conn.out, &mut self.pool), true, Opcode::Pong, payload, None);
+        encode_frame(
+            out_buf(&mut conn.out, &mut self.pool),
+            true,
+            Opcode::Pong,
+            payload,
+            None,
+        );
         Self::mark_dirty(&mut self.dirty, key, conn);
     }
 
@@ -347,7 +387,10 @@ impl Core {
         if let Phase::Ws(_) = conn.phase {
             self.ws_open -= 1;
         }
-        conn.phase = Phase::Closing { shutdown_sent: false, peer_eof: false };
+        conn.phase = Phase::Closing {
+            shutdown_sent: false,
+            peer_eof: false,
+        };
         self.pool.put(std::mem::take(&mut conn.inbuf));
         Self::mark_dirty(&mut self.dirty, key, conn);
     }
@@ -364,7 +407,10 @@ impl Core {
 
     pub fn open_channels(&self) -> impl Iterator<Item = Channel> + '_ {
         self.conns.iter().filter_map(|(key, c)| match &c.phase {
-            Phase::Ws(ws) if !ws.close_sent => Some(Channel { index: key as u32, gen: c.gen }),
+            Phase::Ws(ws) if !ws.close_sent => Some(Channel {
+                index: key as u32,
+                gen: c.gen,
+            }),
             _ => None,
         })
     }

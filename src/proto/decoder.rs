@@ -162,9 +162,7 @@ impl Decoder {
         }
         match (h.opcode, self.message) {
             (Opcode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
-            (Opcode::Text | Opcode::Binary, Some(_)) => {
-                return Err(ProtocolError::ExpectedContinuation)
-            }
+            (Opcode::Text | Opcode::Binary, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
             (Opcode::Text, None) => self.utf8.reset(),
             _ => {}
         }
@@ -180,11 +178,7 @@ impl Decoder {
         Ok(InFrame { header: h, done: 0 })
     }
 
-    fn finish_frame<'a>(
-        &'a mut self,
-        h: FrameHeader,
-        payload: &'a [u8],
-    ) -> Result<Option<Event<'a>>, ProtocolError> {
+    fn finish_frame<'a>(&'a mut self, h: FrameHeader, payload: &'a [u8]) -> Result<Option<Event<'a>>, ProtocolError> {
         let event = match h.opcode {
             Opcode::Ping => Event::Ping(payload),
             Opcode::Pong => Event::Pong(payload),
@@ -341,7 +335,10 @@ mod tests {
         };
         assert_eq!(run(&mut server(), &unmasked), Err(ProtocolError::UnmaskedFrame));
         let mut client = Decoder::new(Role::Client, 100, 100);
-        assert_eq!(run(&mut client, &masked(true, Opcode::Text, b"x")), Err(ProtocolError::MaskedFrame));
+        assert_eq!(
+            run(&mut client, &masked(true, Opcode::Text, b"x")),
+            Err(ProtocolError::MaskedFrame)
+        );
         assert_eq!(
             run(&mut server(), &masked(true, Opcode::Continuation, b"x")),
             Err(ProtocolError::UnexpectedContinuation)

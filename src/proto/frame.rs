@@ -132,13 +132,7 @@ pub fn parse_header(buf: &[u8]) -> Result<Option<FrameHeader>, ProtocolError> {
 }
 
 /// Appends a frame header to `out`.
-pub fn encode_header(
-    out: &mut Vec<u8>,
-    fin: bool,
-    opcode: Opcode,
-    len: usize,
-    mask: Option<[u8; 4]>,
-) {
+pub fn encode_header(out: &mut Vec<u8>, fin: bool, opcode: Opcode, len: usize, mask: Option<[u8; 4]>) {
     let b0 = (u8::from(fin) << 7) | opcode.as_u8();
     let mask_bit = if mask.is_some() { 0x80 } else { 0 };
     if len < 126 {
@@ -156,13 +150,7 @@ pub fn encode_header(
 }
 
 /// Appends a whole frame to `out`, masking the payload when `mask` is given.
-pub fn encode_frame(
-    out: &mut Vec<u8>,
-    fin: bool,
-    opcode: Opcode,
-    payload: &[u8],
-    mask: Option<[u8; 4]>,
-) {
+pub fn encode_frame(out: &mut Vec<u8>, fin: bool, opcode: Opcode, payload: &[u8], mask: Option<[u8; 4]>) {
     out.reserve(payload.len() + 14);
     encode_header(out, fin, opcode, payload.len(), mask);
     let start = out.len();
@@ -181,9 +169,7 @@ pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
     }
     // Word-at-a-time: the key repeats every 4 bytes, so an 8-byte word of it
     // lines up with every 8-byte chunk.
-    let word = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
+    let word = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
     let mut chunks = buf.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let v = u64::from_ne_bytes((&*chunk).try_into().expect("8 bytes")) ^ word;
@@ -207,7 +193,10 @@ mod tests {
     fn parses_rfc_examples() {
         // RFC 6455 §5.7: unmasked "Hello", masked "Hello".
         let h = header(&[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
-        assert_eq!((h.fin, h.opcode, h.payload_len, h.header_len), (true, Opcode::Text, 5, 2));
+        assert_eq!(
+            (h.fin, h.opcode, h.payload_len, h.header_len),
+            (true, Opcode::Text, 5, 2)
+        );
         assert_eq!(h.mask, None);
         let mut frame = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
         let h = header(&frame);

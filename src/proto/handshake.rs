@@ -144,11 +144,7 @@ pub struct Accepted {
 
 /// Parses the server's answer at the start of `buf`; `Ok(None)` until the
 /// head is complete.
-pub fn parse_response(
-    buf: &[u8],
-    key: &str,
-    offered: &[String],
-) -> Result<Option<Accepted>, ClientHandshakeError> {
+pub fn parse_response(buf: &[u8], key: &str, offered: &[String]) -> Result<Option<Accepted>, ClientHandshakeError> {
     let mut slots = [httparse::EMPTY_HEADER; 64];
     let mut resp = httparse::Response::new(&mut slots);
     let head_len = match resp.parse(buf) {
@@ -174,7 +170,9 @@ pub fn parse_response(
         return Err(ClientHandshakeError::Invalid("missing Upgrade or Connection header"));
     }
     if header("sec-websocket-accept") != Some(derive_accept_key(key.as_bytes()).as_str()) {
-        return Err(ClientHandshakeError::Invalid("Sec-WebSocket-Accept does not match the key"));
+        return Err(ClientHandshakeError::Invalid(
+            "Sec-WebSocket-Accept does not match the key",
+        ));
     }
     let protocol = header("sec-websocket-protocol").map(str::to_owned);
     if let Some(p) = &protocol {
@@ -219,19 +217,32 @@ mod tests {
         let bad_version = RFC_REQUEST.replace("Version: 13", "Version: 8");
         let e = v(&bad_version).unwrap_err();
         assert!(e.wants_version_header());
-        assert_eq!(v(&RFC_REQUEST.replace("dGhlIHNhbXBsZSBub25jZQ==", "short")), Err(HandshakeError::InvalidKey));
+        assert_eq!(
+            v(&RFC_REQUEST.replace("dGhlIHNhbXBsZSBub25jZQ==", "short")),
+            Err(HandshakeError::InvalidKey)
+        );
         assert_eq!(
             v(&RFC_REQUEST.replace("keep-alive, Upgrade", "keep-alive")),
             Err(HandshakeError::MissingConnectionUpgrade)
         );
-        assert_eq!(v(&RFC_REQUEST.replace("GET", "POST")), Err(HandshakeError::NotGet("POST".into())));
+        assert_eq!(
+            v(&RFC_REQUEST.replace("GET", "POST")),
+            Err(HandshakeError::NotGet("POST".into()))
+        );
     }
 
     #[test]
     fn client_side_roundtrip() {
         let key = "dGhlIHNhbXBsZSBub25jZQ==";
         let mut req = Vec::new();
-        encode_request("h:1", "/c?x", key, &["chat".into()], &[("X-A".into(), "1".into())], &mut req);
+        encode_request(
+            "h:1",
+            "/c?x",
+            key,
+            &["chat".into()],
+            &[("X-A".into(), "1".into())],
+            &mut req,
+        );
         let parsed = request(std::str::from_utf8(&req).unwrap());
         assert_eq!(validate_request(&parsed), Ok(key));
         assert_eq!(parsed.header("x-a"), Some("1"));

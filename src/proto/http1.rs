@@ -65,20 +65,13 @@ pub struct Head {
 
 /// Parses the request head at the start of `buf`; `Ok(None)` until it is
 /// complete.
-pub fn parse_head(
-    buf: &[u8],
-    peer: SocketAddr,
-    max_head: usize,
-    max_body: usize,
-) -> Result<Option<Head>, HttpError> {
+pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize) -> Result<Option<Head>, HttpError> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut slots);
     let head_len = match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) if n > max_head => return Err(HttpError::HeadTooLarge(max_head)),
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if buf.len() > max_head => {
-            return Err(HttpError::HeadTooLarge(max_head))
-        }
+        Ok(httparse::Status::Partial) if buf.len() > max_head => return Err(HttpError::HeadTooLarge(max_head)),
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(HttpError::TooManyHeaders),
         Err(e) => return Err(HttpError::Malformed(e)),
@@ -104,7 +97,10 @@ pub fn parse_head(
     }
     let body_len = body_len.unwrap_or(0);
     if body_len > max_body as u64 {
-        return Err(HttpError::BodyTooLarge { len: body_len, max: max_body });
+        return Err(HttpError::BodyTooLarge {
+            len: body_len,
+            max: max_body,
+        });
     }
     let target = req.path.unwrap_or("/").to_owned();
     let path_len = target.find('?').unwrap_or(target.len());

@@ -119,7 +119,11 @@ mod tests {
                 seed ^= seed >> 7;
                 seed ^= seed << 17;
                 let b = seed as u8;
-                buf.push(if b & 1 == 0 { b & 0x7F } else { 0x80 | (b >> 2) | (b & 0x40) << 1 });
+                buf.push(if b & 1 == 0 {
+                    b & 0x7F
+                } else {
+                    0x80 | (b >> 2) | (b & 0x40) << 1
+                });
             }
             let split = (seed as usize >> 8) % (buf.len() + 1);
             let expect = std::str::from_utf8(&buf).is_ok();
