@@ -93,7 +93,8 @@ pub trait HvWebServer: Sized {
     }
 
     /// The channel closed, whoever started it; called exactly once per
-    /// opened channel. The id is dead from here on.
+    /// opened channel. Sends to it fail from here on, but
+    /// [`Context::info`] still gives its handshake details during this call.
     fn on_ws_close(&mut self, ctx: &mut Context<'_>, channel: Channel, close: &CloseInfo) {
         let _ = (ctx, channel, close);
     }

@@ -736,9 +736,10 @@ impl<H: HvWebServer> Step<'_, H> {
     /// The WebSocket is over: stop reading it, flush and close, and tell
     /// the application.
     fn finish(&mut self, key: usize, ch: Channel, info: &CloseInfo) {
-        self.core.begin_closing(key);
+        self.core.closing = self.core.begin_closing(key).map(|ws| (ch, ws));
         let (h, mut ctx) = self.ctx();
         h.on_ws_close(&mut ctx, ch, info);
+        self.core.closing = None;
     }
 
     /// The peer closed TCP. Whatever is queued still goes out (an HTTP
@@ -895,7 +896,9 @@ impl<H: HvWebServer> Step<'_, H> {
         for key in keys {
             match &self.core.conns[key].phase {
                 Phase::Ws(_) => self.core.queue_close(key, 1001, "server shutting down"),
-                Phase::Http => self.core.begin_closing(key),
+                Phase::Http => {
+                    self.core.begin_closing(key);
+                }
                 Phase::Closing { .. } => {}
             }
         }

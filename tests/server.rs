@@ -990,3 +990,24 @@ fn dropped_peers_and_close_timeout() {
     );
     assert_eq!(raw.read_to_eof(&mut server), b"");
 }
+
+/// `on_ws_close` can still read the channel's handshake details (to log the
+/// peer or clean up per-path state) even though sends to it already fail.
+#[test]
+fn close_callback_still_sees_channel_info() {
+    #[derive(Default)]
+    struct Logger {
+        seen: Vec<(String, bool)>,
+    }
+    impl HvWebServer for Logger {
+        fn on_ws_close(&mut self, ctx: &mut Context<'_>, ch: Channel, _close: &CloseInfo) {
+            let path = ctx.info(ch).map(|i| i.path().to_owned()).unwrap_or_default();
+            self.seen.push((path, ctx.is_open(ch)));
+        }
+    }
+    let mut s = util::server(Logger::default());
+    let mut c = connect(&mut s, "/room/7?x=1");
+    close(&mut s, &mut c, 1000, "");
+    pump_until(&mut s, "the close callback", |s| !s.handler().seen.is_empty());
+    assert_eq!(s.handler().seen, [("/room/7".to_owned(), false)]);
+}

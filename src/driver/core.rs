@@ -126,6 +126,9 @@ pub(crate) struct Core {
     pub ws_open: usize,
     pub stop_requested: bool,
     pub handle: Option<crate::handle::ServerHandle>,
+    /// The channel whose `on_ws_close` is running, with its state, so the
+    /// callback can still read its handshake details.
+    pub closing: Option<(Channel, Box<WsState>)>,
 }
 
 impl Core {
@@ -143,6 +146,7 @@ impl Core {
             ws_open: 0,
             stop_requested: false,
             handle: None,
+            closing: None,
         }
     }
 
@@ -185,6 +189,11 @@ impl Core {
     }
 
     pub fn info(&self, ch: Channel) -> Option<&ChannelInfo> {
+        if let Some((closing, ws)) = &self.closing {
+            if *closing == ch {
+                return Some(&ws.info);
+            }
+        }
         match self.conns.get(ch.index as usize) {
             Some(Conn {
                 gen,
@@ -382,17 +391,25 @@ impl Core {
     }
 
     /// Moves a connection to `Closing`: flush, shut down, linger.
-    pub fn begin_closing(&mut self, key: usize) {
-        let Some(conn) = self.conns.get_mut(key) else { return };
-        if let Phase::Ws(_) = conn.phase {
-            self.ws_open -= 1;
-        }
-        conn.phase = Phase::Closing {
-            shutdown_sent: false,
-            peer_eof: false,
-        };
+    /// Returns the WebSocket state the connection had, if any.
+    pub fn begin_closing(&mut self, key: usize) -> Option<Box<WsState>> {
+        let conn = self.conns.get_mut(key)?;
+        let old = std::mem::replace(
+            &mut conn.phase,
+            Phase::Closing {
+                shutdown_sent: false,
+                peer_eof: false,
+            },
+        );
         self.pool.put(std::mem::take(&mut conn.inbuf));
         Self::mark_dirty(&mut self.dirty, key, conn);
+        match old {
+            Phase::Ws(ws) => {
+                self.ws_open -= 1;
+                Some(ws)
+            }
+            _ => None,
+        }
     }
 
     pub fn new_ws(&self, info: ChannelInfo) -> Box<WsState> {
