@@ -315,6 +315,9 @@ pub struct WebSocketClient<H: HvWebSocketClient> {
     user_closed: bool,
     reconnect_attempt: u32,
     reconnect_at: Option<Instant>,
+    /// When the server last sent anything, and when we last pinged it.
+    last_rx: Instant,
+    last_ping: Instant,
 }
 
 impl<H: HvWebSocketClient + fmt::Debug> fmt::Debug for WebSocketClient<H> {
@@ -358,6 +361,8 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
             user_closed: false,
             reconnect_attempt: 0,
             reconnect_at: None,
+            last_rx: Instant::now(),
+            last_ping: Instant::now(),
         }
     }
 
@@ -440,7 +445,10 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
         } else {
             Duration::ZERO
         };
-        for at in [self.deadline, self.reconnect_at].into_iter().flatten() {
+        for at in [self.deadline, self.reconnect_at, self.keepalive_due()]
+            .into_iter()
+            .flatten()
+        {
             wait = wait.min(at.saturating_duration_since(now));
         }
         let Some(poll) = self.poll.as_mut() else { return };
@@ -457,8 +465,39 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
         if ready && self.sock.is_some() && self.link.phase != Phase::TcpConnecting {
             self.read();
         }
+        self.keepalive();
         self.flush();
         self.check_deadline();
+    }
+
+    /// When the next ping or idle check is due, if either is configured.
+    fn keepalive_due(&self) -> Option<Instant> {
+        if self.link.phase != Phase::Open {
+            return None;
+        }
+        let ping = self.config.ping_interval.map(|p| self.last_rx.max(self.last_ping) + p);
+        let idle = self.config.idle_timeout.map(|i| self.last_rx + i);
+        ping.into_iter().chain(idle).min()
+    }
+
+    /// Fails a server that has been silent past the idle timeout; pings one
+    /// that has been silent past the ping interval.
+    fn keepalive(&mut self) {
+        if self.link.phase != Phase::Open {
+            return;
+        }
+        let now = Instant::now();
+        if self.config.idle_timeout.is_some_and(|i| now >= self.last_rx + i) {
+            return self.fail(ClientError::IdleTimeout, None);
+        }
+        if self
+            .config
+            .ping_interval
+            .is_some_and(|p| now >= self.last_rx.max(self.last_ping) + p)
+        {
+            self.last_ping = now;
+            self.link.frame(true, Opcode::Ping, b"");
+        }
     }
 
     fn check_connected(&mut self) {
@@ -493,6 +532,7 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
             let Some(sock) = self.sock.as_mut() else { return };
             match read_into(sock, &mut scratch) {
                 ReadResult::Data(n) => {
+                    self.last_rx = Instant::now();
                     self.inbuf.extend_from_slice(&scratch[..n]);
                     self.process_input();
                 }
@@ -519,6 +559,8 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
                     self.link.phase = Phase::Open;
                     self.deadline = None;
                     self.reconnect_attempt = 0;
+                    self.last_rx = Instant::now();
+                    self.last_ping = self.last_rx;
                     self.handler.on_open(&mut ClientContext { link: &mut self.link });
                 }
                 Err(e) => return self.fail(ClientError::Handshake(e), None),

@@ -41,6 +41,49 @@ pub struct ServerConfig {
     /// (the rest is read next tick). Default 1 MiB: bounds a tick's work
     /// without slowing a bulk transfer much.
     pub read_budget_per_tick: usize,
+    /// Time a client has to send a complete HTTP request (head and body),
+    /// counted from connecting or from the previous response; past it the
+    /// connection gets 408 and is closed. Default 10 s. This is what stops
+    /// slowloris clients that trickle a request to hold a connection.
+    pub request_timeout: Duration,
+    /// Ping a WebSocket that has sent nothing for this long. Default 30 s;
+    /// `None` never pings.
+    pub ping_interval: Option<Duration>,
+    /// Close a WebSocket that has sent nothing at all (not even a pong) for
+    /// this long, with 1001 "idle timeout". Default 60 s, which with the
+    /// default ping interval gives a live client 30 s to answer a ping;
+    /// `None` keeps silent connections forever.
+    pub idle_timeout: Option<Duration>,
+    /// Bytes that one flush could not write to a channel (the peer is not
+    /// reading them) beyond which it counts as a slow consumer. What a tick
+    /// queues is measured at its flush, so a burst of sends, or a message
+    /// larger than the cap, is never refused while the peer keeps up.
+    /// Default 4 MiB. Output memory per channel stays below this plus what
+    /// one tick queues.
+    pub max_write_buffer: usize,
+    /// What happens to a slow consumer. Default [`SlowConsumer::Close`].
+    pub slow_consumer: SlowConsumer,
+    /// Browser origins allowed to open WebSockets. `None` (the default)
+    /// allows any. With a list, a handshake whose `Origin` header is not in
+    /// it (compared case-insensitively, e.g. `https://game.example`) gets
+    /// 403; handshakes without `Origin` (non-browser clients) are allowed,
+    /// since the header protects browsers from cross-site use only.
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+/// What to do with a channel whose unwritten output reaches
+/// [`ServerConfig::max_write_buffer`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlowConsumer {
+    /// Close it with 1008 (policy violation) "slow consumer", without waiting
+    /// for its answer: it is not reading. The send that hit the cap fails
+    /// with [`SendError::Backpressure`](crate::SendError::Backpressure).
+    Close,
+    /// Keep it, and refuse further messages until it catches up: sends fail
+    /// with [`SendError::Backpressure`](crate::SendError::Backpressure) and
+    /// broadcasts skip it. For games that would rather drop a stale state
+    /// update than a player.
+    DropMessages,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +97,12 @@ impl Default for ServerConfig {
             close_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(2),
             read_budget_per_tick: 1 << 20,
+            request_timeout: Duration::from_secs(10),
+            ping_interval: Some(Duration::from_secs(30)),
+            idle_timeout: Some(Duration::from_secs(60)),
+            max_write_buffer: 4 << 20,
+            slow_consumer: SlowConsumer::Close,
+            allowed_origins: None,
         }
     }
 }
@@ -120,6 +169,13 @@ pub struct ClientConfig {
     /// Reconnect with backoff when the connection is lost (not after
     /// `close()`). Default off.
     pub reconnect: Option<Reconnect>,
+    /// Ping the server when it has sent nothing for this long (checked in
+    /// `process_event_que`). Default `None`.
+    pub ping_interval: Option<Duration>,
+    /// Fail the connection when the server has sent nothing (not even a
+    /// pong) for this long: `on_error`, then `on_close` with 1006. Default
+    /// `None`.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for ClientConfig {
@@ -132,6 +188,8 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
             reconnect: None,
+            ping_interval: None,
+            idle_timeout: None,
         }
     }
 }

@@ -27,6 +27,12 @@ pub enum SendError {
     /// `Close` (use `close`, which tracks the closing handshake).
     #[error("opcode {0:?} cannot be sent here")]
     InvalidOpcode(crate::Opcode),
+    /// The channel's unwritten output is at
+    /// [`ServerConfig::max_write_buffer`](crate::ServerConfig::max_write_buffer):
+    /// the peer is not reading. The message was dropped; depending on
+    /// [`SlowConsumer`](crate::SlowConsumer) the channel is also being closed.
+    #[error("peer is not reading: output buffer full")]
+    Backpressure,
     /// The server has not been started, or has stopped.
     #[error("server is not running")]
     NotRunning,
@@ -69,6 +75,16 @@ pub enum WsError {
     /// The peer did not answer our close frame in time.
     #[error("peer did not complete the closing handshake in time")]
     CloseTimeout,
+    /// The peer sent nothing, not even a pong, within the idle timeout.
+    #[error("peer sent nothing within the idle timeout")]
+    IdleTimeout,
+    /// The peer stopped reading and its output reached the cap.
+    #[error("peer is not reading; output reached the write buffer cap")]
+    SlowConsumer,
+    /// A callback of the application panicked while handling this channel;
+    /// the channel was closed with 1011 (the panic message went to the log).
+    #[error("a callback panicked while handling this channel")]
+    CallbackPanicked,
 }
 
 /// What went wrong in the WebSocket client.
@@ -115,4 +131,7 @@ pub enum ClientError {
     /// The server did not answer our close frame in time.
     #[error("server did not complete the closing handshake in time")]
     CloseTimeout,
+    /// The server sent nothing, not even a pong, within the idle timeout.
+    #[error("server sent nothing within the idle timeout")]
+    IdleTimeout,
 }

@@ -52,6 +52,7 @@
 mod channel;
 mod client;
 mod config;
+mod dispatch;
 mod driver;
 mod error;
 mod handle;
@@ -66,7 +67,7 @@ pub mod proto;
 
 pub use channel::{Channel, ChannelInfo, CloseInfo, CloseInitiator};
 pub use client::{ClientContext, HvWebSocketClient, ReadyState, WebSocketClient};
-pub use config::{ClientConfig, Reconnect, ServerConfig};
+pub use config::{ClientConfig, Reconnect, ServerConfig, SlowConsumer};
 pub use error::{ClientError, SendError, ServerError, WsError};
 pub use handle::ServerHandle;
 pub use handler::{Handshake, HvWebServer};

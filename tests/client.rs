@@ -341,3 +341,40 @@ fn server_and_client_move_to_other_threads() {
     assert_send::<Client>();
     assert_send::<hvws::ServerHandle>();
 }
+
+#[test]
+fn client_pings_a_quiet_server_and_gives_up_on_a_dead_one() {
+    // A live server answers pings: the client sees pongs and stays open.
+    let mut server = Server::new(Quiet);
+    server.init_addr("127.0.0.1:0".parse().unwrap()).unwrap();
+    server.start().unwrap();
+    let config = ClientConfig {
+        ping_interval: Some(Duration::from_millis(50)),
+        idle_timeout: Some(Duration::from_millis(400)),
+        ..ClientConfig::default()
+    };
+    let mut live = WebSocketClient::with_config(Recorder::default(), config.clone());
+    live.init(&format!("ws://{}/", server.local_addr().unwrap())).unwrap();
+    pump_both(&mut server, &mut live, "three pongs", |c| {
+        c.handler().log.iter().filter(|l| l.starts_with("pong")).count() >= 3
+    });
+    assert_eq!(live.ready_state(), ReadyState::Open);
+    assert!(live.handler().closes.is_empty());
+
+    // A server that accepts and then never says anything again.
+    let (addr, dead) = tungstenite_server(|ws| {
+        // Hold the connection without reading (so no pong) until it drops.
+        let _ = ws.get_mut().set_read_timeout(Some(Duration::from_secs(3)));
+        thread::sleep(Duration::from_millis(1500));
+    });
+    let mut c = WebSocketClient::with_config(Recorder::default(), config);
+    c.init(&format!("ws://{addr}/")).unwrap();
+    pump_until(&mut c, "the idle timeout", |c| !c.handler().closes.is_empty());
+    assert_eq!(c.handler().closes, [(1006, String::new(), false)]);
+    assert!(
+        c.handler().errors.iter().any(|e| e.contains("idle timeout")),
+        "{:?}",
+        c.handler().errors
+    );
+    dead.join().unwrap();
+}

@@ -9,7 +9,7 @@ use slab::Slab;
 
 use super::timer::{Timer, TimerKind, Timers};
 use crate::channel::{Channel, ChannelInfo};
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, SlowConsumer};
 use crate::error::SendError;
 use crate::proto::close::{close_payload, is_valid_app_code, MAX_REASON_LEN};
 use crate::proto::frame::{encode_frame, Opcode, MAX_CONTROL_PAYLOAD};
@@ -56,6 +56,14 @@ pub(crate) struct Conn {
     pub out: Vec<u8>,
     /// Listed in `Core::dirty`.
     pub dirty: bool,
+    /// Bytes the last flush could not write: how far behind the peer is in
+    /// reading. What the current tick queued does not count, so a burst of
+    /// sends between two flushes never looks like a slow consumer.
+    pub backlog: usize,
+    /// When the peer last sent anything (idle timeout, pings).
+    pub last_rx: Instant,
+    /// When the HTTP request being read must be complete.
+    pub request_deadline: Instant,
 }
 
 impl Conn {
@@ -129,6 +137,10 @@ pub(crate) struct Core {
     /// The channel whose `on_ws_close` is running, with its state, so the
     /// callback can still read its handshake details.
     pub closing: Option<(Channel, Box<WsState>)>,
+    /// Slow consumers closed by a send, to report to the application.
+    pub slow: Vec<(usize, u32)>,
+    /// Scratch list of broadcast targets, kept to reuse its allocation.
+    targets: Vec<Channel>,
 }
 
 impl Core {
@@ -147,23 +159,58 @@ impl Core {
             stop_requested: false,
             handle: None,
             closing: None,
+            slow: Vec::new(),
+            targets: Vec::new(),
         }
     }
 
+    /// Adds an accepted connection and arms its request timer.
     pub fn insert(&mut self, sock: TcpStream, peer: SocketAddr) -> usize {
         let key = self.conns.vacant_key();
         if self.gens.len() <= key {
             self.gens.resize(key + 1, 0);
         }
+        let gen = self.gens[key];
+        let request_deadline = self.now + self.config.request_timeout;
+        self.timers.push(Timer {
+            at: request_deadline,
+            key,
+            gen,
+            kind: TimerKind::Request,
+        });
         self.conns.insert(Conn {
             sock,
-            gen: self.gens[key],
+            gen,
             peer,
             phase: Phase::Http,
             inbuf: Vec::new(),
             out: Vec::new(),
             dirty: false,
+            backlog: 0,
+            last_rx: self.now,
+            request_deadline,
         })
+    }
+
+    /// Arms a connection's keepalive check (pings, idle timeout) for when
+    /// it is next due, if either is configured.
+    pub fn arm_keepalive(&mut self, key: usize) {
+        let (ping, idle) = (self.config.ping_interval, self.config.idle_timeout);
+        let Some(conn) = self.conns.get(key) else { return };
+        // Ping once the peer has been silent for the interval, then every
+        // interval, until it has been silent for the idle timeout.
+        let silent = self.now.saturating_duration_since(conn.last_rx);
+        let next_ping = ping.map(|p| if silent < p { conn.last_rx + p } else { self.now + p });
+        let give_up = idle.map(|i| conn.last_rx + i);
+        let Some(next) = next_ping.into_iter().chain(give_up).min() else {
+            return;
+        };
+        self.timers.push(Timer {
+            at: next.max(self.now),
+            key,
+            gen: conn.gen,
+            kind: TimerKind::Keepalive,
+        });
     }
 
     pub fn remove(&mut self, key: usize) -> Option<Conn> {
@@ -211,8 +258,20 @@ impl Core {
         }
     }
 
+    /// Records a slow consumer; with [`SlowConsumer::Close`] its close
+    /// frame is queued at once and the tick reports it to the application.
+    fn slow_consumer(&mut self, key: usize) -> SendError {
+        if self.config.slow_consumer == SlowConsumer::Close {
+            let gen = self.conns[key].gen;
+            self.queue_close(key, 1008, "slow consumer");
+            self.slow.push((key, gen));
+        }
+        SendError::Backpressure
+    }
+
     /// Queues one frame on a channel; the raw form behind every send.
     pub fn send(&mut self, ch: Channel, opcode: Opcode, payload: &[u8], fin: bool) -> Result<(), SendError> {
+        let cap = self.config.max_write_buffer;
         let (key, conn) = open_conn(&mut self.conns, ch)?;
         let Phase::Ws(ws) = &mut conn.phase else {
             unreachable!("open_conn checked")
@@ -235,6 +294,9 @@ impl Core {
                     (Some(open), op) if op == open || op == Opcode::Continuation => Opcode::Continuation,
                     (Some(_), op) => return Err(SendError::InvalidOpcode(op)),
                 };
+                if conn.backlog >= cap {
+                    return Err(self.slow_consumer(key));
+                }
                 encode_frame(out_buf(&mut conn.out, &mut self.pool), fin, wire, payload, None);
                 if fin {
                     ws.frag_out = None;
@@ -251,81 +313,58 @@ impl Core {
         Ok(())
     }
 
-    /// Queues a whole message (one final frame) on a channel.
-    pub fn send_message(&mut self, ch: Channel, opcode: Opcode, payload: &[u8]) -> Result<(), SendError> {
+    /// Appends one whole-message frame, written by `encode`, to a channel's
+    /// output (or behind its unfinished fragmented send).
+    fn push_message(&mut self, ch: Channel, encode: impl FnOnce(&mut Vec<u8>)) -> Result<(), SendError> {
+        let cap = self.config.max_write_buffer;
         let (key, conn) = open_conn(&mut self.conns, ch)?;
         let Phase::Ws(ws) = &mut conn.phase else {
             unreachable!("open_conn checked")
         };
+        if conn.backlog >= cap {
+            return Err(self.slow_consumer(key));
+        }
         if ws.frag_out.is_some() {
-            encode_frame(&mut ws.deferred, true, opcode, payload, None);
+            encode(&mut ws.deferred);
             return Ok(());
         }
-        encode_frame(out_buf(&mut conn.out, &mut self.pool), true, opcode, payload, None);
+        encode(out_buf(&mut conn.out, &mut self.pool));
         Self::mark_dirty(&mut self.dirty, key, conn);
         Ok(())
+    }
+
+    /// Queues a whole message (one final frame) on a channel.
+    pub fn send_message(&mut self, ch: Channel, opcode: Opcode, payload: &[u8]) -> Result<(), SendError> {
+        self.push_message(ch, |out| encode_frame(out, true, opcode, payload, None))
     }
 
     /// Encodes one frame and appends its bytes to every open channel that
     /// `pick` selects. Returns how many received it.
     pub fn broadcast_where(&mut self, opcode: Opcode, payload: &[u8], mut pick: impl FnMut(Channel) -> bool) -> usize {
-        let Core {
-            conns,
-            dirty,
-            frame,
-            pool,
-            ..
-        } = self;
-        frame.clear();
-        encode_frame(frame, true, opcode, payload, None);
-        let mut n = 0;
-        for (key, conn) in conns.iter_mut() {
-            let Phase::Ws(ws) = &mut conn.phase else { continue };
-            if ws.close_sent
-                || !pick(Channel {
-                    index: key as u32,
-                    gen: conn.gen,
-                })
-            {
-                continue;
-            }
-            n += 1;
-            if ws.frag_out.is_some() {
-                ws.deferred.extend_from_slice(frame);
-                continue;
-            }
-            out_buf(&mut conn.out, pool).extend_from_slice(frame);
-            Self::mark_dirty(dirty, key, conn);
-        }
+        let targets: Vec<Channel> = std::mem::take(&mut self.targets);
+        let mut targets = targets;
+        targets.clear();
+        targets.extend(self.open_channels().filter(|&c| pick(c)));
+        let n = self.broadcast_to(targets.iter().copied(), opcode, payload);
+        self.targets = targets;
         n
     }
 
-    /// Sends one encoded frame to the listed channels (skipping closed ones).
+    /// Sends one encoded frame to the listed channels (skipping closed ones
+    /// and slow consumers). Returns how many received it.
     pub fn broadcast_to(
         &mut self,
         channels: impl IntoIterator<Item = Channel>,
         opcode: Opcode,
         payload: &[u8],
     ) -> usize {
-        self.frame.clear();
-        encode_frame(&mut self.frame, true, opcode, payload, None);
-        let frame = std::mem::take(&mut self.frame);
-        let mut n = 0;
-        for ch in channels {
-            let Ok((key, conn)) = open_conn(&mut self.conns, ch) else {
-                continue;
-            };
-            n += 1;
-            let Phase::Ws(ws) = &mut conn.phase else {
-                unreachable!("open_conn checked")
-            };
-            if ws.frag_out.is_some() {
-                ws.deferred.extend_from_slice(&frame);
-                continue;
-            }
-            out_buf(&mut conn.out, &mut self.pool).extend_from_slice(&frame);
-            Self::mark_dirty(&mut self.dirty, key, conn);
-        }
+        let mut frame = std::mem::take(&mut self.frame);
+        frame.clear();
+        encode_frame(&mut frame, true, opcode, payload, None);
+        let n = channels
+            .into_iter()
+            .filter(|&ch| self.push_message(ch, |out| out.extend_from_slice(&frame)).is_ok())
+            .count();
         self.frame = frame;
         n
     }
@@ -403,6 +442,14 @@ impl Core {
         );
         self.pool.put(std::mem::take(&mut conn.inbuf));
         Self::mark_dirty(&mut self.dirty, key, conn);
+        // However slowly the peer reads or closes, the connection goes by
+        // this deadline.
+        self.timers.push(Timer {
+            at: self.now + self.config.close_timeout,
+            key,
+            gen: conn.gen,
+            kind: TimerKind::Linger,
+        });
         match old {
             Phase::Ws(ws) => {
                 self.ws_open -= 1;

@@ -13,6 +13,10 @@ pub(crate) enum TimerKind {
     CloseHandshake,
     /// We are done with the connection and wait for the peer to close TCP.
     Linger,
+    /// The HTTP request being read is due (slowloris, idle keep-alive).
+    Request,
+    /// Time to check a WebSocket's silence: ping it or close it.
+    Keepalive,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,0 +1,405 @@
+//! Bad clients, one at a time, over loopback: each gets its exact answer
+//! (status or close code), its channel's `on_ws_close` runs, and a
+//! well-behaved client connected throughout receives every message it is
+//! sent, in order.
+
+mod util;
+
+use std::time::Duration;
+
+use hvws::{
+    Channel, CloseInfo, Context, HttpResponse, HvWebServer, Routes, SendError, Server, ServerConfig, SlowConsumer,
+    WsError,
+};
+use tungstenite::Message;
+use util::{connect, masked_frame, pump_until, recv, send_text, server_with, Raw};
+
+/// Echoes; panics on "panic"; records closes and errors.
+#[derive(Default)]
+struct Target {
+    opened: Vec<Channel>,
+    closes: Vec<(Channel, u16)>,
+    errors: Vec<String>,
+}
+
+impl HvWebServer for Target {
+    fn on_init(&mut self, routes: &mut Routes<Self>) {
+        routes
+            .get("/ping", |_, _, _| HttpResponse::text("pong"))
+            .get("/boom", |_, _, _| panic!("route handler bug"))
+            .post("/echo", |_, _, req| {
+                HttpResponse::bytes("application/octet-stream", req.body())
+            });
+    }
+    fn on_ws_open(&mut self, _ctx: &mut Context<'_>, ch: Channel, _url: &str) {
+        self.opened.push(ch);
+    }
+    fn on_ws_message(&mut self, ctx: &mut Context<'_>, ch: Channel, msg: &str) {
+        assert!(msg != "panic", "application bug triggered by a message");
+        let _ = ctx.send_text(ch, msg);
+    }
+    fn on_ws_binary(&mut self, ctx: &mut Context<'_>, ch: Channel, data: &[u8]) {
+        let _ = ctx.send_binary(ch, data);
+    }
+    fn on_ws_error(&mut self, _ctx: &mut Context<'_>, _ch: Channel, error: &WsError) {
+        self.errors.push(error.to_string());
+    }
+    fn on_ws_close(&mut self, _ctx: &mut Context<'_>, ch: Channel, close: &CloseInfo) {
+        self.closes.push((ch, close.code));
+    }
+}
+
+/// A well-behaved client that checks its echoes arrive, all and in order.
+struct Good {
+    client: util::Client,
+    sent: usize,
+}
+
+impl Good {
+    fn join(server: &mut Server<Target>) -> Good {
+        Good {
+            client: connect(server, "/good"),
+            sent: 0,
+        }
+    }
+
+    /// Sends three numbered messages and checks the next three received are
+    /// exactly their echoes. Pings from the server are answered on the way.
+    #[track_caller]
+    fn round(&mut self, server: &mut Server<Target>) {
+        let first = self.sent;
+        for _ in 0..3 {
+            send_text(server, &mut self.client, &format!("good-{}", self.sent));
+            self.sent += 1;
+        }
+        for i in first..self.sent {
+            loop {
+                match recv(server, &mut self.client) {
+                    Message::Text(t) => {
+                        assert_eq!(
+                            t.as_str(),
+                            format!("good-{i}"),
+                            "the good client lost or reordered a message"
+                        );
+                        break;
+                    }
+                    Message::Ping(_) | Message::Pong(_) => continue,
+                    other => panic!("the good client got {other:?}"),
+                }
+            }
+        }
+    }
+}
+
+fn config() -> ServerConfig {
+    ServerConfig {
+        max_message_size: 64 << 10,
+        max_frame_size: 64 << 10,
+        max_request_head: 1024,
+        max_request_body: 1024,
+        close_timeout: Duration::from_secs(2),
+        ..ServerConfig::default()
+    }
+}
+
+/// A server with one good client already chatting.
+fn setup(config: ServerConfig) -> (Server<Target>, Good) {
+    let mut server = server_with(Target::default(), config);
+    let mut good = Good::join(&mut server);
+    good.round(&mut server);
+    (server, good)
+}
+
+/// The close code the server gave the channel opened after `before` opens.
+#[track_caller]
+fn close_code_of(server: &mut Server<Target>, nth_open: usize) -> u16 {
+    pump_until(server, "the channel's on_ws_close", |s| {
+        let ch = s.handler().opened.get(nth_open).copied();
+        ch.is_some_and(|ch| s.handler().closes.iter().any(|(c, _)| *c == ch))
+    });
+    let ch = server.handler().opened[nth_open];
+    server.handler().closes.iter().find(|(c, _)| *c == ch).unwrap().1
+}
+
+#[track_caller]
+fn http_status(server: &mut Server<Target>, request: &[u8]) -> (u16, Option<String>) {
+    let mut raw = Raw::connect(server);
+    raw.write(server, request);
+    let resp = raw.response(server);
+    raw.read_to_eof(server);
+    (resp.status, resp.header("sec-websocket-version").map(str::to_owned))
+}
+
+#[test]
+fn http_limits_answer_and_close() {
+    let (mut s, mut good) = setup(config());
+    let long_head = format!("GET /ping HTTP/1.1\r\nX-Pad: {}\r\n\r\n", "a".repeat(2000));
+    assert_eq!(http_status(&mut s, long_head.as_bytes()).0, 431);
+    good.round(&mut s);
+    let big_body = format!(
+        "POST /echo HTTP/1.1\r\nContent-Length: 2000\r\n\r\n{}",
+        "b".repeat(2000)
+    );
+    assert_eq!(http_status(&mut s, big_body.as_bytes()).0, 413);
+    // A TLS ClientHello is not HTTP.
+    assert_eq!(
+        http_status(
+            &mut s,
+            &[0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03]
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        http_status(&mut s, b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").0,
+        501
+    );
+    good.round(&mut s);
+
+    // Pipelined requests, one of them with a body, answered in order.
+    let mut raw = Raw::connect(&s);
+    raw.write(
+        &mut s,
+        b"GET /ping HTTP/1.1\r\n\r\nPOST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /nope HTTP/1.1\r\n\r\n",
+    );
+    let answers: Vec<(u16, Vec<u8>)> = (0..3)
+        .map(|_| raw.response(&mut s))
+        .map(|r| (r.status, r.body))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            (200, b"pong".to_vec()),
+            (200, b"abc".to_vec()),
+            (404, b"Not Found".to_vec())
+        ]
+    );
+    good.round(&mut s);
+}
+
+#[test]
+fn bad_handshakes_get_400_with_the_version_we_speak() {
+    let (mut s, mut good) = setup(config());
+    let no_key = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    assert_eq!(http_status(&mut s, no_key).0, 400);
+    let bad_version = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n";
+    assert_eq!(http_status(&mut s, bad_version), (400, Some("13".to_owned())));
+    good.round(&mut s);
+    assert_eq!(s.handler().opened.len(), 1, "no bad handshake opened a channel");
+}
+
+#[test]
+fn origin_allow_list() {
+    let config = ServerConfig {
+        allowed_origins: Some(vec!["https://game.example".into()]),
+        ..config()
+    };
+    let (mut s, mut good) = setup(config);
+    let upgrade = |origin: &str| {
+        format!(
+            "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{origin}\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+    };
+    assert_eq!(
+        http_status(&mut s, upgrade("Origin: https://evil.example\r\n").as_bytes()).0,
+        403
+    );
+    for allowed in ["Origin: https://GAME.example\r\n", ""] {
+        let mut raw = Raw::connect(&s);
+        raw.write(&mut s, upgrade(allowed).as_bytes());
+        assert_eq!(raw.response(&mut s).status, 101, "{allowed:?}");
+    }
+    good.round(&mut s);
+}
+
+#[test]
+fn max_connections_answers_503_and_spares_the_rest() {
+    let config = ServerConfig {
+        max_connections: 2,
+        ..config()
+    };
+    let (mut s, mut good) = setup(config);
+    let _second = connect(&mut s, "/second");
+    let mut third = Raw::connect(&s);
+    third.write(&mut s, b"GET /ping HTTP/1.1\r\n\r\n");
+    assert_eq!(third.response(&mut s).status, 503);
+    third.read_to_eof(&mut s);
+    good.round(&mut s);
+}
+
+#[test]
+fn slowloris_and_silent_connections_get_408() {
+    let config = ServerConfig {
+        request_timeout: Duration::from_millis(300),
+        ..config()
+    };
+    let (mut s, mut good) = setup(config);
+    let mut trickle = Raw::connect(&s);
+    let mut silent = Raw::connect(&s);
+    for piece in [&b"GET /ping HTTP/1.1\r\n"[..], b"X-A: 1\r\n", b"X-B: 2\r\n"] {
+        trickle.write(&mut s, piece);
+        good.round(&mut s);
+    }
+    // Keep-alive: a finished request resets the clock, so a client that
+    // asks in time is served.
+    let mut prompt = Raw::connect(&s);
+    prompt.write(&mut s, b"GET /ping HTTP/1.1\r\n\r\n");
+    assert_eq!(prompt.response(&mut s).status, 200);
+    for raw in [&mut trickle, &mut silent] {
+        assert_eq!(raw.response(&mut s).status, 408);
+        raw.read_to_eof(&mut s);
+    }
+    good.round(&mut s);
+}
+
+#[test]
+fn silent_websocket_is_pinged_then_closed() {
+    let config = ServerConfig {
+        ping_interval: Some(Duration::from_millis(100)),
+        idle_timeout: Some(Duration::from_millis(400)),
+        ..config()
+    };
+    let (mut s, mut good) = setup(config);
+    let mut mute = Raw::ws(&mut s, "/mute");
+    let ping = mute.frame(&mut s);
+    assert_eq!(ping.opcode, 0x9, "the server pings a silent channel");
+    // The good client answers pings as it reads and outlives the timeout.
+    for _ in 0..8 {
+        good.round(&mut s);
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    let close = loop {
+        let f = mute.frame(&mut s);
+        if f.opcode != 0x9 {
+            break f;
+        }
+    };
+    assert_eq!(close.close_code(), (1001, "idle timeout".to_owned()));
+    mute.read_to_eof(&mut s);
+    assert_eq!(close_code_of(&mut s, 1), 1001);
+    assert!(s.handler().errors.iter().any(|e| e.contains("idle timeout")));
+    good.round(&mut s);
+}
+
+#[test]
+fn bad_frames_get_their_close_codes() {
+    let (mut s, mut good) = setup(config());
+    let oversized = masked_frame(true, 0x2, &vec![0u8; (64 << 10) + 1]);
+    let mut fragmented_oversize = masked_frame(false, 0x2, &vec![0u8; 40 << 10]);
+    fragmented_oversize.extend(masked_frame(true, 0x0, &vec![0u8; 40 << 10]));
+    let mut unmasked = masked_frame(true, 0x1, b"hi");
+    unmasked[1] &= 0x7F;
+    unmasked.drain(2..6);
+    let mut reserved = masked_frame(true, 0x1, b"hi");
+    reserved[0] |= 0x40;
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("oversized frame", oversized, 1009),
+        ("oversized message", fragmented_oversize, 1009),
+        ("invalid UTF-8", masked_frame(true, 0x1, b"\xce\xba\xe1\xbd"), 1007),
+        ("unmasked frame", unmasked, 1002),
+        ("reserved bits", reserved, 1002),
+        ("bad opcode", masked_frame(true, 0x5, b""), 1002),
+        ("fragmented ping", masked_frame(false, 0x9, b""), 1002),
+        ("one-byte close", masked_frame(true, 0x8, b"\x03"), 1002),
+        ("close code 1005", masked_frame(true, 0x8, &1005u16.to_be_bytes()), 1002),
+    ];
+    for (i, (what, wire, code)) in cases.into_iter().enumerate() {
+        let mut bad = Raw::ws(&mut s, "/bad");
+        bad.write(&mut s, &wire);
+        assert_eq!(bad.frame(&mut s).close_code().0, code, "{what}");
+        bad.read_to_eof(&mut s);
+        assert_eq!(close_code_of(&mut s, i + 1), code, "on_ws_close for {what}");
+        good.round(&mut s);
+    }
+}
+
+#[test]
+fn abrupt_disconnect_mid_frame() {
+    let (mut s, mut good) = setup(config());
+    let mut quitter = Raw::ws(&mut s, "/quit");
+    let frame = masked_frame(true, 0x2, &[1u8; 1000]);
+    quitter.write(&mut s, &frame[..300]);
+    good.round(&mut s);
+    drop(quitter);
+    assert_eq!(close_code_of(&mut s, 1), 1006);
+    good.round(&mut s);
+}
+
+/// Sends 16 KiB messages to `ch` from the loop, ticking, until a send is
+/// refused; returns the refusal.
+fn flood(s: &mut Server<Target>, ch: Channel) -> SendError {
+    let chunk = vec![7u8; 16 << 10];
+    for _ in 0..10_000 {
+        let result = s.with_context(|_, ctx| ctx.send_binary(ch, &chunk));
+        if let Err(e) = result {
+            return e;
+        }
+        s.tick().unwrap();
+    }
+    panic!("10,000 sends to a client that never reads were all accepted");
+}
+
+#[test]
+fn slow_consumer_is_closed_with_1008() {
+    let config = ServerConfig {
+        max_write_buffer: 256 << 10,
+        ..config()
+    };
+    let (mut s, mut good) = setup(config);
+    let _sloth = Raw::ws(&mut s, "/sloth"); // never reads
+    pump_until(&mut s, "the sloth's channel", |s| s.handler().opened.len() == 2);
+    let ch = s.handler().opened[1];
+    assert_eq!(flood(&mut s, ch), SendError::Backpressure);
+    assert_eq!(close_code_of(&mut s, 1), 1008);
+    assert!(s.handler().errors.iter().any(|e| e.contains("not reading")));
+    assert_eq!(
+        s.with_context(|_, ctx| ctx.send_text(ch, "late")),
+        Err(SendError::ChannelClosed)
+    );
+    good.round(&mut s);
+}
+
+#[test]
+fn slow_consumer_can_keep_its_channel_and_lose_messages_instead() {
+    let config = ServerConfig {
+        max_write_buffer: 256 << 10,
+        slow_consumer: SlowConsumer::DropMessages,
+        ..config()
+    };
+    let (mut s, mut good) = setup(config);
+    let mut sloth = Raw::ws(&mut s, "/sloth");
+    pump_until(&mut s, "the sloth's channel", |s| s.handler().opened.len() == 2);
+    let ch = s.handler().opened[1];
+    assert_eq!(flood(&mut s, ch), SendError::Backpressure);
+    // A broadcast skips it, and it stays open.
+    let delivered = s.with_context(|_, ctx| ctx.broadcast_text("news", None));
+    assert_eq!(delivered, 1, "only the good client gets the broadcast");
+    assert!(s.with_context(|_, ctx| ctx.is_open(ch)));
+    // Once it reads, it catches up and sends work again.
+    pump_until(&mut s, "the sloth to drain its backlog", |s| {
+        sloth.fill();
+        sloth.buf.clear();
+        s.with_context(|_, ctx| ctx.send_text(ch, "caught up")).is_ok()
+    });
+    assert!(s.handler().closes.is_empty());
+    let _ = good.client.try_recv(); // the broadcast
+    good.round(&mut s);
+}
+
+#[test]
+fn callback_panics_close_only_their_channel() {
+    let (mut s, mut good) = setup(config());
+    let mut victim = connect(&mut s, "/victim");
+    send_text(&mut s, &mut victim, "panic");
+    match recv(&mut s, &mut victim) {
+        Message::Close(Some(f)) => assert_eq!(u16::from(f.code), 1011),
+        other => panic!("expected close 1011, got {other:?}"),
+    }
+    assert_eq!(close_code_of(&mut s, 1), 1011);
+    assert!(s.handler().errors.iter().any(|e| e.contains("panicked")));
+    good.round(&mut s);
+    assert_eq!(http_status(&mut s, b"GET /boom HTTP/1.1\r\n\r\n").0, 500);
+    good.round(&mut s);
+    assert!(s.is_running());
+}
