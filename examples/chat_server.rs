@@ -1,9 +1,14 @@
 //! The HV-06 tutorial's chat server: WebSockets on `/chat`, `GET /ping` and
-//! `GET /clients` on the same port.
+//! `GET /clients` on the same port, and at `GET /` a chat page for browsers.
 //!
 //! ```text
 //! cargo run --release --example chat_server -- --port 8080
 //! ```
+//!
+//! Then open <http://127.0.0.1:8080/> in two browser tabs, or run the
+//! `chat_client` example. The page (`examples/assets/chat.html`, built into
+//! the binary) shows your nickname, the log and a text box, and reconnects
+//! with exponential backoff when the server goes away.
 //!
 //! On open the new client gets `welcome user_K` and everyone else
 //! `user_K joined`; a message M gets `echo: M` back and `user_K: M` to the
@@ -13,6 +18,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use hvws::{Channel, CloseInfo, Context, HttpResponse, HvWebServer, Routes, Server};
+
+/// The browser client served at `GET /`: one self-contained HTML file.
+const CHAT_PAGE: &str = include_str!("assets/chat.html");
 
 #[derive(Default)]
 struct ChatServer {
@@ -34,6 +42,7 @@ impl ChatServer {
 impl HvWebServer for ChatServer {
     fn on_init(&mut self, routes: &mut Routes<Self>) {
         routes
+            .get("/", |_, _, _| HttpResponse::html(CHAT_PAGE))
             .get("/ping", |_, _, _| HttpResponse::text("pong"))
             .get("/clients", |chat: &mut ChatServer, _, _| {
                 HttpResponse::text(chat.clients.len().to_string())

@@ -1,0 +1,241 @@
+//! Interop: hvws's client against a WebSocket server written by somebody
+//! else (CI uses Python's `websockets`, `tests/interop/py_server.py`).
+//!
+//! ```text
+//! tests/interop/.venv/bin/python tests/interop/py_server.py &    # prints ws://127.0.0.1:PORT
+//! cargo run --release --example interop_client -- --url ws://127.0.0.1:PORT --peer python-websockets
+//! ```
+//!
+//! The server must offer `/echo`, `/fragments`, `/close`, `/record` and
+//! `/report` as `py_server.py` documents. Checks text, binary, 1 MiB
+//! messages, fragments both ways, ping/pong both ways, subprotocol choice,
+//! and close codes with reasons in both directions. Prints one line per
+//! check and `NAME: N passed, M failed`; exits 1 if any failed.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use hvws::{ClientConfig, ClientContext, ClientError, HvWebSocketClient, Opcode, WebSocketClient};
+
+#[derive(Default)]
+struct Recorder {
+    opened: bool,
+    texts: Vec<String>,
+    binaries: Vec<Vec<u8>>,
+    pings: Vec<Vec<u8>>,
+    pongs: Vec<Vec<u8>>,
+    error: Option<String>,
+    close: Option<(u16, String, bool)>,
+}
+
+impl HvWebSocketClient for Recorder {
+    fn on_open(&mut self, _ctx: &mut ClientContext<'_>) {
+        self.opened = true;
+    }
+    fn on_message(&mut self, _ctx: &mut ClientContext<'_>, msg: &str) {
+        self.texts.push(msg.to_owned());
+    }
+    fn on_binary(&mut self, _ctx: &mut ClientContext<'_>, data: &[u8]) {
+        self.binaries.push(data.to_vec());
+    }
+    fn on_ping(&mut self, _ctx: &mut ClientContext<'_>, payload: &[u8]) {
+        self.pings.push(payload.to_vec());
+    }
+    fn on_pong(&mut self, _ctx: &mut ClientContext<'_>, payload: &[u8]) {
+        self.pongs.push(payload.to_vec());
+    }
+    fn on_error(&mut self, error: &ClientError) {
+        self.error = Some(error.to_string());
+    }
+    fn on_close(&mut self, code: u16, reason: &str, was_clean: bool) {
+        self.close = Some((code, reason.to_owned(), was_clean));
+    }
+}
+
+type Client = WebSocketClient<Recorder>;
+
+fn open(base: &str, path: &str, protocols: &[&str]) -> Result<Client, String> {
+    let config = ClientConfig {
+        protocols: protocols.iter().map(|p| p.to_string()).collect(),
+        ..ClientConfig::default()
+    };
+    let mut c = Client::with_config(Recorder::default(), config);
+    c.init(&format!("{base}{path}")).map_err(|e| e.to_string())?;
+    wait(&mut c, "open", |r| r.opened)?;
+    Ok(c)
+}
+
+fn wait(c: &mut Client, what: &str, done: impl Fn(&Recorder) -> bool) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done(c.handler()) {
+        let r = c.handler();
+        if Instant::now() > deadline || (r.close.is_some() && !done(r)) {
+            return Err(format!(
+                "waiting for {what}: error {:?}, close {:?}, {} texts",
+                r.error,
+                r.close,
+                r.texts.len()
+            ));
+        }
+        c.process_events_timeout(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+fn close(c: &mut Client) -> Result<(), String> {
+    c.close().map_err(|e| e.to_string())?;
+    wait(c, "the close", |r| r.close.is_some())
+}
+
+fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(what())
+    }
+}
+
+fn e(e: ClientError) -> String {
+    e.to_string()
+}
+
+fn text_and_binary(base: &str) -> Result<String, String> {
+    let mut c = open(base, "/echo", &[])?;
+    let texts = ["hello from hvws", "", "héllo wörld ✓ 🎉"];
+    for t in texts {
+        c.send(t).map_err(e)?;
+    }
+    let data: Vec<u8> = (0..=255).collect();
+    c.send_binary(&data).map_err(e)?;
+    wait(&mut c, "3 texts and a binary", |r| {
+        r.texts.len() == 3 && r.binaries.len() == 1
+    })?;
+    ensure(c.handler().texts == texts, || format!("texts {:?}", c.handler().texts))?;
+    ensure(c.handler().binaries[0] == data, || "binary differs".into())?;
+    close(&mut c)?;
+    Ok("3 texts (empty, UTF-8) and 256 bytes of binary echoed".into())
+}
+
+fn one_mib(base: &str) -> Result<String, String> {
+    let mut c = open(base, "/echo", &[])?;
+    let text = "0123456789abcdef".repeat((1 << 20) / 16);
+    let data: Vec<u8> = (0..1u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    c.send(&text).map_err(e)?;
+    c.send_binary(&data).map_err(e)?;
+    wait(&mut c, "two 1 MiB echoes", |r| {
+        r.texts.len() == 1 && r.binaries.len() == 1
+    })?;
+    ensure(c.handler().texts[0] == text, || "1 MiB text differs".into())?;
+    ensure(c.handler().binaries[0] == data, || "1 MiB binary differs".into())?;
+    close(&mut c)?;
+    Ok("1 MiB text and 1 MiB binary echoed intact".into())
+}
+
+fn fragments_and_pings(base: &str) -> Result<String, String> {
+    // Ours, fragmented, to the echo path; and our ping.
+    let mut c = open(base, "/echo", &[])?;
+    c.send_frame(b"frag", Opcode::Text, false).map_err(e)?;
+    c.send_frame(b"men", Opcode::Continuation, false).map_err(e)?;
+    c.send_frame("ted ✓".as_bytes(), Opcode::Continuation, true)
+        .map_err(e)?;
+    c.ping(b"hvws-ping").map_err(e)?;
+    wait(&mut c, "echo and pong", |r| r.texts.len() == 1 && !r.pongs.is_empty())?;
+    ensure(c.handler().texts[0] == "fragmented ✓", || {
+        format!("{:?}", c.handler().texts)
+    })?;
+    ensure(c.handler().pongs[0] == b"hvws-ping", || "pong payload differs".into())?;
+    close(&mut c)?;
+    // Theirs: a fragmented message, and a ping our client must answer.
+    let mut c = open(base, "/fragments", &[])?;
+    wait(&mut c, "their fragments and pong report", |r| r.texts.len() == 2)?;
+    ensure(c.handler().texts == ["Hello, hvws", "pong received"], || {
+        format!("{:?}", c.handler().texts)
+    })?;
+    ensure(c.handler().pings == [b"server-ping".to_vec()], || {
+        format!("{:?}", c.handler().pings)
+    })?;
+    close(&mut c)?;
+    Ok("3-fragment send reassembled by the server; its 3-fragment message reassembled here; pings both ways".into())
+}
+
+fn subprotocol(base: &str) -> Result<String, String> {
+    let mut c = open(base, "/echo", &["v0.interop", "v1.interop", "v2.interop"])?;
+    let chosen = c.protocol().map(str::to_owned);
+    ensure(chosen.as_deref() == Some("v2.interop"), || format!("chose {chosen:?}"))?;
+    close(&mut c)?;
+    Ok("offered v0, v1, v2; the server chose v2.interop".into())
+}
+
+fn closes(base: &str) -> Result<String, String> {
+    // The server closes with a code and reason of our choosing.
+    let mut c = open(base, "/close", &[])?;
+    c.send("4002 the server closes this one").map_err(e)?;
+    wait(&mut c, "their close", |r| r.close.is_some())?;
+    let theirs = c.handler().close.clone();
+    ensure(
+        theirs == Some((4002, "the server closes this one".into(), true)),
+        || format!("their close arrived as {theirs:?}"),
+    )?;
+    // We close with a code and reason; the server records them.
+    let mut c = open(base, "/record", &[])?;
+    c.close_with(4003, "hvws leaving ✓").map_err(e)?;
+    wait(&mut c, "our close", |r| r.close.is_some())?;
+    let ours = c.handler().close.clone();
+    ensure(ours.as_ref().is_some_and(|c| c.0 == 4003 && c.2), || {
+        format!("{ours:?}")
+    })?;
+    let mut report = open(base, "/report", &[])?;
+    wait(&mut report, "the report", |r| !r.texts.is_empty())?;
+    let seen = report.handler().texts[0].clone();
+    ensure(seen == "4003 hvws leaving ✓", || format!("the server saw {seen:?}"))?;
+    close(&mut report)?;
+    Ok(format!(
+        "theirs arrived as {theirs:?}; ours seen by the server as {seen:?}"
+    ))
+}
+
+fn main() -> ExitCode {
+    let mut url = String::new();
+    let mut peer = "peer".to_owned();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--url", Some(v)) => url = v.trim_end_matches('/').to_owned(),
+            ("--peer", Some(v)) => peer = v,
+            _ => url.clear(),
+        }
+    }
+    if url.is_empty() {
+        eprintln!("usage: interop_client --url ws://HOST:PORT [--peer NAME]");
+        return ExitCode::from(2);
+    }
+    type Check = fn(&str) -> Result<String, String>;
+    let checks: [(&str, Check); 5] = [
+        ("text_and_binary", text_and_binary),
+        ("one_mib", one_mib),
+        ("fragments_and_pings", fragments_and_pings),
+        ("subprotocol", subprotocol),
+        ("closes", closes),
+    ];
+    let (mut passed, mut failed) = (0, 0);
+    for (name, check) in checks {
+        match check(&url) {
+            Ok(detail) => {
+                passed += 1;
+                println!("ok   {name}: {detail}");
+            }
+            Err(err) => {
+                failed += 1;
+                println!("FAIL {name}: {err}");
+            }
+        }
+    }
+    println!("hvws-client-vs-{peer}: {passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

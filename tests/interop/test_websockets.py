@@ -1,0 +1,314 @@
+"""Interop: Python's `websockets` (PyPI, not written here) as the client of
+hvws's example servers.
+
+    cargo build --release --examples
+    tests/interop/.venv/bin/python tests/interop/test_websockets.py
+
+Starts target/release/examples/{echo_server,chat_server,tutorial04_patterns}
+on port 0 (each prints the port it got), runs every check against them,
+stops them by PID, and prints `python-websockets: N passed, M failed`. Exits
+1 if any check failed. BIN_DIR overrides where the binaries are.
+"""
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+import traceback
+import urllib.request
+from pathlib import Path
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(os.environ.get("BIN_DIR", ROOT / "target" / "release" / "examples"))
+MiB = 1 << 20
+API_KEY = "interop-secret"
+
+
+class Server:
+    """An example binary started with --port 0; `port` is the one it printed."""
+
+    def __init__(self, name, args, pattern):
+        env = dict(os.environ, RUST_LOG="info")
+        self.proc = subprocess.Popen(
+            [str(BIN_DIR / name), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        deadline = time.monotonic() + 10
+        seen = []
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            m = re.search(pattern, line)
+            if m:
+                self.port = int(m.group(1))
+                break
+        else:
+            self.stop()
+            raise RuntimeError(f"{name} printed no port: {seen}")
+        if not hasattr(self, "port"):
+            self.stop()
+            raise RuntimeError(f"{name} exited: {seen}")
+        # Keep draining its output so it never blocks on a full pipe.
+        self.drain = asyncio.get_event_loop().run_in_executor(None, self.proc.stdout.read)
+
+    def url(self, path):
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()  # this PID only
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def http_get(port, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+        return r.read().decode()
+
+
+async def recv(ws):
+    return await asyncio.wait_for(ws.recv(), 5)
+
+
+async def closed_by_server(ws):
+    """Waits for the server's close frame; returns (code, reason)."""
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), 5)
+    except ConnectionClosed as e:
+        assert e.rcvd is not None, f"no close frame received: {e}"
+        return e.rcvd.code, e.rcvd.reason
+
+
+# --- echo_server ------------------------------------------------------------------
+
+
+async def echo_text(s):
+    async with connect(s["echo"].url("/echo")) as ws:
+        for msg in ["hello", "", "héllo wörld ✓ 🎉", "x" * 70_000]:
+            await ws.send(msg)
+            got = await recv(ws)
+            assert got == msg and isinstance(got, str), (len(got), type(got))
+    return "4 text messages (empty, UTF-8, 70 kB) echoed as text"
+
+
+async def echo_binary(s):
+    async with connect(s["echo"].url("/echo")) as ws:
+        data = bytes(range(256)) * 4
+        await ws.send(data)
+        got = await recv(ws)
+        assert got == data and isinstance(got, bytes)
+    return "1 KiB of every byte value echoed as binary"
+
+
+async def echo_one_mib(s):
+    async with connect(s["echo"].url("/echo"), max_size=4 * MiB) as ws:
+        text = ("0123456789abcdef" * (MiB // 16))
+        data = os.urandom(MiB)
+        await ws.send(text)
+        got_text = await recv(ws)
+        await ws.send(data)
+        got_data = await recv(ws)
+        assert got_text == text, len(got_text)
+        assert got_data == data, len(got_data)
+    return "1 MiB text and 1 MiB random binary echoed intact"
+
+
+async def echo_fragments_and_ping(s):
+    async with connect(s["echo"].url("/echo")) as ws:
+        await ws.send(["frag", "men", "ted ✓"])  # one text message, three frames
+        got = await recv(ws)
+        assert got == "fragmented ✓", got
+        pong = await ws.ping(b"py-ping")
+        latency = await asyncio.wait_for(pong, 5)
+    return f"3-fragment message reassembled; ping answered in {latency * 1000:.1f} ms"
+
+
+async def echo_client_close_code(s):
+    ws = await connect(s["echo"].url("/echo"))
+    await ws.close(code=4000, reason="python says bye")
+    rcvd = ws.protocol.close_rcvd
+    assert rcvd is not None and rcvd.code == 4000, rcvd
+    return f"client closed with 4000; server answered {rcvd.code} {rcvd.reason!r}"
+
+
+async def broadcast_path(s):
+    async with connect(s["echo"].url("/broadcast")) as a, connect(s["echo"].url("/broadcast")) as b:
+        await asyncio.sleep(0.1)  # both registered
+        await a.send("to everyone")
+        assert await recv(a) == "to everyone"
+        assert await recv(b) == "to everyone"
+    return "a /broadcast message reached both connections, sender included"
+
+
+# --- chat_server --------------------------------------------------------------------
+
+
+async def chat_session(s):
+    chat = s["chat"]
+    async with connect(chat.url("/chat")) as alice:
+        welcome_a = await recv(alice)
+        assert welcome_a.startswith("welcome user_"), welcome_a
+        name_a = welcome_a.removeprefix("welcome ")
+        await alice.send("hello server!")
+        assert await recv(alice) == "echo: hello server!"
+        async with connect(chat.url("/chat")) as bob:
+            name_b = (await recv(bob)).removeprefix("welcome ")
+            assert await recv(alice) == f"{name_b} joined"
+            assert http_get(chat.port, "/clients") == "2"
+            assert http_get(chat.port, "/ping") == "pong"
+            await bob.send("hi everyone!")
+            assert await recv(bob) == "echo: hi everyone!"
+            assert await recv(alice) == f"{name_b}: hi everyone!"
+            await alice.close()
+            assert await recv(bob) == f"{name_a} left"
+    return f"{name_a}/{name_b}: welcome, echo, joined, broadcast, GET /clients = 2, left"
+
+
+async def chat_page(s):
+    html = http_get(s["chat"].port, "/")
+    assert "<title>hvws chat</title>" in html and "new WebSocket(url)" in html
+    return f"GET / serves the chat page ({len(html)} bytes)"
+
+
+# --- tutorial04_patterns: close codes and reasons in both directions --------------------
+
+
+async def server_closes_with_reason(s):
+    p = s["patterns"]
+    async with connect(p.url("/ticker")) as ws:
+        assert await recv(ws) == "ready"
+        await ws.send("one")
+        assert await recv(ws) == "count:1"
+        await ws.send("bye")
+        assert await recv(ws) == "final:1"
+        ticker = await closed_by_server(ws)
+    assert ticker == (1000, "done"), ticker
+    async with connect(p.url("/timeboxed")) as ws:
+        started = time.monotonic()
+        await ws.send("hi")
+        assert await recv(ws) == "you said: hi"
+        assert await recv(ws) == "session expired"
+        timeboxed = await closed_by_server(ws)
+        lasted = time.monotonic() - started
+    assert timeboxed == (4001, "session timeout"), timeboxed
+    assert lasted >= 0.9, lasted
+    return f"/ticker bye -> {ticker}; /timeboxed after {lasted:.1f}s -> {timeboxed}"
+
+
+async def client_close_reaches_server(s):
+    p = s["patterns"]
+    async with connect(p.url("/ticker")) as ws:
+        assert await recv(ws) == "ready"
+        for i in range(3):
+            await ws.send(str(i))
+            await recv(ws)
+        await ws.close(code=4321, reason="python client leaving")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        summaries = http_get(p.port, "/ticker/summaries").splitlines()
+        if "final:3 (4321 python client leaving)" in summaries:
+            return "server recorded final:3 (4321 python client leaving)"
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"summaries: {summaries}")
+
+
+async def auth(s):
+    p = s["patterns"]
+    async with connect(p.url("/secure")) as ws:
+        missing = await closed_by_server(ws)
+    async with connect(p.url("/secure"), additional_headers={"x-api-key": "nope"}) as ws:
+        bad = await closed_by_server(ws)
+    assert missing == (4008, "missing x-api-key"), missing
+    assert bad == (4008, "bad x-api-key"), bad
+    async with connect(p.url("/secure"), additional_headers={"X-Api-Key": API_KEY}) as ws:
+        assert await recv(ws) == "authorized"
+    async with connect(p.url(f"/private?token={API_KEY}")) as ws:
+        assert await recv(ws) == "authorized"
+    try:
+        async with connect(p.url("/private?token=nope")):
+            raise AssertionError("the handshake was accepted")
+    except InvalidStatus as e:
+        status = e.response.status_code
+        body = e.response.body.decode()
+    assert (status, body) == (401, "bad x-api-key"), (status, body)
+    return f"close {missing[0]} {missing[1]!r} / {bad[1]!r}; header and ?token= accepted; handshake refused {status} {body!r}"
+
+
+async def bridge_and_room(s):
+    p = s["patterns"]
+    async with connect(p.url("/bridge")) as ws:
+        await ws.send(b"\x00\x01\x02 binary \xff")
+        ack = await recv(ws)
+    assert ack == b"ack:12", ack
+    async with connect(p.url("/room")) as a:
+        assert await recv(a) == "[*] someone joined"
+        async with connect(p.url("/room")) as b:
+            assert await recv(b) == "[*] someone joined"
+            assert await recv(a) == "[*] someone joined"
+            await a.send("name:py")
+            assert await recv(b) == "[*] py joined"
+            await a.send("hello room")
+            assert await recv(b) == "py: hello room"
+            await a.close()
+            assert await recv(b) == "[*] py left"
+    return "bridge acked 12 bytes in binary; room: joined, named, message, left"
+
+
+TESTS = [
+    echo_text,
+    echo_binary,
+    echo_one_mib,
+    echo_fragments_and_ping,
+    echo_client_close_code,
+    broadcast_path,
+    chat_session,
+    chat_page,
+    server_closes_with_reason,
+    client_close_reaches_server,
+    auth,
+    bridge_and_room,
+]
+
+
+async def main():
+    servers = {}
+    try:
+        servers["echo"] = Server("echo_server", ["--port", "0"], r"echo on ws://[\d.]+:(\d+)/echo")
+        servers["chat"] = Server("chat_server", ["--port", "0"], r"chat on ws://[\d.]+:(\d+)/chat")
+        servers["patterns"] = Server(
+            "tutorial04_patterns",
+            ["--port", "0", "--session-secs", "1", "--api-key", API_KEY],
+            r"patterns on ws://[\d.]+:(\d+)/",
+        )
+        passed = failed = 0
+        for test in TESTS:
+            try:
+                detail = await asyncio.wait_for(test(servers), 30)
+                print(f"ok   {test.__name__}: {detail}")
+                passed += 1
+            except Exception:
+                print(f"FAIL {test.__name__}:\n{traceback.format_exc()}")
+                failed += 1
+    finally:
+        for s in servers.values():
+            s.stop()
+    print(f"python-websockets: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,62 @@
+// Interop: a Node `ws` server for hvws's client (examples/interop_client.rs),
+// with the same paths as py_server.py:
+//
+//   node tests/interop/ws_server.mjs        # prints its ws:// address
+//
+//   /echo        every message back, text as text, binary as binary
+//   /fragments   one text message in three frames, a ping, then
+//                "pong received" once the pong is back
+//   /close       reads "CODE REASON" and closes with that code and reason
+//   /record      remembers the code and reason of the client's close
+//   /report      sends "CODE REASON" of the last /record close
+// Subprotocols: v2.interop, v1.interop. Stops on SIGTERM.
+import { WebSocketServer } from "ws";
+
+let lastClose = "none";
+let recorded = Promise.resolve();
+let markRecorded = () => {};
+
+const wss = new WebSocketServer({
+  host: "127.0.0.1",
+  port: 0,
+  maxPayload: 16 << 20,
+  perMessageDeflate: false,
+  // Our favourite of what the client offered; none if it offered none.
+  handleProtocols: (offered) => ["v2.interop", "v1.interop"].find((p) => offered.has(p)) ?? false,
+});
+
+wss.on("connection", (ws, req) => {
+  const path = new URL(req.url, "http://x").pathname;
+  if (path === "/echo") {
+    ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
+  } else if (path === "/fragments") {
+    ws.send("Hel", { fin: false });
+    ws.send("lo, ", { fin: false });
+    ws.send("hvws", { fin: true });
+    ws.once("pong", () => ws.send("pong received"));
+    ws.ping("server-ping");
+  } else if (path === "/close") {
+    ws.once("message", (data) => {
+      const text = data.toString();
+      const space = text.indexOf(" ");
+      ws.close(Number(text.slice(0, space)), text.slice(space + 1));
+    });
+  } else if (path === "/record") {
+    recorded = new Promise((resolve) => (markRecorded = resolve));
+    ws.on("close", (code, reason) => {
+      lastClose = `${code} ${reason.toString()}`;
+      markRecorded();
+    });
+  } else if (path === "/report") {
+    const timeout = new Promise((resolve) => setTimeout(resolve, 5000));
+    Promise.race([recorded, timeout]).then(() => ws.send(lastClose));
+  } else {
+    ws.close(4004, `no such path ${path}`);
+  }
+});
+
+wss.on("listening", () => console.log(`ws server on ws://127.0.0.1:${wss.address().port}`));
+process.on("SIGTERM", () => {
+  for (const c of wss.clients) c.terminate();
+  wss.close(() => process.exit(0));
+});

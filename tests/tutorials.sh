@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# tests/tutorials.sh -- runs every tutorial chapter's example with --selftest.
+#
+#   bash tests/tutorials.sh [cargo profile dir: debug (default) or release]
+#
+# Each examples/tutorialNN_*.rs starts its server on 127.0.0.1:0, drives
+# clients against it, checks that what its chapter (tutorials/NN-*.md)
+# teaches actually happened, and exits 0 only then. Every run has a time
+# limit. Then tests/check_tutorial_snippets.py checks that the chapters'
+# Rust blocks are code from their examples. Prints "tutorials: N passed,
+# M failed"; exits 1 if any failed.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+PROFILE="${1:-debug}"
+cd "$ROOT"
+
+if [ "$PROFILE" = release ]; then
+  cargo build --quiet --release --examples || exit 1
+else
+  cargo build --quiet --examples || exit 1
+fi
+
+passed=0
+failed=0
+for src in examples/tutorial[0-9][0-9]_*.rs; do
+  name="$(basename "$src" .rs)"
+  log="$(mktemp)"
+  start=$(date +%s%N)
+  timeout 120 "target/$PROFILE/examples/$name" --selftest >"$log" 2>&1
+  rc=$?
+  ms=$((($(date +%s%N) - start) / 1000000))
+  if [ "$rc" -eq 0 ]; then
+    passed=$((passed + 1))
+    printf 'ok   %-26s %6d ms  %s\n' "$name" "$ms" "$(tail -n 1 "$log")"
+  else
+    failed=$((failed + 1))
+    printf 'FAIL %s (exit %s after %d ms); its output:\n' "$name" "$rc" "$ms"
+    sed 's/^/    /' "$log"
+  fi
+  rm -f "$log"
+done
+if python3 tests/check_tutorial_snippets.py; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+  echo "FAIL tutorials/*.md: a Rust block is not in its chapter's example (see above)"
+fi
+echo "tutorials: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
