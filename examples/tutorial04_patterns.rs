@@ -13,7 +13,7 @@
 //! | `/room` | chat room: `[*] someone joined`, `name:alice` names you, messages go to everyone as `alice: TEXT`, `[*] alice left` |
 //! | `/bridge` | binary in, binary `ack:N` out (N = bytes received) |
 //! | `/timeboxed` | `you said: TEXT` until the session is `--session-secs` old, then `session expired` and close 4001 `session timeout` |
-//! | `/secure` | auth by `x-api-key` header or `?token=`; accepted, then closed with 4008 and a reason if the key is missing or wrong |
+//! | `/secure` | auth by `x-api-key` header or `?token=`; accepted, then closed with 1008 and a reason if the key is missing or wrong |
 //! | `/private` | the same check in the handshake: a bad key never gets a WebSocket (HTTP 401) |
 //!
 //! Aussom gives each connection an object; in hvws the application keeps a
@@ -50,10 +50,9 @@ enum Session {
     Secure,
 }
 
-/// Close code for a failed auth. RFC 6455's 1008 (policy violation) is what
-/// Aussom uses, but hvws lets applications close with 1000 or 3000-4999
-/// only (the browser's range), so we use 4008 in the application range.
-const AUTH_FAILED: u16 = 4008;
+/// Close code for a failed auth: RFC 6455's 1008 (policy violation), as
+/// Aussom uses.
+const AUTH_FAILED: u16 = 1008;
 
 struct Patterns {
     sessions: HashMap<Channel, Session>,

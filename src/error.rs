@@ -13,8 +13,9 @@ pub enum SendError {
     /// stop sending.
     #[error("channel is closed or closing")]
     ChannelClosed,
-    /// Applications may close with 1000 or 3000-4999 only.
-    #[error("close code {0} is not 1000 or 3000-4999")]
+    /// A close code that may not be sent: servers may use 1000-1003,
+    /// 1007-1014 and 3000-4999; clients 1000 and 3000-4999 (as browsers).
+    #[error("close code {0} may not be sent")]
     InvalidCloseCode(u16),
     /// Close reasons are limited to 123 bytes of UTF-8.
     #[error("close reason of {0} bytes is over the 123-byte limit")]

@@ -8,7 +8,7 @@ use mio::Waker;
 
 use crate::channel::Channel;
 use crate::error::SendError;
-use crate::proto::close::{is_valid_app_code, MAX_REASON_LEN};
+use crate::proto::close::{is_valid_server_code, MAX_REASON_LEN};
 use crate::proto::frame::Opcode;
 
 /// A request queued by a [`ServerHandle`], carried out by the next tick.
@@ -150,7 +150,7 @@ impl ServerHandle {
 
     /// Queues a close of `channel`; the code and reason are checked now.
     pub fn close(&self, channel: Channel, code: u16, reason: &str) -> Result<(), SendError> {
-        if !is_valid_app_code(code) {
+        if !is_valid_server_code(code) {
             return Err(SendError::InvalidCloseCode(code));
         }
         if reason.len() > MAX_REASON_LEN {

@@ -65,8 +65,10 @@ impl Context<'_> {
         self.core.send(channel, Opcode::Ping, payload, true)
     }
 
-    /// Starts the closing handshake: `code` 1000 or 3000-4999, `reason` at
-    /// most 123 bytes. `on_ws_close` runs when the peer answers (or after
+    /// Starts the closing handshake: `code` any that may go on the wire
+    /// (1000-1003, 1007-1014 such as 1008 policy violation or 1011 internal
+    /// error, and the application range 3000-4999), `reason` at most 123
+    /// bytes. `on_ws_close` runs when the peer answers (or after
     /// the close timeout); sends to the channel fail from now on.
     pub fn close(&mut self, channel: Channel, code: u16, reason: &str) -> Result<(), SendError> {
         self.core.close(channel, code, reason)

@@ -372,7 +372,7 @@ fn close_codes_and_reasons_both_ways() {
     let ch = nth_open(&mut server, 2);
     let handle = server.handle().unwrap();
     server.with_context(|_, ctx| {
-        for code in [0, 999, 1001, 1002, 1005, 1006, 1015, 2000, 2999, 5000, u16::MAX] {
+        for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, u16::MAX] {
             assert_eq!(ctx.close(ch, code, ""), Err(SendError::InvalidCloseCode(code)));
             assert_eq!(handle.close(ch, code, ""), Err(SendError::InvalidCloseCode(code)));
         }
@@ -1010,4 +1010,16 @@ fn close_callback_still_sees_channel_info() {
     close(&mut s, &mut c, 1000, "");
     pump_until(&mut s, "the close callback", |s| !s.handler().seen.is_empty());
     assert_eq!(s.handler().seen, [("/room/7".to_owned(), false)]);
+}
+
+/// A server may close with the registered codes a client may not use, such
+/// as 1008 (policy violation) after a failed auth, as Aussom-Server does.
+#[test]
+fn server_closes_with_policy_violation() {
+    let mut s = util::server(Probe::default());
+    let mut client = connect(&mut s, "/secure");
+    let ch = nth_open(&mut s, 1);
+    s.with_context(|_, ctx| ctx.close(ch, 1008, "missing x-api-key"))
+        .unwrap();
+    assert_eq!(recv_close(&mut s, &mut client), (1008, "missing x-api-key".to_owned()));
 }

@@ -11,7 +11,7 @@ use super::timer::{Timer, TimerKind, Timers};
 use crate::channel::{Channel, ChannelInfo};
 use crate::config::{ServerConfig, SlowConsumer};
 use crate::error::SendError;
-use crate::proto::close::{close_payload, is_valid_app_code, MAX_REASON_LEN};
+use crate::proto::close::{close_payload, is_valid_server_code, MAX_REASON_LEN};
 use crate::proto::frame::{encode_frame, Opcode, MAX_CONTROL_PAYLOAD};
 use crate::proto::{Decoder, Role};
 
@@ -78,22 +78,41 @@ impl Conn {
 /// Buffers freed by flushed or drained connections, reused so a busy
 /// server does not call the allocator per tick and an idle connection holds
 /// no buffer at all.
+///
+/// Large buffers are kept too: a connection that is sent 64 KiB messages
+/// needs a buffer of a few hundred KiB every tick, and a fresh one costs a
+/// page fault per 4 KiB touched (measured: page faults and `brk` took over
+/// half the server's CPU in that workload; benches/README.md). What the pool
+/// holds is capped in bytes instead.
 #[derive(Debug, Default)]
 pub(crate) struct BufPool {
     free: Vec<Vec<u8>>,
+    /// Capacity of the buffers in `free`.
+    bytes: usize,
 }
 
 const POOL_MAX_BUFFERS: usize = 256;
-const POOL_MAX_CAPACITY: usize = 64 << 10;
+/// Larger buffers (a rare huge message) go back to the allocator.
+const POOL_MAX_CAPACITY: usize = 1 << 20;
+/// The most the pool keeps: what 256 buffers of 64 KiB come to.
+const POOL_MAX_BYTES: usize = 16 << 20;
 
 impl BufPool {
     pub fn take(&mut self) -> Vec<u8> {
-        self.free.pop().unwrap_or_default()
+        let buf = self.free.pop().unwrap_or_default();
+        self.bytes -= buf.capacity();
+        buf
     }
 
     pub fn put(&mut self, mut buf: Vec<u8>) {
-        if buf.capacity() > 0 && buf.capacity() <= POOL_MAX_CAPACITY && self.free.len() < POOL_MAX_BUFFERS {
+        let cap = buf.capacity();
+        if cap > 0
+            && cap <= POOL_MAX_CAPACITY
+            && self.free.len() < POOL_MAX_BUFFERS
+            && self.bytes + cap <= POOL_MAX_BYTES
+        {
             buf.clear();
+            self.bytes += cap;
             self.free.push(buf);
         }
     }
@@ -371,7 +390,7 @@ impl Core {
 
     /// Starts the closing handshake with an application code.
     pub fn close(&mut self, ch: Channel, code: u16, reason: &str) -> Result<(), SendError> {
-        if !is_valid_app_code(code) {
+        if !is_valid_server_code(code) {
             return Err(SendError::InvalidCloseCode(code));
         }
         if reason.len() > MAX_REASON_LEN {

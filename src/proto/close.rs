@@ -16,8 +16,15 @@ pub fn is_valid_wire_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
-/// Whether an application may close with `code`: 1000, or 3000-4999 (the
-/// range the browser `WebSocket.close()` accepts, and Aussom's client).
+/// Whether a server application may close with `code`: any code a peer may
+/// put on the wire, so 1008 (policy violation) and 1011 (internal error)
+/// as well as the 3000-4999 application range.
+pub fn is_valid_server_code(code: u16) -> bool {
+    is_valid_wire_code(code)
+}
+
+/// Whether a client application may close with `code`: 1000, or 3000-4999
+/// (the range the browser `WebSocket.close()` accepts, and Aussom's client).
 pub fn is_valid_app_code(code: u16) -> bool {
     code == 1000 || (3000..=4999).contains(&code)
 }

@@ -144,6 +144,14 @@ impl Decoder {
         Ok(Decoded::Frame { consumed, event })
     }
 
+    /// The wire length (header and payload) of the frame whose start the
+    /// last `decode` saw but could not finish, or `None` when no frame is
+    /// in progress or its header is incomplete. A caller that buffers the
+    /// partial frame can use it to copy no more than that frame still needs.
+    pub fn pending_frame_len(&self) -> Option<u64> {
+        self.frame.map(|f| f.header.header_len as u64 + f.header.payload_len)
+    }
+
     fn is_text(&self, opcode: Opcode) -> bool {
         opcode == Opcode::Text || (opcode == Opcode::Continuation && self.message == Some(Opcode::Text))
     }
@@ -363,6 +371,23 @@ mod tests {
         wire.extend(masked(true, Opcode::Continuation, &[0; 6]));
         let e = run(&mut d, &wire).unwrap_err();
         assert_eq!(e, ProtocolError::MessageTooLarge { len: 16, max: 15 });
+    }
+
+    #[test]
+    fn pending_frame_len_is_known_once_the_header_is() {
+        let mut d = server();
+        let wire = masked(true, Opcode::Binary, &[5; 300]);
+        assert_eq!(d.pending_frame_len(), None);
+        let mut part = wire[..3].to_vec(); // header incomplete
+        assert_eq!(d.decode(&mut part), Ok(Decoded::NeedMore));
+        assert_eq!(d.pending_frame_len(), None);
+        let mut part = wire[..100].to_vec();
+        assert_eq!(d.decode(&mut part), Ok(Decoded::NeedMore));
+        assert_eq!(d.pending_frame_len(), Some(wire.len() as u64));
+        let mut whole = wire.clone();
+        whole[..100].copy_from_slice(&part); // bytes the decoder saw, as it left them
+        assert!(matches!(d.decode(&mut whole), Ok(Decoded::Frame { consumed: 308, .. })));
+        assert_eq!(d.pending_frame_len(), None);
     }
 
     #[test]

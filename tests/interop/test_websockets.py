@@ -232,8 +232,8 @@ async def auth(s):
         missing = await closed_by_server(ws)
     async with connect(p.url("/secure"), additional_headers={"x-api-key": "nope"}) as ws:
         bad = await closed_by_server(ws)
-    assert missing == (4008, "missing x-api-key"), missing
-    assert bad == (4008, "bad x-api-key"), bad
+    assert missing == (1008, "missing x-api-key"), missing
+    assert bad == (1008, "bad x-api-key"), bad
     async with connect(p.url("/secure"), additional_headers={"X-Api-Key": API_KEY}) as ws:
         assert await recv(ws) == "authorized"
     async with connect(p.url(f"/private?token={API_KEY}")) as ws:

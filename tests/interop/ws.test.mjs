@@ -173,9 +173,9 @@ test("tutorial04_patterns: server closes carry their codes and reasons", async (
   assert.ok(Date.now() - started >= 900);
 
   const missing = open(url("patterns", "/secure"));
-  assert.deepEqual(await missing.closed, { code: 4008, reason: "missing x-api-key" });
+  assert.deepEqual(await missing.closed, { code: 1008, reason: "missing x-api-key" });
   const bad = open(url("patterns", "/secure"), { headers: { "x-api-key": "nope" } });
-  assert.deepEqual(await bad.closed, { code: 4008, reason: "bad x-api-key" });
+  assert.deepEqual(await bad.closed, { code: 1008, reason: "bad x-api-key" });
 });
 
 test("tutorial04_patterns: the client's close code and reason reach the server", async () => {

@@ -1,0 +1,181 @@
+//! peer-tokio: the `echo_server` protocol on tokio-tungstenite, in one
+//! thread (a current-thread runtime), written to be as fast as that stack
+//! allows so the comparison with hvws is fair:
+//!
+//! * `/echo`: every text and binary message is sent back. Each wake-up feeds
+//!   every message that is already readable into the sink, then flushes
+//!   once: one `write` per batch, as hvws does per tick.
+//! * `/broadcast`: every message goes to every `/broadcast` connection, the
+//!   sender included. The message is shared (its payload is reference
+//!   counted), queued on each connection's unbounded queue, and each
+//!   connection's task drains its whole queue, then flushes once.
+//!
+//! ```text
+//! cargo run --release -p peer-tokio -- --port N [--host H]
+//! ```
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::task::Poll;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::{Error, Message};
+use tokio_tungstenite::{accept_hdr_async, WebSocketStream};
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// The open `/broadcast` connections' queues, by connection id.
+type Registry = Rc<RefCell<Vec<(u64, UnboundedSender<Message>)>>>;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let usage = "usage: peer-tokio [--port N] [--host H]";
+    let (mut host, mut port) = (String::from("127.0.0.1"), 9002u16);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
+            "--host" => host = args.next().ok_or("--host needs a value")?,
+            "-h" | "--help" => {
+                println!("{usage}");
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument {other:?}; {usage}").into()),
+        }
+    }
+    let addr: SocketAddr = format!("{host}:{port}").parse()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, serve(addr))?;
+    Ok(())
+}
+
+async fn serve(addr: SocketAddr) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    println!("echo on ws://{local}/echo, broadcast on ws://{local}/broadcast");
+    let registry = Registry::default();
+    let mut next_id = 0u64;
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // EMFILE and the like: the connection waits in the backlog.
+                eprintln!("accept failed: {e}");
+                tokio::task::yield_now().await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        next_id += 1;
+        tokio::task::spawn_local(connection(stream, registry.clone(), next_id));
+    }
+}
+
+async fn connection(stream: TcpStream, registry: Registry, id: u64) {
+    let mut path = String::new();
+    // The signature is tungstenite's `Callback`; its error type is not ours to shrink.
+    #[allow(clippy::result_large_err)]
+    let route = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+        path = req.uri().path().to_owned();
+        if path == "/echo" || path == "/broadcast" {
+            Ok(resp)
+        } else {
+            let mut err = ErrorResponse::new(Some("not found".into()));
+            *err.status_mut() = StatusCode::NOT_FOUND;
+            Err(err)
+        }
+    };
+    let Ok(ws) = accept_hdr_async(stream, route).await else {
+        return;
+    };
+    if path == "/broadcast" {
+        broadcast(ws, registry, id).await;
+    } else {
+        echo(ws).await;
+    }
+}
+
+/// Feeds every data message that is ready into the sink without waiting;
+/// `Ready(Ok(n))` once at least one message was read (n data messages fed),
+/// `Ready(Err)` when the stream has ended.
+fn feed_ready(ws: &mut Ws, cx: &mut std::task::Context<'_>) -> Poll<Result<usize, ()>> {
+    let mut read = 0usize;
+    let mut fed = 0usize;
+    loop {
+        match ws.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(msg))) => {
+                read += 1;
+                if msg.is_text() || msg.is_binary() {
+                    // tungstenite's sink is always ready unless its write
+                    // buffer is over its (unbounded by default) maximum.
+                    match ws.poll_ready_unpin(cx) {
+                        Poll::Ready(Ok(())) => {}
+                        _ => return Poll::Ready(Err(())),
+                    }
+                    if ws.start_send_unpin(msg).is_err() {
+                        return Poll::Ready(Err(()));
+                    }
+                    fed += 1;
+                }
+            }
+            Poll::Ready(_) => return Poll::Ready(Err(())),
+            Poll::Pending if read > 0 => return Poll::Ready(Ok(fed)),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+}
+
+async fn echo(mut ws: Ws) {
+    loop {
+        let fed = poll_fn(|cx| feed_ready(&mut ws, cx)).await;
+        // Also sends the automatic pong and close replies.
+        let flushed = ws.flush().await;
+        if fed.is_err() || flushed.is_err() {
+            return;
+        }
+    }
+}
+
+async fn broadcast(mut ws: Ws, registry: Registry, id: u64) {
+    let (tx, mut rx) = unbounded_channel::<Message>();
+    registry.borrow_mut().push((id, tx));
+    loop {
+        tokio::select! {
+            biased;
+            msg = ws.next() => match msg {
+                Some(Ok(msg)) if msg.is_text() || msg.is_binary() => {
+                    for (_, q) in registry.borrow().iter() {
+                        let _ = q.send(msg.clone());
+                    }
+                }
+                Some(Ok(_)) => {
+                    if ws.flush().await.is_err() {
+                        break;
+                    }
+                }
+                Some(Err(Error::ConnectionClosed)) | Some(Err(_)) | None => break,
+            },
+            Some(first) = rx.recv() => {
+                let mut batch = Ok(());
+                let mut next = Some(first);
+                while let Some(msg) = next.take() {
+                    batch = ws.feed(msg).await;
+                    if batch.is_err() {
+                        break;
+                    }
+                    next = rx.try_recv().ok();
+                }
+                if batch.is_err() || ws.flush().await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    registry.borrow_mut().retain(|(i, _)| *i != id);
+}

@@ -1,0 +1,291 @@
+//! wsload: a single-threaded WebSocket load generator on raw mio sockets,
+//! for any server that speaks the `echo_server` protocol (`/echo` echoes
+//! every message, `/broadcast` sends every message to every `/broadcast`
+//! connection). Frames are pre-encoded and masked, many go out per `write`,
+//! and replies are parsed no further than needed to count and time them.
+//!
+//! ```text
+//! wsload echo      --addr 127.0.0.1:9001 --pid PID --conns 100 --inflight 16 --size 32 [--binary]
+//! wsload broadcast --addr 127.0.0.1:9001 --pid PID --receivers 1000 --senders 1 --size 32 --window 16
+//! wsload idle      --addr 127.0.0.1:9001 --pid PID --conns 10000
+//! wsload churn     --addr 127.0.0.1:9001 --pid PID --lanes 16
+//! wsload report    results.tsv [--a hvws] [--b tokio-tungstenite] [--target "WORKLOAD METRIC <= 0.65"]...
+//! ```
+//!
+//! Common flags: `--warmup S` (default 1) and `--duration S` (default 4)
+//! seconds; `--pid` is the server's process, whose CPU time (utime + stime
+//! from `/proc/PID/stat`) over the measuring window is divided by the
+//! operations done in it. With `--out FILE --server NAME --round N
+//! --workload NAME` each metric is appended to FILE as a tab-separated line
+//! `server round workload metric value`, which `report` summarizes.
+
+mod broadcast;
+mod churn;
+mod echo;
+mod hist;
+mod idle;
+mod procfs;
+mod report;
+mod ws;
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use procfs::CpuMark;
+
+/// Settings every workload shares.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// The server.
+    pub addr: SocketAddr,
+    /// The server's process, for CPU time and RSS.
+    pub pid: Option<u32>,
+    /// Load before measuring starts.
+    pub warmup: Duration,
+    /// The measuring window.
+    pub duration: Duration,
+}
+
+/// Named results of one run, in the order they were pushed.
+#[derive(Debug, Default)]
+pub struct Metrics(Vec<(&'static str, f64)>);
+
+impl Metrics {
+    /// Adds one result.
+    pub fn push(&mut self, name: &'static str, value: f64) {
+        self.0.push((name, value));
+    }
+}
+
+/// The warm-up and measuring phases of a run, with the server's CPU time
+/// read at both ends of the measuring window.
+#[derive(Debug)]
+pub struct Window {
+    start: Instant,
+    warmup_end: Instant,
+    end: Instant,
+    pid: Option<u32>,
+    mark: Option<(Instant, CpuMark)>,
+    result: Option<(f64, Option<f64>)>,
+}
+
+impl Window {
+    /// Starts the warm-up now.
+    pub fn new(c: &Common) -> Window {
+        let start = Instant::now();
+        Window {
+            start,
+            warmup_end: start + c.warmup,
+            end: start + c.warmup + c.duration,
+            pid: c.pid,
+            mark: None,
+            result: None,
+        }
+    }
+
+    /// Nanoseconds since the run started.
+    pub fn now_ns(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    /// Moves to the next phase when its time has come; true once the
+    /// measuring window is over.
+    pub fn tick(&mut self) -> Result<bool, String> {
+        if self.result.is_some() {
+            return Ok(true);
+        }
+        let now = Instant::now();
+        if self.mark.is_none() && now >= self.warmup_end {
+            self.mark = Some((Instant::now(), CpuMark::now(self.pid)?));
+        }
+        if let Some((t0, cpu)) = self.mark {
+            if now >= self.end {
+                let cpu = cpu.since(self.pid)?;
+                self.result = Some((t0.elapsed().as_secs_f64(), cpu));
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether the measuring window is open.
+    pub fn measuring(&self) -> bool {
+        self.mark.is_some() && self.result.is_none()
+    }
+
+    /// Length of the measuring window in seconds (after it closed).
+    pub fn elapsed(&self) -> f64 {
+        self.result.map_or(0.0, |r| r.0)
+    }
+
+    /// Server CPU seconds in the measuring window (with a PID).
+    pub fn cpu(&self) -> Option<f64> {
+        self.result.and_then(|r| r.1)
+    }
+}
+
+struct Args(Vec<String>);
+
+impl Args {
+    fn take(&mut self, flag: &str) -> Option<String> {
+        let i = self.0.iter().position(|a| a == flag)?;
+        if i + 1 >= self.0.len() {
+            return None;
+        }
+        self.0.remove(i);
+        Some(self.0.remove(i))
+    }
+
+    fn take_all(&mut self, flag: &str) -> Vec<String> {
+        std::iter::from_fn(|| self.take(flag)).collect()
+    }
+
+    fn flag(&mut self, flag: &str) -> bool {
+        match self.0.iter().position(|a| a == flag) {
+            Some(i) => {
+                self.0.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn num<T: std::str::FromStr>(&mut self, flag: &str, default: T) -> Result<T, String> {
+        match self.take(flag) {
+            Some(v) => v.parse().map_err(|_| format!("{flag}: not a number: {v}")),
+            None => Ok(default),
+        }
+    }
+
+    fn done(self) -> Result<(), String> {
+        match self.0.first() {
+            Some(a) => Err(format!("unexpected argument {a:?}")),
+            None => Ok(()),
+        }
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+fn run() -> Result<(), String> {
+    let mut argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.is_empty() || argv[0] == "-h" || argv[0] == "--help" {
+        println!("{}", USAGE);
+        return Ok(());
+    }
+    let cmd = argv.remove(0);
+    let mut a = Args(argv);
+    if cmd == "report" {
+        let side_a = a.take("--a").unwrap_or_else(|| "hvws".into());
+        let side_b = a.take("--b").unwrap_or_else(|| "tokio-tungstenite".into());
+        let targets = a.take_all("--target");
+        let file = a.0.pop().ok_or("report needs a results file")?;
+        a.done()?;
+        let text = std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?;
+        print!("{}", report::render(&text, &side_a, &side_b, &targets)?);
+        return Ok(());
+    }
+    let common = Common {
+        addr: a
+            .take("--addr")
+            .unwrap_or_else(|| "127.0.0.1:9001".into())
+            .parse()
+            .map_err(|e| format!("--addr: {e}"))?,
+        pid: a
+            .take("--pid")
+            .map(|p| p.parse().map_err(|_| "--pid: not a number"))
+            .transpose()?,
+        warmup: secs(a.num("--warmup", 1.0)?),
+        duration: secs(a.num("--duration", 4.0)?),
+    };
+    let out = a.take("--out");
+    let server = a.take("--server").unwrap_or_else(|| "server".into());
+    let round = a.take("--round").unwrap_or_else(|| "1".into());
+    let workload = a.take("--workload").unwrap_or_else(|| cmd.clone());
+    let metrics = match cmd.as_str() {
+        "echo" => {
+            let o = echo::Echo {
+                conns: a.num("--conns", 100)?,
+                inflight: a.num("--inflight", 16)?,
+                size: a.num("--size", 32)?,
+                binary: a.flag("--binary"),
+            };
+            a.done()?;
+            echo::run(&common, &o)?
+        }
+        "broadcast" => {
+            let o = broadcast::Broadcast {
+                receivers: a.num("--receivers", 1000)?,
+                senders: a.num("--senders", 1)?,
+                size: a.num("--size", 32)?,
+                window: a.num("--window", 16)?,
+                text: a.flag("--text"),
+            };
+            a.done()?;
+            broadcast::run(&common, &o)?
+        }
+        "idle" => {
+            let o = idle::Idle {
+                conns: a.num("--conns", 10_000)?,
+            };
+            a.done()?;
+            idle::run(&common, &o)?
+        }
+        "churn" => {
+            let o = churn::Churn {
+                lanes: a.num("--lanes", 16)?,
+            };
+            a.done()?;
+            churn::run(&common, &o)?
+        }
+        other => return Err(format!("unknown workload {other:?}\n{USAGE}")),
+    };
+    let line: Vec<String> = metrics.0.iter().map(|(k, v)| format!("{k}={}", fmt_num(*v))).collect();
+    println!("{server} {workload} round {round}: {}", line.join(" "));
+    if let Some(path) = out {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("{path}: {e}"))?;
+        for (k, v) in &metrics.0 {
+            writeln!(f, "{server}\t{round}\t{workload}\t{k}\t{v}").map_err(|e| format!("{path}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Three significant digits, without exponent noise.
+pub fn fmt_num(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+const USAGE: &str = "usage: wsload echo|broadcast|idle|churn [--addr A] [--pid P] [--warmup S] [--duration S]
+         [--out FILE --server NAME --round N --workload NAME]
+  echo:      --conns C --inflight K --size S [--binary]
+  broadcast: --receivers C --senders N --size S --window W [--text]
+  idle:      --conns C
+  churn:     --lanes L
+       wsload report FILE [--a NAME] [--b NAME] [--target \"WORKLOAD METRIC <=|>= RATIO\"]...";
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("wsload: {e}");
+        std::process::exit(1);
+    }
+}

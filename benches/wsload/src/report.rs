@@ -1,0 +1,144 @@
+//! Summarizes interleaved rounds: per workload and metric, the median and
+//! range of each server, the ratio of the medians, and the target it is
+//! held to.
+
+use std::collections::BTreeMap;
+
+use crate::fmt_num;
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+struct Target {
+    workload: String,
+    metric: String,
+    at_most: bool,
+    ratio: f64,
+}
+
+fn parse_target(t: &str) -> Result<Target, String> {
+    let parts: Vec<&str> = t.split_whitespace().collect();
+    let [workload, metric, op, ratio] = parts[..] else {
+        return Err(format!("target {t:?} is not \"WORKLOAD METRIC <=|>= RATIO\""));
+    };
+    let at_most = match op {
+        "<=" => true,
+        ">=" => false,
+        _ => return Err(format!("target {t:?}: operator must be <= or >=")),
+    };
+    Ok(Target {
+        workload: workload.into(),
+        metric: metric.into(),
+        at_most,
+        ratio: ratio.parse().map_err(|_| format!("target {t:?}: bad ratio"))?,
+    })
+}
+
+/// Renders the results file (`server round workload metric value` lines)
+/// as a Markdown table comparing servers `a` and `b`.
+pub fn render(text: &str, a: &str, b: &str, targets: &[String]) -> Result<String, String> {
+    let targets: Vec<Target> = targets.iter().map(|t| parse_target(t)).collect::<Result<_, _>>()?;
+    // (workload, metric) in order of first appearance, values per server.
+    let mut order: Vec<(String, String)> = Vec::new();
+    let mut values: BTreeMap<(String, String, String), Vec<f64>> = BTreeMap::new();
+    let mut rounds: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [server, round, workload, metric, value] = f[..] else {
+            return Err(format!("malformed line {line:?}"));
+        };
+        let v: f64 = value.parse().map_err(|_| format!("bad value in {line:?}"))?;
+        let key = (workload.to_string(), metric.to_string());
+        if !order.contains(&key) {
+            order.push(key);
+        }
+        rounds.entry(server.to_string()).or_default().insert(round.to_string());
+        values
+            .entry((workload.into(), metric.into(), server.into()))
+            .or_default()
+            .push(v);
+    }
+    let cell = |w: &str, m: &str, s: &str| -> (Option<f64>, String) {
+        match values.get(&(w.to_string(), m.to_string(), s.to_string())) {
+            Some(v) if !v.is_empty() => {
+                let mut v = v.clone();
+                let med = median(&mut v);
+                let (lo, hi) = (v[0], v[v.len() - 1]);
+                (
+                    Some(med),
+                    format!("{} ({}..{})", fmt_num(med), fmt_num(lo), fmt_num(hi)),
+                )
+            }
+            _ => (None, "—".into()),
+        }
+    };
+    let mut out = String::new();
+    let n = |s: &str| rounds.get(s).map_or(0, |r| r.len());
+    out.push_str(&format!(
+        "| workload | metric | {a} median (min..max), n={} | {b} median (min..max), n={} | {a}/{b} | target | met |\n",
+        n(a),
+        n(b)
+    ));
+    out.push_str("|---|---|---:|---:|---:|---|---|\n");
+    for (w, m) in &order {
+        let (ma, ca) = cell(w, m, a);
+        let (mb, cb) = cell(w, m, b);
+        let ratio = match (ma, mb) {
+            (Some(x), Some(y)) if y != 0.0 => Some(x / y),
+            _ => None,
+        };
+        let target = targets.iter().find(|t| &t.workload == w && &t.metric == m);
+        let (tcell, met) = match target {
+            Some(t) => {
+                let op = if t.at_most { "≤" } else { "≥" };
+                let met = match (t.at_most, ratio) {
+                    (true, Some(r)) => {
+                        if r <= t.ratio {
+                            "yes"
+                        } else {
+                            "**no**"
+                        }
+                    }
+                    (false, Some(r)) => {
+                        if r >= t.ratio {
+                            "yes"
+                        } else {
+                            "**no**"
+                        }
+                    }
+                    (_, None) => "?",
+                };
+                (format!("{op} {}", t.ratio), met)
+            }
+            None => (String::new(), ""),
+        };
+        let rcell = ratio.map_or("—".to_string(), |r| format!("{r:.2}"));
+        out.push_str(&format!("| {w} | {m} | {ca} | {cb} | {rcell} | {tcell} | {met} |\n"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_ranges_ratios_targets() {
+        let text = "a\t1\techo\tcpu\t10\nb\t1\techo\tcpu\t20\na\t2\techo\tcpu\t12\nb\t2\techo\tcpu\t22\n\
+                    a\t3\techo\tcpu\t8\nb\t3\techo\tcpu\t18\n";
+        let t = render(text, "a", "b", &["echo cpu <= 0.65".into()]).unwrap();
+        let row = t.lines().nth(2).unwrap();
+        assert_eq!(
+            row,
+            "| echo | cpu | 10.0 (8.00..12.0) | 20.0 (18.0..22.0) | 0.50 | ≤ 0.65 | yes |"
+        );
+        assert!(t.contains("n=3"));
+    }
+}
