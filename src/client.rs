@@ -375,6 +375,11 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
         let target = parse_url(url)?;
         self.url = url.to_owned();
         self.drop_connection();
+        // Closed until `connect` succeeds, so a failed init leaves no ghost
+        // of the previous connection behind.
+        self.link.phase = Phase::Closed;
+        self.link.frag_out = None;
+        self.link.deferred = Vec::new();
         self.user_closed = false;
         self.reconnect_attempt = 0;
         self.reconnect_at = None;
@@ -440,11 +445,12 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
                 self.connection_ended(ABNORMAL, "", false);
             }
         }
-        let mut wait = if self.link.out.is_empty() {
-            timeout
-        } else {
-            Duration::ZERO
-        };
+        // Write first: what stays queued waits for the writable edge, so
+        // the poll below can sleep the whole timeout.
+        if !self.flush() {
+            return;
+        }
+        let mut wait = timeout;
         for at in [self.deadline, self.reconnect_at, self.keepalive_due()]
             .into_iter()
             .flatten()
@@ -593,8 +599,9 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
                                 self.link.queue_close(code, "");
                             }
                             let reason = reason.to_owned();
-                            self.flush();
-                            self.connection_ended(code, &reason, true);
+                            if self.flush() {
+                                self.connection_ended(code, &reason, true);
+                            }
                             return;
                         }
                     }
@@ -614,8 +621,9 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
         if self.link.phase == Phase::Open {
             self.link.queue_close(code, &e.to_string());
         }
-        self.flush();
-        self.fail(ClientError::Protocol(e), Some(code));
+        if self.flush() {
+            self.fail(ClientError::Protocol(e), Some(code));
+        }
     }
 
     /// Reports `error`, drops the connection and reports the close.
@@ -625,17 +633,22 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
         self.connection_ended(code.unwrap_or(ABNORMAL), &reason, false);
     }
 
-    fn flush(&mut self) {
-        let Some(sock) = self.sock.as_mut() else { return };
-        if self.link.phase == Phase::TcpConnecting || self.link.out.is_empty() {
-            return;
-        }
-        match write_from(sock, &mut self.link.out) {
-            FlushResult::Done | FlushResult::Blocked => {}
-            FlushResult::Failed(e) => self.fail(ClientError::Io(e), None),
-        }
+    /// Writes what is queued; false if the socket failed, in which case
+    /// the connection has been ended and reported.
+    fn flush(&mut self) -> bool {
         if self.link.phase == Phase::Closing && self.deadline.is_none() {
             self.deadline = Some(Instant::now() + self.config.close_timeout);
+        }
+        let Some(sock) = self.sock.as_mut() else { return true };
+        if self.link.phase == Phase::TcpConnecting || self.link.out.is_empty() {
+            return true;
+        }
+        match write_from(sock, &mut self.link.out) {
+            FlushResult::Done | FlushResult::Blocked => true,
+            FlushResult::Failed(e) => {
+                self.fail(ClientError::Io(e), None);
+                false
+            }
         }
     }
 

@@ -47,7 +47,7 @@ pub struct ServerConfig {
     /// slowloris clients that trickle a request to hold a connection.
     pub request_timeout: Duration,
     /// Ping a WebSocket that has sent nothing for this long. Default 30 s;
-    /// `None` never pings.
+    /// `None` never pings. Values under 1 ms count as 1 ms.
     pub ping_interval: Option<Duration>,
     /// Close a WebSocket that has sent nothing at all (not even a pong) for
     /// this long, with 1001 "idle timeout". Default 60 s, which with the
@@ -135,7 +135,9 @@ impl Default for Reconnect {
 impl Reconnect {
     /// The delay before attempt `n` (0-based).
     pub fn delay(&self, attempt: u32) -> Duration {
-        let secs = self.initial_delay.as_secs_f64() * self.factor.powi(attempt.min(64) as i32);
+        // A factor below 1 (or NaN) would shrink or break the backoff.
+        let factor = if self.factor >= 1.0 { self.factor } else { 1.0 };
+        let secs = self.initial_delay.as_secs_f64() * factor.powi(attempt.min(64) as i32);
         Duration::from_secs_f64(secs.min(self.max_delay.as_secs_f64()))
     }
 }
@@ -205,5 +207,10 @@ mod tests {
         assert_eq!(&d[..4], &[500, 1000, 2000, 4000]);
         assert_eq!(d[9], 30_000);
         assert_eq!(r.delay(u32::MAX), Duration::from_secs(30));
+        let odd = Reconnect {
+            factor: -3.0,
+            ..Reconnect::default()
+        };
+        assert_eq!(odd.delay(5), Duration::from_millis(500));
     }
 }

@@ -30,6 +30,9 @@ use crate::server::Context;
 /// connections are dropped without one.
 const REFUSAL_SLOTS: usize = 64;
 
+/// How long to wait before accepting again after accept failed.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// One tick's view of the server: the application, its routes and the
 /// connection table, borrowed apart so callbacks can get a `Context`.
 pub(crate) struct Step<'s, H: HvWebServer> {
@@ -72,9 +75,11 @@ impl<H: HvWebServer> Step<'_, H> {
                 Ok(None) => return,
                 Err(e) => {
                     // EMFILE and friends: the connection stays in the
-                    // backlog; retry next tick rather than spin now.
-                    log::warn!("accept failed: {e}");
-                    rx.accept_pending = true;
+                    // backlog; retry a little later rather than spin now.
+                    if rx.accept_retry_at.is_none() {
+                        log::warn!("accept failed: {e}; retrying in {ACCEPT_RETRY:?}");
+                    }
+                    rx.accept_retry_at = Some(self.core.now + ACCEPT_RETRY);
                     return;
                 }
             };
@@ -110,6 +115,12 @@ impl<H: HvWebServer> Step<'_, H> {
     /// since no further edge will come.
     pub fn read(&mut self, key: usize, scratch: &mut [u8], drain: bool) {
         let budget = self.core.config.read_budget_per_tick;
+        let tick = self.core.tick;
+        match self.core.conns.get_mut(key) {
+            // Once per tick: the budget is per connection per tick.
+            Some(conn) if conn.read_tick != tick => conn.read_tick = tick,
+            _ => return,
+        }
         let mut total = 0;
         loop {
             let Some(conn) = self.core.conns.get_mut(key) else {
@@ -262,6 +273,13 @@ impl<H: HvWebServer> Step<'_, H> {
             };
             self.respond(key, &resp, keep_alive, *req.method() == Method::Head);
             if !keep_alive {
+                return (buf.len(), false);
+            }
+            // A client that pipelines requests without reading the answers
+            // would make us buffer without bound: past the write cap, stop.
+            if self.core.conns[key].out.len() >= self.core.config.max_write_buffer {
+                log::debug!("{peer}: pipelined answers past the write cap; closing");
+                self.core.begin_closing(key);
                 return (buf.len(), false);
             }
         }
@@ -491,26 +509,22 @@ impl<H: HvWebServer> Step<'_, H> {
         let Some(conn) = self.core.conns.get_mut(key) else {
             return;
         };
-        if let Phase::Ws(_) = conn.phase {
-            let ch = self.core.channel(key);
-            self.dropped(key, ch, CloseInitiator::Remote, "");
+        match conn.phase {
+            Phase::Ws(_) => {
+                let ch = self.core.channel(key);
+                self.dropped(key, ch, CloseInitiator::Remote, "");
+            }
+            Phase::Http => {
+                self.core.begin_closing(key);
+            }
+            Phase::Closing { .. } => {}
         }
         let conn = &mut self.core.conns[key];
         if conn.out.is_empty() {
             self.core.remove(key);
-            return;
+        } else if let Phase::Closing { peer_eof, .. } = &mut conn.phase {
+            *peer_eof = true;
         }
-        conn.phase = Phase::Closing {
-            shutdown_sent: false,
-            peer_eof: true,
-        };
-        self.core.timers.push(Timer {
-            at: self.core.now + self.core.config.close_timeout,
-            key,
-            gen: conn.gen,
-            kind: TimerKind::Linger,
-        });
-        Core::mark_dirty(&mut self.core.dirty, key, conn);
     }
 
     /// The socket failed: nothing more can be written.

@@ -337,7 +337,7 @@ impl<H: HvWebServer> Server<H> {
         let rx = reactor.as_mut().ok_or(ServerError::NotRunning)?;
         let busy = !core.dirty.is_empty() || !core.read_pending.is_empty() || rx.accept_pending || !rx.rx.is_empty();
         let mut wait = if busy { Duration::ZERO } else { timeout };
-        if let Some(at) = core.timers.next_deadline() {
+        for at in [core.timers.next_deadline(), rx.accept_retry_at].into_iter().flatten() {
             wait = wait.min(at.saturating_duration_since(Instant::now()));
         }
         match rx.poll.poll(&mut rx.events, Some(wait)) {
@@ -346,6 +346,15 @@ impl<H: HvWebServer> Server<H> {
             Err(e) => return Err(ServerError::Poll(e)),
         }
         core.now = Instant::now();
+        core.tick += 1;
+        // Connections whose read budget ran out last tick; what this tick's
+        // reads leave owed goes to the next one.
+        let mut owed = mem::take(&mut core.read_owed);
+        mem::swap(&mut owed, &mut core.read_pending);
+        if rx.accept_retry_at.is_some_and(|at| at <= core.now) {
+            rx.accept_retry_at = None;
+            rx.accept_pending = true;
+        }
         let mut step = Step { handler, routes, core };
         let events = mem::replace(&mut rx.events, Events::with_capacity(0));
         for ev in events.iter() {
@@ -363,13 +372,20 @@ impl<H: HvWebServer> Server<H> {
             }
         }
         rx.events = events;
-        for key in mem::take(&mut step.core.read_pending) {
-            step.read(key, &mut rx.scratch, false);
+        for &key in &owed {
+            // No edge is coming for what is left in these sockets (maybe an
+            // EOF), so read until the kernel says there is no more.
+            step.read(key, &mut rx.scratch, true);
         }
+        owed.clear();
+        step.core.read_owed = owed;
         if rx.accept_pending {
             step.accept(rx);
         }
-        while let Ok(cmd) = rx.rx.try_recv() {
+        // Only what was queued when the tick began, so a busy sender on
+        // another thread cannot keep the tick from returning.
+        for _ in 0..rx.rx.len() {
+            let Ok(cmd) = rx.rx.try_recv() else { break };
             step.command(cmd);
         }
         step.expire_timers();

@@ -403,3 +403,97 @@ fn callback_panics_close_only_their_channel() {
     good.round(&mut s);
     assert!(s.is_running());
 }
+
+/// Regression: a peer that sends more than one tick's read budget and then
+/// closes its side used to be stranded, its EOF never read (the edge was
+/// spent and the leftover read stopped at a short read).
+#[test]
+fn eof_after_the_read_budget_is_not_lost() {
+    // The reads of the first tick use up the budget; the next tick's read
+    // finds the last 1,000 bytes, and then only the EOF is left.
+    let config = ServerConfig {
+        idle_timeout: None,
+        ..config()
+    };
+    let (mut s, mut good) = setup(config);
+    let mut quitter = Raw::ws(&mut s, "/quit");
+    let mut burst = Vec::new();
+    while burst.len() < (1 << 20) + 1000 {
+        burst.extend(masked_frame(true, 0x2, &[3u8; 1000]));
+    }
+    burst.truncate((1 << 20) + 1000);
+    quitter.stream.set_nonblocking(false).unwrap();
+    std::io::Write::write_all(&mut quitter.stream, &burst).unwrap();
+    quitter.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(close_code_of(&mut s, 1), 1006);
+    good.round(&mut s);
+}
+
+/// Regression: pings answered with pongs the peer never reads used to grow
+/// the output without bound; they count against the write cap.
+#[test]
+fn ping_flood_without_reading_is_a_slow_consumer() {
+    let config = ServerConfig {
+        max_write_buffer: 64 << 10,
+        ..config()
+    };
+    let (mut s, mut good) = setup(config);
+    let mut flooder = Raw::ws(&mut s, "/flood");
+    let ping = masked_frame(true, 0x9, &[b'p'; 125]);
+    pump_until(&mut s, "the flooder's channel to close", |s| {
+        for _ in 0..64 {
+            let _ = std::io::Write::write(&mut flooder.stream, &ping);
+        }
+        s.handler()
+            .closes
+            .iter()
+            .any(|(ch, _)| Some(ch) == s.handler().opened.get(1))
+    });
+    assert_eq!(close_code_of(&mut s, 1), 1008);
+    good.round(&mut s);
+}
+
+/// Regression: pipelined requests whose answers are never read used to be
+/// answered into an unbounded buffer; past the write cap the server stops.
+#[test]
+fn pipelined_requests_stop_at_the_write_cap() {
+    let config = ServerConfig {
+        max_write_buffer: 64 << 10,
+        ..config()
+    };
+    let (mut s, mut good) = setup(config);
+    let mut pipeliner = Raw::connect(&s);
+    let mut batch = Vec::new();
+    for _ in 0..500 {
+        batch.extend_from_slice(b"POST /echo HTTP/1.1\r\nContent-Length: 1000\r\n\r\n");
+        batch.extend([b'x'; 1000]);
+    }
+    pipeliner.write(&mut s, &batch);
+    let rest = pipeliner.read_to_eof(&mut s);
+    let answers = rest.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count();
+    assert!(
+        answers > 0 && answers < 500,
+        "{answers} of 500 answered before the server stopped"
+    );
+    good.round(&mut s);
+}
+
+/// Regression: a zero ping interval used to re-arm its timer at `now` and
+/// spin inside one tick forever.
+#[test]
+fn zero_ping_interval_does_not_hang_the_tick() {
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let config = ServerConfig {
+            ping_interval: Some(Duration::ZERO),
+            ..config()
+        };
+        let (mut s, mut good) = setup(config);
+        for _ in 0..20 {
+            good.round(&mut s);
+        }
+        done_tx.send(()).unwrap();
+    });
+    done.recv_timeout(Duration::from_secs(20))
+        .expect("ticks with a zero ping interval returned");
+}

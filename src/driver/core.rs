@@ -2,7 +2,7 @@
 //! `Context`. Queuing never does I/O; the tick's flush does.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use slab::Slab;
@@ -56,6 +56,8 @@ pub(crate) struct Conn {
     pub out: Vec<u8>,
     /// Listed in `Core::dirty`.
     pub dirty: bool,
+    /// The tick in which this connection was last read.
+    pub read_tick: u64,
     /// Bytes the last flush could not write: how far behind the peer is in
     /// reading. What the current tick queued does not count, so a burst of
     /// sends between two flushes never looks like a slow consumer.
@@ -144,6 +146,10 @@ pub(crate) struct Core {
     pub dirty: Vec<usize>,
     /// Connections whose read budget ran out; read again next tick.
     pub read_pending: Vec<usize>,
+    /// The list being worked off this tick (kept for its allocation).
+    pub read_owed: Vec<usize>,
+    /// Ticks run so far; a connection is read at most once per tick.
+    pub tick: u64,
     pub pool: BufPool,
     /// One encoded frame, shared by every receiver of a broadcast.
     pub frame: Vec<u8>,
@@ -169,6 +175,8 @@ impl Core {
             gens: Vec::new(),
             dirty: Vec::new(),
             read_pending: Vec::new(),
+            read_owed: Vec::new(),
+            tick: 0,
             pool: BufPool::default(),
             frame: Vec::new(),
             timers: Timers::default(),
@@ -206,6 +214,7 @@ impl Core {
             out: Vec::new(),
             dirty: false,
             backlog: 0,
+            read_tick: 0,
             last_rx: self.now,
             request_deadline,
         })
@@ -214,7 +223,10 @@ impl Core {
     /// Arms a connection's keepalive check (pings, idle timeout) for when
     /// it is next due, if either is configured.
     pub fn arm_keepalive(&mut self, key: usize) {
-        let (ping, idle) = (self.config.ping_interval, self.config.idle_timeout);
+        // A zero interval would re-arm at `now` and spin the timer loop.
+        let at_least_1ms = |d: Duration| d.max(Duration::from_millis(1));
+        let ping = self.config.ping_interval.map(at_least_1ms);
+        let idle = self.config.idle_timeout.map(at_least_1ms);
         let Some(conn) = self.conns.get(key) else { return };
         // Ping once the peer has been silent for the interval, then every
         // interval, until it has been silent for the idle timeout.
@@ -304,6 +316,9 @@ impl Core {
                 if !fin {
                     return Err(SendError::InvalidOpcode(opcode));
                 }
+                if conn.backlog >= cap {
+                    return Err(self.slow_consumer(key));
+                }
                 encode_frame(out_buf(&mut conn.out, &mut self.pool), true, opcode, payload, None);
             }
             Opcode::Text | Opcode::Binary | Opcode::Continuation => {
@@ -360,8 +375,7 @@ impl Core {
     /// Encodes one frame and appends its bytes to every open channel that
     /// `pick` selects. Returns how many received it.
     pub fn broadcast_where(&mut self, opcode: Opcode, payload: &[u8], mut pick: impl FnMut(Channel) -> bool) -> usize {
-        let targets: Vec<Channel> = std::mem::take(&mut self.targets);
-        let mut targets = targets;
+        let mut targets = std::mem::take(&mut self.targets);
         targets.clear();
         targets.extend(self.open_channels().filter(|&c| pick(c)));
         let n = self.broadcast_to(targets.iter().copied(), opcode, payload);
@@ -431,11 +445,17 @@ impl Core {
         });
     }
 
-    /// Queues a pong unless our close is already out.
+    /// Queues a pong unless our close is already out. A peer that pings
+    /// without reading the pongs is a slow consumer like any other.
     pub fn queue_pong(&mut self, key: usize, payload: &[u8]) {
+        let cap = self.config.max_write_buffer;
         let Some(conn) = self.conns.get_mut(key) else { return };
         let Phase::Ws(ws) = &conn.phase else { return };
         if ws.close_sent {
+            return;
+        }
+        if conn.backlog >= cap {
+            self.slow_consumer(key);
             return;
         }
         encode_frame(

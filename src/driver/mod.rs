@@ -50,6 +50,9 @@ pub(crate) struct Reactor {
     pub scratch: Box<[u8]>,
     /// The accept loop stopped at its per-tick cap; go on next tick.
     pub accept_pending: bool,
+    /// Accepting failed (out of file descriptors, say): try again then,
+    /// rather than spin on the error.
+    pub accept_retry_at: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for Reactor {
@@ -79,6 +82,7 @@ impl Reactor {
             rx,
             scratch: vec![0; SCRATCH_SIZE].into_boxed_slice(),
             accept_pending: false,
+            accept_retry_at: None,
         })
     }
 

@@ -84,7 +84,13 @@ pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize
         let value = String::from_utf8_lossy(h.value).into_owned();
         match name.as_str() {
             "content-length" => {
-                let n: u64 = value.trim().parse().map_err(|_| HttpError::InvalidContentLength)?;
+                // 1*DIGIT only (RFC 9110 §8.6): `+5` or `5 5` would let a
+                // proxy and us disagree on where the request ends.
+                let digits = value.trim();
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(HttpError::InvalidContentLength);
+                }
+                let n: u64 = digits.parse().map_err(|_| HttpError::InvalidContentLength)?;
                 if body_len.is_some_and(|prev| prev != n) {
                     return Err(HttpError::InvalidContentLength);
                 }
@@ -198,6 +204,12 @@ mod tests {
         assert_eq!(e.status(), 400);
         let e = parse(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
         assert_eq!(e.unwrap_err(), HttpError::InvalidContentLength);
+        for bad in [&b"+5"[..], b"-1", b"5 5", b"0x5", b""] {
+            let mut req = b"POST / HTTP/1.1\r\nContent-Length: ".to_vec();
+            req.extend_from_slice(bad);
+            req.extend_from_slice(b"\r\n\r\n");
+            assert_eq!(parse(&req).unwrap_err(), HttpError::InvalidContentLength, "{bad:?}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@
 pub mod close;
 pub mod decoder;
 pub mod frame;
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;
 pub mod http1;
