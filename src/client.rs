@@ -14,8 +14,9 @@ use crate::config::ClientConfig;
 use crate::driver::{read_into, write_from, FlushResult, ReadResult};
 use crate::error::{ClientError, SendError};
 use crate::proto::close::{close_payload, is_valid_app_code, ABNORMAL, MAX_REASON_LEN};
-use crate::proto::frame::{encode_frame, Opcode, MAX_CONTROL_PAYLOAD};
+use crate::proto::frame::{encode_frame, Opcode};
 use crate::proto::handshake::{encode_request, parse_response};
+use crate::proto::outgoing::{Fragmenter, RawFrame};
 use crate::proto::{Decoded, Decoder, Event, ProtocolError, Role};
 
 const SOCKET: Token = Token(0);
@@ -64,8 +65,10 @@ pub trait HvWebSocketClient {
 
     /// The connection closed: `code` from the server's close frame (1005 if
     /// it had none), ours if we failed it, 1006 if it dropped; `was_clean`
-    /// when both close frames were exchanged. Called once per opened or
-    /// attempted connection.
+    /// when both close frames were exchanged. Called once for every
+    /// connection attempt that got a socket, whether or not it opened; an
+    /// attempt that fails before that (a reconnect whose name no longer
+    /// resolves, say) is reported through `on_error` only.
     fn on_close(&mut self, code: u16, reason: &str, was_clean: bool) {
         let _ = (code, reason, was_clean);
     }
@@ -147,7 +150,7 @@ enum Phase {
 struct Link {
     phase: Phase,
     out: Vec<u8>,
-    frag_out: Option<Opcode>,
+    frag: Fragmenter,
     deferred: Vec<u8>,
 }
 
@@ -166,7 +169,7 @@ impl Link {
 
     fn send_message(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), ClientError> {
         self.require_open()?;
-        if self.frag_out.is_some() {
+        if self.frag.is_open() {
             encode_frame(&mut self.deferred, true, opcode, payload, Some(rand::random()));
         } else {
             self.frame(true, opcode, payload);
@@ -176,31 +179,13 @@ impl Link {
 
     fn send_raw(&mut self, data: &[u8], opcode: Opcode, fin: bool) -> Result<(), ClientError> {
         self.require_open()?;
-        match opcode {
-            Opcode::Close => return Err(SendError::InvalidOpcode(opcode).into()),
-            Opcode::Ping | Opcode::Pong => {
-                if data.len() > MAX_CONTROL_PAYLOAD {
-                    return Err(SendError::ControlFrameTooLarge(data.len()).into());
-                }
-                if !fin {
-                    return Err(SendError::InvalidOpcode(opcode).into());
-                }
-                self.frame(true, opcode, data);
-            }
-            _ => {
-                let wire = match (self.frag_out, opcode) {
-                    (None, Opcode::Continuation) => return Err(SendError::InvalidOpcode(opcode).into()),
-                    (None, op) => op,
-                    (Some(open), op) if op == open || op == Opcode::Continuation => Opcode::Continuation,
-                    (Some(_), op) => return Err(SendError::InvalidOpcode(op).into()),
-                };
+        match self.frag.check(opcode, data.len(), fin)? {
+            RawFrame::Control => self.frame(true, opcode, data),
+            RawFrame::Data(wire) => {
                 self.frame(fin, wire, data);
-                if fin {
-                    self.frag_out = None;
+                if self.frag.sent(wire, fin) {
                     let deferred = mem::take(&mut self.deferred);
                     self.out.extend_from_slice(&deferred);
-                } else if wire != Opcode::Continuation {
-                    self.frag_out = Some(wire);
                 }
             }
         }
@@ -350,7 +335,7 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
             link: Link {
                 phase: Phase::Idle,
                 out: Vec::new(),
-                frag_out: None,
+                frag: Fragmenter::default(),
                 deferred: Vec::new(),
             },
             decoder,
@@ -378,7 +363,7 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
         // Closed until `connect` succeeds, so a failed init leaves no ghost
         // of the previous connection behind.
         self.link.phase = Phase::Closed;
-        self.link.frag_out = None;
+        self.link.frag = Fragmenter::default();
         self.link.deferred = Vec::new();
         self.user_closed = false;
         self.reconnect_attempt = 0;
@@ -412,7 +397,7 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
         self.link = Link {
             phase: Phase::TcpConnecting,
             out: Vec::new(),
-            frag_out: None,
+            frag: Fragmenter::default(),
             deferred: Vec::new(),
         };
         self.decoder = Decoder::new(Role::Client, self.config.max_frame_size, self.config.max_message_size);

@@ -12,7 +12,8 @@ use crate::channel::{Channel, ChannelInfo};
 use crate::config::{ServerConfig, SlowConsumer};
 use crate::error::SendError;
 use crate::proto::close::{close_payload, is_valid_server_code, MAX_REASON_LEN};
-use crate::proto::frame::{encode_frame, Opcode, MAX_CONTROL_PAYLOAD};
+use crate::proto::frame::{encode_frame, Opcode};
+use crate::proto::outgoing::{Fragmenter, RawFrame};
 use crate::proto::{Decoder, Role};
 
 /// What a connection is doing.
@@ -38,8 +39,8 @@ pub(crate) struct WsState {
     pub info: ChannelInfo,
     /// Our close frame is queued: no more data may follow it.
     pub close_sent: bool,
-    /// The data opcode of a fragmented message we are sending.
-    pub frag_out: Option<Opcode>,
+    /// The fragmented message we are sending, if any.
+    pub frag: Fragmenter,
     /// Whole frames queued while a fragmented send is open; they follow its
     /// final fragment so the two messages do not interleave.
     pub deferred: Vec<u8>,
@@ -307,39 +308,18 @@ impl Core {
         let Phase::Ws(ws) = &mut conn.phase else {
             unreachable!("open_conn checked")
         };
-        match opcode {
-            Opcode::Close => return Err(SendError::InvalidOpcode(opcode)),
-            Opcode::Ping | Opcode::Pong => {
-                if payload.len() > MAX_CONTROL_PAYLOAD {
-                    return Err(SendError::ControlFrameTooLarge(payload.len()));
-                }
-                if !fin {
-                    return Err(SendError::InvalidOpcode(opcode));
-                }
-                if conn.backlog >= cap {
-                    return Err(self.slow_consumer(key));
-                }
-                encode_frame(out_buf(&mut conn.out, &mut self.pool), true, opcode, payload, None);
-            }
-            Opcode::Text | Opcode::Binary | Opcode::Continuation => {
-                let wire = match (ws.frag_out, opcode) {
-                    (None, Opcode::Continuation) => return Err(SendError::InvalidOpcode(opcode)),
-                    (None, op) => op,
-                    (Some(open), op) if op == open || op == Opcode::Continuation => Opcode::Continuation,
-                    (Some(_), op) => return Err(SendError::InvalidOpcode(op)),
-                };
-                if conn.backlog >= cap {
-                    return Err(self.slow_consumer(key));
-                }
-                encode_frame(out_buf(&mut conn.out, &mut self.pool), fin, wire, payload, None);
-                if fin {
-                    ws.frag_out = None;
-                    if !ws.deferred.is_empty() {
-                        conn.out.extend_from_slice(&ws.deferred);
-                        ws.deferred = Vec::new();
-                    }
-                } else if wire != Opcode::Continuation {
-                    ws.frag_out = Some(wire);
+        let kind = ws.frag.check(opcode, payload.len(), fin)?;
+        if conn.backlog >= cap {
+            return Err(self.slow_consumer(key));
+        }
+        let out = out_buf(&mut conn.out, &mut self.pool);
+        match kind {
+            RawFrame::Control => encode_frame(out, true, opcode, payload, None),
+            RawFrame::Data(wire) => {
+                encode_frame(out, fin, wire, payload, None);
+                if ws.frag.sent(wire, fin) && !ws.deferred.is_empty() {
+                    out.extend_from_slice(&ws.deferred);
+                    ws.deferred = Vec::new();
                 }
             }
         }
@@ -358,7 +338,7 @@ impl Core {
         if conn.backlog >= cap {
             return Err(self.slow_consumer(key));
         }
-        if ws.frag_out.is_some() {
+        if ws.frag.is_open() {
             encode(&mut ws.deferred);
             return Ok(());
         }
@@ -503,7 +483,7 @@ impl Core {
             decoder: Decoder::new(Role::Server, self.config.max_frame_size, self.config.max_message_size),
             info,
             close_sent: false,
-            frag_out: None,
+            frag: Fragmenter::default(),
             deferred: Vec::new(),
         })
     }

@@ -19,6 +19,7 @@ pub mod frame;
 pub mod fuzzing;
 pub mod handshake;
 pub mod http1;
+pub mod outgoing;
 pub mod utf8;
 
 pub use decoder::{Decoded, Decoder, Event, Role};
