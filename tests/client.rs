@@ -378,22 +378,3 @@ fn client_pings_a_quiet_server_and_gives_up_on_a_dead_one() {
     );
     dead.join().unwrap();
 }
-
-/// Regression: an `init` that failed on an open client used to leave it
-/// reporting OPEN with no socket behind it.
-#[test]
-fn failed_reinit_leaves_the_client_closed() {
-    // The re-init drops the first connection without a closing handshake.
-    let (addr, server) = tungstenite_server(|ws| while ws.read().is_ok() {});
-    let mut c = Client::new(Recorder::default());
-    c.init(&format!("ws://{addr}/")).unwrap();
-    pump_until(&mut c, "open", |c| c.handler().opens == 1);
-    assert!(matches!(
-        c.init("ws://no-such-host.invalid/"),
-        Err(ClientError::Resolve { .. })
-    ));
-    assert_eq!(c.ready_state(), ReadyState::Closed);
-    assert!(!c.is_connected());
-    assert!(matches!(c.send("ghost"), Err(ClientError::NotOpen)));
-    server.join().unwrap();
-}
