@@ -5,7 +5,7 @@
 #
 # Environment: DURATION (measuring window per run, s, default 4), WARMUP
 # (s, default 1), ONLY (run only workloads whose name contains this), OUT
-# (results file, default target/bench/compare-DATE.tsv).
+# (results file, default target/bench/compare-DATE.tsv), BASELINE (see below).
 #
 # Builds hvws's echo_server example, the peer (benches/peer-tokio) and the
 # load generator (benches/wsload) in release mode, then runs every workload
@@ -14,7 +14,29 @@
 # (taskset) and the load generator pinned to CPU 1, and ends the server by
 # its PID. Prints the medians, min..max and hvws/peer ratios as a Markdown
 # table (benches/README.md explains each column).
+#
+# BASELINE=/path/to/echo_server adds a third server, hvws-base (port 9103),
+# to every round: an echo_server built from another commit, e.g. before a
+# change (it is not built here; build it in a worktree of that commit, with
+# its own target dir). The three servers are run in an order that changes
+# every round (hvws, peer, base; base, peer, hvws; peer, hvws, base; ...,
+# repeating every 6 rounds): each comes first once in rounds 1-3 and once in
+# 4-6, and hvws and hvws-base swap order every round. After the usual table it prints a second one, hvws/hvws-base
+# (this tree over the baseline), without targets. Without BASELINE nothing
+# changes.
+#
+#   BASELINE=/work/before/target/release/examples/echo_server benches/compare.sh 5
 set -euo pipefail
+
+BASELINE="${BASELINE:-}"
+if [ -n "$BASELINE" ]; then
+  # Relative to the caller's directory, not to the root we cd to below.
+  case "$BASELINE" in /*) ;; *) BASELINE="$PWD/$BASELINE" ;; esac
+  if [ ! -f "$BASELINE" ] || [ ! -x "$BASELINE" ]; then
+    echo "BASELINE=$BASELINE is not an executable file" >&2
+    exit 1
+  fi
+fi
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -32,11 +54,15 @@ ulimit -n 20000
 cargo build --release --quiet --example echo_server
 cargo build --release --quiet -p wsload -p peer-tokio
 
-declare -A SERVER_CMD=(
-  [hvws]="target/release/examples/echo_server --port"
-  [tokio-tungstenite]="target/release/peer-tokio --port"
+declare -A SERVER_BIN=(
+  [hvws]="target/release/examples/echo_server"
+  [tokio-tungstenite]="target/release/peer-tokio"
 )
 declare -A SERVER_PORT=([hvws]=9101 [tokio-tungstenite]=9102)
+if [ -n "$BASELINE" ]; then
+  SERVER_BIN[hvws-base]="$BASELINE"
+  SERVER_PORT[hvws-base]=9103
+fi
 
 # name | wsload arguments
 WORKLOADS=(
@@ -59,17 +85,21 @@ stop_server() {
 trap stop_server EXIT
 
 start_server() { # name
-  local port="${SERVER_PORT[$1]}"
-  # shellcheck disable=SC2086
-  taskset -c 0 ${SERVER_CMD[$1]} "$port" >/dev/null &
+  local port="${SERVER_PORT[$1]}" bin="${SERVER_BIN[$1]}"
+  taskset -c 0 "$bin" --port "$port" >/dev/null &
   SERVER_PID=$!
   # CPU time and RSS are read from /proc/$SERVER_PID: it must be the server
-  # itself (taskset execs it), not a shell around it.
+  # itself (taskset execs it), not a shell around it. Its comm is the name of
+  # its executable, cut to 15 bytes (echo_server, peer-tokio, or whatever
+  # BASELINE's file is called).
   sleep 0.05
-  case "$(cat "/proc/$SERVER_PID/comm" 2>/dev/null)" in
-    echo_server | peer-tokio) ;;
-    *) echo "PID $SERVER_PID is not the $1 server" >&2; return 1 ;;
-  esac
+  local comm
+  comm="$(basename "$bin")"
+  comm="${comm:0:15}"
+  if [ "$(cat "/proc/$SERVER_PID/comm" 2>/dev/null)" != "$comm" ]; then
+    echo "PID $SERVER_PID is not the $1 server" >&2
+    return 1
+  fi
   for _ in $(seq 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       return 0
@@ -92,9 +122,23 @@ run_one() { # server round workload-name args...
   stop_server
 }
 
+# Orders of the three servers with BASELINE, one per round, repeating: in 6
+# rounds every server is first twice and every pair runs in each order 3
+# times; hvws and hvws-base swap order every round.
+ORDERS3=(
+  "hvws tokio-tungstenite hvws-base"
+  "hvws-base tokio-tungstenite hvws"
+  "tokio-tungstenite hvws hvws-base"
+  "hvws-base hvws tokio-tungstenite"
+  "hvws hvws-base tokio-tungstenite"
+  "tokio-tungstenite hvws-base hvws"
+)
+
 START=$(date +%s)
 for round in $(seq "$ROUNDS"); do
-  if [ $((round % 2)) -eq 1 ]; then order=(hvws tokio-tungstenite); else order=(tokio-tungstenite hvws); fi
+  if [ -n "$BASELINE" ]; then
+    read -r -a order <<< "${ORDERS3[$(((round - 1) % 6))]}"
+  elif [ $((round % 2)) -eq 1 ]; then order=(hvws tokio-tungstenite); else order=(tokio-tungstenite hvws); fi
   for w in "${WORKLOADS[@]}"; do
     name="${w%%|*}"
     args="${w#*|}"
@@ -109,6 +153,14 @@ done
 echo
 echo "## $(date -u +%Y-%m-%d) -- $ROUNDS rounds, ${WARMUP}s warm-up + ${DURATION}s per run, $(($(date +%s) - START))s in all"
 echo "## hvws $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src examples Cargo.toml || echo '+changes'), $(uname -r), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+if [ -n "$BASELINE" ]; then
+  # The commit of the tree the baseline binary sits in (if it is in one).
+  base_rev='?'
+  if base_top="$(git -C "$(dirname "$BASELINE")" rev-parse --show-toplevel 2>/dev/null)"; then
+    base_rev="$(git -C "$base_top" rev-parse --short HEAD)$(git -C "$base_top" diff --quiet HEAD -- src examples Cargo.toml || echo '+changes')"
+  fi
+  echo "## hvws-base $base_rev ($BASELINE)"
+fi
 echo
 target/release/wsload report "$OUT" --a hvws --b tokio-tungstenite \
   --target "echo-32B-text-c100-k16 cpu_ns_per_msg <= 0.65" \
@@ -116,5 +168,11 @@ target/release/wsload report "$OUT" --a hvws --b tokio-tungstenite \
   --target "echo-64KiB-bin-c10-k4 mb_per_s >= 1.0" \
   --target "bcast-32B-r1000-s1-w16 cpu_ns_per_delivery <= 0.70" \
   --target "churn-16-lanes cpu_us_per_conn <= 0.75"
+if [ -n "$BASELINE" ]; then
+  echo
+  echo "hvws (this tree) against hvws-base (BASELINE):"
+  echo
+  target/release/wsload report "$OUT" --a hvws --b hvws-base
+fi
 echo
 echo "results: $OUT"

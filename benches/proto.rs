@@ -36,14 +36,12 @@ fn decode(c: &mut Criterion) {
                 b.iter_batched_ref(
                     || wire.clone(),
                     |buf| match decoder.decode(buf) {
-                        Ok(Decoded::Frame {
-                            event: Some(Event::Text(t)),
-                            ..
-                        }) => black_box(t.len()),
-                        Ok(Decoded::Frame {
-                            event: Some(Event::Binary(d)),
-                            ..
-                        }) => black_box(d.len()),
+                        // The event is where a whole text frame's UTF-8 is checked.
+                        Ok(Decoded::Frame { frame: Some(f), .. }) => match f.event(buf) {
+                            Ok(Event::Text(t)) => black_box(t.len()),
+                            Ok(Event::Binary(d)) => black_box(d.len()),
+                            other => panic!("unexpected {other:?}"),
+                        },
                         other => panic!("unexpected {other:?}"),
                     },
                     BatchSize::SmallInput,

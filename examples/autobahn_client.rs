@@ -11,7 +11,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use hvws::{ClientConfig, ClientContext, HvWebSocketClient, WebSocketClient};
+use hvws::{ClientConfig, ClientContext, CloseInfo, HvWebSocketClient, WebSocketClient};
 
 /// Echoes text and binary messages back (in test cases), and remembers the
 /// first text (the case count).
@@ -28,15 +28,15 @@ impl HvWebSocketClient for Testee {
             self.first_text = Some(msg.to_owned());
         }
         if self.echo {
-            let _ = ctx.send(msg);
+            ctx.send(msg);
         }
     }
     fn on_binary(&mut self, ctx: &mut ClientContext<'_>, data: &[u8]) {
         if self.echo {
-            let _ = ctx.send_binary(data);
+            ctx.send_binary(data);
         }
     }
-    fn on_close(&mut self, _code: u16, _reason: &str, _was_clean: bool) {
+    fn on_close(&mut self, _close: &CloseInfo) {
         self.closed = true;
     }
 }
@@ -59,7 +59,7 @@ fn session(url: &str, echo: bool, limit: Duration) -> Result<Testee, String> {
         if Instant::now() > deadline {
             return Err(format!("{url}: no close within {limit:?}"));
         }
-        client.process_events_timeout(Duration::from_millis(50));
+        client.process_event_que_timeout(Duration::from_millis(50));
     }
     Ok(std::mem::take(client.handler_mut()))
 }

@@ -11,7 +11,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use hvws::{ClientContext, HvWebSocketClient, WebSocketClient};
+use hvws::{ClientContext, CloseInfo, HvWebSocketClient, WebSocketClient};
 
 struct ChatClient {
     name: &'static str,
@@ -26,8 +26,11 @@ impl HvWebSocketClient for ChatClient {
         println!("[{}] received: {msg}", self.name);
         self.received.push(msg.to_owned());
     }
-    fn on_close(&mut self, code: u16, reason: &str, was_clean: bool) {
-        println!("[{}] disconnected ({code} {reason:?}, clean: {was_clean})", self.name);
+    fn on_close(&mut self, close: &CloseInfo) {
+        println!(
+            "[{}] disconnected ({} {:?}, clean: {})",
+            self.name, close.code, close.reason, close.was_clean
+        );
     }
 }
 
@@ -45,8 +48,8 @@ fn wait_for(
         if Instant::now() > deadline {
             return Err(format!("timed out waiting for {what}"));
         }
-        alice.process_events_timeout(Duration::from_millis(5));
-        bob.process_events_timeout(Duration::from_millis(5));
+        alice.process_event_que_timeout(Duration::from_millis(5));
+        bob.process_event_que_timeout(Duration::from_millis(5));
     }
     Ok(())
 }
@@ -78,7 +81,7 @@ fn run(url: &str) -> Result<(), String> {
     });
     alice.init(url).map_err(|e| e.to_string())?;
     wait_for(&mut alice, &mut bob, "alice's welcome", |a, _| nickname(a).is_some())?;
-    alice.send("hello server!").map_err(|e| e.to_string())?;
+    alice.send("hello server!");
     wait_for(&mut alice, &mut bob, "alice's echo", |a, _| {
         a.handler().received.len() >= 2
     })?;
@@ -89,18 +92,18 @@ fn run(url: &str) -> Result<(), String> {
     wait_for(&mut alice, &mut bob, "bob's join", |al, _| {
         al.handler().received.contains(&format!("{b} joined"))
     })?;
-    bob.send("hi everyone!").map_err(|e| e.to_string())?;
+    bob.send("hi everyone!");
     let broadcast = format!("{b}: hi everyone!");
     wait_for(&mut alice, &mut bob, "bob's echo and broadcast", |al, bo| {
         bo.handler().received.iter().any(|m| m == "echo: hi everyone!") && al.handler().received.contains(&broadcast)
     })?;
 
-    alice.close().map_err(|e| e.to_string())?;
+    alice.close();
     let left = format!("{a} left");
     wait_for(&mut alice, &mut bob, "alice's close and bob's notice", |al, bo| {
         !al.is_connected() && bo.handler().received.contains(&left)
     })?;
-    bob.close().map_err(|e| e.to_string())?;
+    bob.close();
     wait_for(&mut alice, &mut bob, "bob's close", |_, bo| !bo.is_connected())?;
 
     let expect_alice = [

@@ -27,11 +27,13 @@ struct EchoServer {
 impl EchoServer {
     fn on_data(&mut self, ctx: &mut Context<'_>, channel: Channel, opcode: Opcode, data: &[u8]) {
         if self.broadcast.contains(&channel) {
-            ctx.broadcast_to(self.broadcast.iter().copied(), opcode, data)
+            ctx.broadcast_to(self.broadcast.iter().copied(), data, opcode)
                 .expect("text and binary are data opcodes");
         } else {
-            // A send fails only if the channel is already closing: nothing to do.
-            let _ = ctx.send(channel, data, opcode, true);
+            // A whole text or binary message is always a valid frame; if the
+            // channel is already closing it is dropped, and nothing is to do.
+            ctx.send(channel, data, opcode, true)
+                .expect("a whole text or binary message is a valid frame");
         }
     }
 }

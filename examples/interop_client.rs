@@ -15,7 +15,9 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use hvws::{ClientConfig, ClientContext, ClientError, HvWebSocketClient, Opcode, WebSocketClient};
+use hvws::{
+    ClientConfig, ClientContext, ClientError, CloseInfo, HvWebSocketClient, Opcode, SendError, WebSocketClient,
+};
 
 #[derive(Default)]
 struct Recorder {
@@ -47,8 +49,8 @@ impl HvWebSocketClient for Recorder {
     fn on_error(&mut self, error: &ClientError) {
         self.error = Some(error.to_string());
     }
-    fn on_close(&mut self, code: u16, reason: &str, was_clean: bool) {
-        self.close = Some((code, reason.to_owned(), was_clean));
+    fn on_close(&mut self, close: &CloseInfo) {
+        self.close = Some((close.code, close.reason.clone(), close.was_clean));
     }
 }
 
@@ -77,13 +79,13 @@ fn wait(c: &mut Client, what: &str, done: impl Fn(&Recorder) -> bool) -> Result<
                 r.texts.len()
             ));
         }
-        c.process_events_timeout(Duration::from_millis(5));
+        c.process_event_que_timeout(Duration::from_millis(5));
     }
     Ok(())
 }
 
 fn close(c: &mut Client) -> Result<(), String> {
-    c.close().map_err(|e| e.to_string())?;
+    c.close();
     wait(c, "the close", |r| r.close.is_some())
 }
 
@@ -95,7 +97,7 @@ fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     }
 }
 
-fn e(e: ClientError) -> String {
+fn e(e: SendError) -> String {
     e.to_string()
 }
 
@@ -103,10 +105,10 @@ fn text_and_binary(base: &str) -> Result<String, String> {
     let mut c = open(base, "/echo", &[])?;
     let texts = ["hello from hvws", "", "héllo wörld ✓ 🎉"];
     for t in texts {
-        c.send(t).map_err(e)?;
+        c.send(t);
     }
     let data: Vec<u8> = (0..=255).collect();
-    c.send_binary(&data).map_err(e)?;
+    c.send_binary(&data);
     wait(&mut c, "3 texts and a binary", |r| {
         r.texts.len() == 3 && r.binaries.len() == 1
     })?;
@@ -122,8 +124,8 @@ fn one_mib(base: &str) -> Result<String, String> {
     let data: Vec<u8> = (0..1u32 << 20)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
-    c.send(&text).map_err(e)?;
-    c.send_binary(&data).map_err(e)?;
+    c.send(&text);
+    c.send_binary(&data);
     wait(&mut c, "two 1 MiB echoes", |r| {
         r.texts.len() == 1 && r.binaries.len() == 1
     })?;
@@ -171,7 +173,7 @@ fn subprotocol(base: &str) -> Result<String, String> {
 fn closes(base: &str) -> Result<String, String> {
     // The server closes with a code and reason of our choosing.
     let mut c = open(base, "/close", &[])?;
-    c.send("4002 the server closes this one").map_err(e)?;
+    c.send("4002 the server closes this one");
     wait(&mut c, "their close", |r| r.close.is_some())?;
     let theirs = c.handler().close.clone();
     ensure(

@@ -36,8 +36,10 @@ impl ChatServer {
     /// HV-06's `broadcast`: one `send` per channel but `exclude`.
     fn broadcast(&self, ctx: &mut Context<'_>, msg: &str, exclude: Option<Channel>) {
         for &ch in self.clients.keys().filter(|&&ch| Some(ch) != exclude) {
-            // A send fails only if the channel is closing: nothing to do then.
-            let _ = ctx.send(ch, msg.as_bytes(), Opcode::Text, true);
+            // A whole text message is always a valid frame; a channel that is
+            // closing drops it (`SendStatus::Closed`): nothing to do then.
+            ctx.send(ch, msg.as_bytes(), Opcode::Text, true)
+                .expect("a whole text message is a valid frame");
         }
     }
 }
@@ -53,7 +55,8 @@ impl HvWebServer for ChatServer {
         let nickname = format!("user_{}", self.next_id);
         println!("server: {channel} opened {url} as {nickname}");
         // send(channel, msg, opcode, fin): a whole text message.
-        let _ = ctx.send(channel, format!("welcome {nickname}").as_bytes(), Opcode::Text, true);
+        ctx.send(channel, format!("welcome {nickname}").as_bytes(), Opcode::Text, true)
+            .expect("a whole text message is a valid frame");
         self.broadcast(ctx, &format!("{nickname} joined"), Some(channel));
         self.clients.insert(channel, nickname);
     }
@@ -61,7 +64,7 @@ impl HvWebServer for ChatServer {
     fn on_ws_message(&mut self, ctx: &mut Context<'_>, channel: Channel, msg: &str) {
         let nickname = self.clients.get(&channel).cloned().unwrap_or_else(|| "unknown".into());
         println!("server: {nickname} says {msg:?}");
-        let _ = ctx.send_text(channel, &format!("echo: {msg}"));
+        ctx.send_text(channel, &format!("echo: {msg}"));
         self.broadcast(ctx, &format!("{nickname}: {msg}"), Some(channel));
     }
 
@@ -90,9 +93,12 @@ impl HvWebSocketClient for ChatClient {
         println!("[{}] received {msg:?}", self.name);
         self.received.push(msg.to_owned());
     }
-    fn on_close(&mut self, code: u16, reason: &str, was_clean: bool) {
-        println!("[{}] disconnected ({code} {reason:?}, clean: {was_clean})", self.name);
-        self.close_code = Some(code);
+    fn on_close(&mut self, close: &CloseInfo) {
+        println!(
+            "[{}] disconnected ({} {:?}, clean: {})",
+            self.name, close.code, close.reason, close.was_clean
+        );
+        self.close_code = Some(close.code);
     }
 }
 
@@ -135,7 +141,7 @@ fn selftest() -> Result<(), String> {
         !c.handler().received.is_empty()
     })?;
 
-    alice.send("hello server!").map_err(|e| e.to_string())?;
+    alice.send("hello server!");
     pump(&mut server, &mut alice, "the echo", |_, c| {
         c.handler().received.len() >= 2
     })?;
@@ -143,7 +149,7 @@ fn selftest() -> Result<(), String> {
         return Err(format!("channel table: {:?}", server.handler().clients));
     }
 
-    alice.close().map_err(|e| e.to_string())?;
+    alice.close();
     pump(&mut server, &mut alice, "the close", |s, c| {
         !c.is_connected() && s.handler().clients.is_empty()
     })?;

@@ -50,7 +50,7 @@ impl HvWebServer for ChatServer {
     fn on_ws_open(&mut self, ctx: &mut Context<'_>, channel: Channel, _url: &str) {
         self.next_id += 1;
         let nickname = format!("user_{}", self.next_id);
-        let _ = ctx.send_text(channel, &format!("welcome {nickname}"));
+        ctx.send_text(channel, &format!("welcome {nickname}"));
         // broadcast_text encodes the frame once and queues it for every open
         // channel but the one given: here, everyone but the newcomer.
         ctx.broadcast_text(&format!("{nickname} joined"), Some(channel));
@@ -59,7 +59,7 @@ impl HvWebServer for ChatServer {
 
     fn on_ws_message(&mut self, ctx: &mut Context<'_>, channel: Channel, msg: &str) {
         let nickname = self.clients.get(&channel).cloned().unwrap_or_default();
-        let _ = ctx.send_text(channel, &format!("echo: {msg}"));
+        ctx.send_text(channel, &format!("echo: {msg}"));
         ctx.broadcast_text(&format!("{nickname}: {msg}"), Some(channel));
     }
 
@@ -114,8 +114,8 @@ impl HvWebSocketClient for ChatClient {
     fn on_message(&mut self, _ctx: &mut ClientContext<'_>, msg: &str) {
         self.received.push(msg.to_owned());
     }
-    fn on_close(&mut self, code: u16, reason: &str, was_clean: bool) {
-        self.close = Some((code, reason.to_owned(), was_clean));
+    fn on_close(&mut self, close: &CloseInfo) {
+        self.close = Some((close.code, close.reason.clone(), close.was_clean));
     }
 }
 
@@ -137,8 +137,8 @@ fn wait(
                 bob.handler().received
             ));
         }
-        alice.process_events_timeout(Duration::from_millis(5));
-        bob.process_events_timeout(Duration::from_millis(5));
+        alice.process_event_que_timeout(Duration::from_millis(5));
+        bob.process_event_que_timeout(Duration::from_millis(5));
     }
     Ok(())
 }
@@ -169,7 +169,7 @@ fn selftest() -> Result<(), String> {
     let mut bob = Client::new(ChatClient::default());
     alice.init(&url).map_err(e)?;
     wait(&mut alice, &mut bob, "alice's welcome", |a, _| has(a, "welcome user_1"))?;
-    alice.send("hello server!").map_err(e)?;
+    alice.send("hello server!");
     wait(&mut alice, &mut bob, "alice's echo", |a, _| {
         has(a, "echo: hello server!")
     })?;
@@ -181,7 +181,7 @@ fn selftest() -> Result<(), String> {
     })?;
 
     // Broadcasting: bob gets the echo, alice the broadcast.
-    bob.send("hi everyone!").map_err(e)?;
+    bob.send("hi everyone!");
     wait(&mut alice, &mut bob, "the broadcast", |a, b| {
         has(b, "echo: hi everyone!") && has(a, "user_2: hi everyone!")
     })?;
@@ -195,7 +195,7 @@ fn selftest() -> Result<(), String> {
     }
 
     // Graceful close from the client: a close frame, answered by the server.
-    alice.close().map_err(e)?;
+    alice.close();
     wait(&mut alice, &mut bob, "alice's close and bob's notice", |a, b| {
         !a.is_connected() && has(b, "user_1 left")
     })?;

@@ -124,7 +124,7 @@ impl HvWebServer for Game {
     }
     fn on_ws_open(&mut self, ctx: &mut Context<'_>, ch: Channel, _url: &str) {
         let name = self.join(ch);
-        let _ = ctx.send_text(ch, &format!("welcome {name}"));
+        ctx.send_text(ch, &format!("welcome {name}"));
     }
     fn on_ws_message(&mut self, _ctx: &mut Context<'_>, ch: Channel, msg: &str) {
         self.input(ch, msg);
@@ -219,11 +219,11 @@ fn run_threaded(
     let net = thread::spawn(move || {
         let mut server = Server::new(Relay { inputs: inputs_tx });
         let up = server.init_addr(addr).and_then(|()| server.start());
-        match (up, server.handle(), server.local_addr()) {
-            (Ok(()), Ok(handle), Some(local)) => {
-                let _ = ready_tx.send(Ok((handle, local)));
+        match (up, server.local_addr()) {
+            (Ok(()), Some(local)) => {
+                let _ = ready_tx.send(Ok((server.handle(), local)));
             }
-            (up, _, _) => {
+            (up, _) => {
                 let _ = ready_tx.send(Err(format!("server did not start: {up:?}")));
                 return;
             }
@@ -259,7 +259,7 @@ fn run_threaded(
         // Only the players the simulation knows get the snapshot.
         let players: Vec<Channel> = game.players.keys().copied().collect();
         handle
-            .broadcast_to(players, Opcode::Text, game.snapshot())
+            .broadcast_to(players, game.snapshot(), Opcode::Text)
             .map_err(|e| e.to_string())?;
         wait_for_frame(&mut next, dt);
     }
@@ -294,7 +294,7 @@ impl HvWebSocketClient for Bot {
     fn on_message(&mut self, ctx: &mut ClientContext<'_>, msg: &str) {
         if let Some(name) = msg.strip_prefix("welcome ") {
             self.name = Some(name.to_owned());
-            let _ = ctx.send(self.input);
+            ctx.send(self.input);
             return;
         }
         let Some(name) = &self.name else {
@@ -311,8 +311,8 @@ impl HvWebSocketClient for Bot {
             self.seen.push((frame, x, y));
         }
     }
-    fn on_close(&mut self, code: u16, _reason: &str, _was_clean: bool) {
-        self.close = Some(code);
+    fn on_close(&mut self, close: &CloseInfo) {
+        self.close = Some(close.code);
     }
 }
 
@@ -336,7 +336,7 @@ fn run_bots(url: String) -> Result<Vec<Bot>, String> {
             return Err("bots: the server never closed".into());
         }
         for bot in &mut bots {
-            bot.process_events_timeout(Duration::from_millis(2));
+            bot.process_event_que_timeout(Duration::from_millis(2));
         }
     }
     Ok(bots.into_iter().map(|mut b| std::mem::take(b.handler_mut())).collect())

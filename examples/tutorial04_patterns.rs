@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use hvws::{
     Channel, ClientConfig, ClientContext, ClientError, CloseInfo, CloseInitiator, Context, Handshake, HttpRequest,
-    HttpResponse, HvWebServer, HvWebSocketClient, Opcode, Routes, Server, WebSocketClient,
+    HttpResponse, HvWebServer, HvWebSocketClient, Opcode, Routes, SendStatus, Server, WebSocketClient,
 };
 
 // --- the server ---------------------------------------------------------------
@@ -82,7 +82,8 @@ impl Patterns {
     }
 
     fn tell_room(&self, ctx: &mut Context<'_>, msg: &str) {
-        let _ = ctx.broadcast_to(self.room(), Opcode::Text, msg.as_bytes());
+        ctx.broadcast_to(self.room(), msg.as_bytes(), Opcode::Text)
+            .expect("text is a data opcode");
     }
 
     /// Called by the server loop after every tick: ends the timeboxed
@@ -91,8 +92,8 @@ impl Patterns {
         for (&ch, session) in &self.sessions {
             if let Session::Timeboxed { started } = session {
                 if started.elapsed() >= self.session_limit && ctx.is_open(ch) {
-                    let _ = ctx.send_text(ch, "session expired");
-                    let _ = ctx.close(ch, 4001, "session timeout");
+                    ctx.send_text(ch, "session expired");
+                    ctx.close(ch, 4001, "session timeout").expect("4001 and a short reason");
                 }
             }
         }
@@ -133,7 +134,7 @@ impl HvWebServer for Patterns {
         let session = match info.path() {
             "/echo" => Session::Echo,
             "/ticker" => {
-                let _ = ctx.send_text(ch, "ready");
+                ctx.send_text(ch, "ready");
                 Session::Ticker { count: 0 }
             }
             "/room" => {
@@ -148,15 +149,15 @@ impl HvWebServer for Patterns {
             "/secure" => {
                 // Aussom's way: accept, look at the headers, close if wrong.
                 if let Err(reason) = self.authorize(info.header("x-api-key"), info.query_param("token")) {
-                    let _ = ctx.close(ch, AUTH_FAILED, reason);
+                    ctx.close(ch, AUTH_FAILED, reason).expect("1008 and a short reason");
                     return;
                 }
-                let _ = ctx.send_text(ch, "authorized");
+                ctx.send_text(ch, "authorized");
                 Session::Secure
             }
             _ => {
                 // /private: on_ws_handshake already checked the key.
-                let _ = ctx.send_text(ch, "authorized");
+                ctx.send_text(ch, "authorized");
                 Session::Secure
             }
         };
@@ -170,16 +171,16 @@ impl HvWebServer for Patterns {
         };
         match session {
             Session::Echo => {
-                let _ = ctx.send_text(ch, &format!("echo: {text}"));
+                ctx.send_text(ch, &format!("echo: {text}"));
             }
             Session::Ticker { count } if text == "bye" => {
                 // Server-initiated close: the summary can still go out first.
-                let _ = ctx.send_text(ch, &format!("final:{count}"));
-                let _ = ctx.close(ch, 1000, "done");
+                ctx.send_text(ch, &format!("final:{count}"));
+                ctx.close(ch, 1000, "done").expect("1000 and a short reason");
             }
             Session::Ticker { count } => {
                 *count += 1;
-                let _ = ctx.send_text(ch, &format!("count:{count}"));
+                ctx.send_text(ch, &format!("count:{count}"));
             }
             Session::Room { name } => {
                 if name == "anon" {
@@ -194,25 +195,25 @@ impl HvWebServer for Patterns {
                 self.tell_room(ctx, &msg);
             }
             Session::Bridge => {
-                let _ = ctx.send_text(ch, "the bridge takes binary messages");
+                ctx.send_text(ch, "the bridge takes binary messages");
             }
             Session::Timeboxed { started } => {
                 if started.elapsed() >= limit {
-                    let _ = ctx.send_text(ch, "session expired");
-                    let _ = ctx.close(ch, 4001, "session timeout");
+                    ctx.send_text(ch, "session expired");
+                    ctx.close(ch, 4001, "session timeout").expect("4001 and a short reason");
                 } else {
-                    let _ = ctx.send_text(ch, &format!("you said: {text}"));
+                    ctx.send_text(ch, &format!("you said: {text}"));
                 }
             }
             Session::Secure => {
-                let _ = ctx.send_text(ch, &format!("secure echo: {text}"));
+                ctx.send_text(ch, &format!("secure echo: {text}"));
             }
         }
     }
 
     fn on_ws_binary(&mut self, ctx: &mut Context<'_>, ch: Channel, data: &[u8]) {
         if let Some(Session::Bridge) = self.sessions.get(&ch) {
-            let _ = ctx.send_binary(ch, format!("ack:{}", data.len()).as_bytes());
+            ctx.send_binary(ch, format!("ack:{}", data.len()).as_bytes());
         }
     }
 
@@ -280,8 +281,8 @@ impl HvWebSocketClient for Probe {
     fn on_error(&mut self, error: &ClientError) {
         self.error = Some(error.to_string());
     }
-    fn on_close(&mut self, code: u16, reason: &str, _was_clean: bool) {
-        self.close = Some((code, reason.to_owned()));
+    fn on_close(&mut self, close: &CloseInfo) {
+        self.close = Some((close.code, close.reason.clone()));
     }
 }
 
@@ -334,7 +335,7 @@ fn wait(
             return Err(format!("timed out waiting for {what}: {state:?}"));
         }
         for c in clients.iter_mut() {
-            c.process_events_timeout(Duration::from_millis(2));
+            c.process_event_que_timeout(Duration::from_millis(2));
         }
     }
     Ok(())
@@ -358,7 +359,10 @@ fn expect<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Result
 }
 
 fn send(c: &mut Client, text: &str) -> Result<(), String> {
-    c.send(text).map_err(|e| e.to_string())
+    match c.send(text) {
+        SendStatus::Queued => Ok(()),
+        other => Err(format!("sending {text:?}: {other:?}")),
+    }
 }
 
 fn check_all(t: &Tester, key: &str, limit: Duration) -> Result<(), String> {
@@ -421,7 +425,7 @@ fn check_all(t: &Tester, key: &str, limit: Duration) -> Result<(), String> {
     wait(&mut [&mut alice, &mut bob], 5, "message", |c| {
         c[1].handler().texts.len() == 4
     })?;
-    alice.close().map_err(|e| e.to_string())?;
+    alice.close();
     wait(&mut [&mut alice, &mut bob], 5, "alice left", |c| {
         c[1].handler().texts.len() == 5
     })?;
@@ -440,7 +444,7 @@ fn check_all(t: &Tester, key: &str, limit: Duration) -> Result<(), String> {
     // /bridge
     let mut bridge = t.connect("/bridge", &[])?;
     wait(&mut [&mut bridge], 5, "bridge open", |c| c[0].handler().opened)?;
-    bridge.send_binary(&[0, 1, 2, 255, 254]).map_err(|e| e.to_string())?;
+    bridge.send_binary(&[0, 1, 2, 255, 254]);
     wait(&mut [&mut bridge], 5, "ack", |c| !c[0].handler().binaries.is_empty())?;
     expect("/bridge", bridge.handler().binaries.clone(), vec![b"ack:5".to_vec()])?;
 

@@ -247,9 +247,9 @@ impl HvWebSocketClient for Listener {
         }
         self.updates.push(msg.to_owned());
     }
-    fn on_close(&mut self, code: u16, reason: &str, _was_clean: bool) {
-        println!("client: closed ({code} {reason:?})");
-        self.closes.push((Instant::now(), code));
+    fn on_close(&mut self, close: &CloseInfo) {
+        println!("client: closed ({} {:?})", close.code, close.reason);
+        self.closes.push((Instant::now(), close.code));
     }
 }
 
@@ -301,7 +301,7 @@ fn pump_until(
         if Instant::now() > deadline {
             return Err(format!("timed out waiting for {what}"));
         }
-        client.process_events_timeout(Duration::from_millis(5));
+        client.process_event_que_timeout(Duration::from_millis(5));
     }
     Ok(())
 }
@@ -346,7 +346,7 @@ fn selftest() -> Result<(), String> {
     pump_until(&mut client, 10, "the reconnection", |l| l.opens == 2)?;
     let (status, created) = post(port, r#"{"message": "after the restart"}"#)?;
     pump_until(&mut client, 5, "the second update", |l| l.updates.len() == 2)?;
-    client.close().map_err(|e| e.to_string())?;
+    client.close();
     pump_until(&mut client, 5, "the final close", |l| l.closes.len() == 5)?;
     stop_b.store(true, Ordering::Relaxed);
     server_b.join().map_err(|_| "server B panicked")?;
@@ -378,7 +378,7 @@ fn listen(url: &str) -> Result<(), String> {
     client.handler_mut().verbose = true;
     client.init(url).map_err(|e| e.to_string())?;
     loop {
-        client.process_events_timeout(Duration::from_millis(100));
+        client.process_event_que_timeout(Duration::from_millis(100));
     }
 }
 

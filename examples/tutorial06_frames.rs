@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use hvws::proto::frame::{encode_frame, parse_header};
 use hvws::{
     offered_protocols, Channel, ClientConfig, ClientContext, ClientError, CloseInfo, Context, Handshake, HttpRequest,
-    HttpResponse, HvWebServer, HvWebSocketClient, Opcode, Routes, Server, WebSocketClient,
+    HttpResponse, HvWebServer, HvWebSocketClient, Opcode, Routes, SendError, Server, WebSocketClient,
 };
 
 // --- the server ---------------------------------------------------------------
@@ -99,25 +99,26 @@ impl HvWebServer for FrameServer {
     fn on_ws_open(&mut self, ctx: &mut Context<'_>, ch: Channel, _url: &str) {
         self.open += 1;
         let protocol = ctx.info(ch).and_then(|i| i.protocol()).unwrap_or("none").to_owned();
-        let _ = ctx.send_text(ch, &format!("protocol: {protocol}"));
+        ctx.send_text(ch, &format!("protocol: {protocol}"));
         // A heartbeat; the answer arrives in on_ws_pong.
-        let _ = ctx.ping(ch, b"hb-1");
+        ctx.ping(ch, b"hb-1").expect("a ping payload under 125 bytes");
     }
 
     fn on_ws_message(&mut self, ctx: &mut Context<'_>, ch: Channel, msg: &str) {
         self.observe(ch, Opcode::Text, format!("{msg:?}"));
         if msg == "fragments please" {
             // One text message in three frames, a ping between two of them.
-            let _ = ctx.send(ch, b"Hel", Opcode::Text, false);
-            let _ = ctx.send(ch, b"lo, ", Opcode::Continuation, false);
-            let _ = ctx.ping(ch, b"mid");
-            let _ = ctx.send(ch, b"fragments", Opcode::Continuation, true);
+            // In this order every frame is valid, so none can fail.
+            ctx.send(ch, b"Hel", Opcode::Text, false).expect("starts a message");
+            ctx.send(ch, b"lo, ", Opcode::Continuation, false).expect("goes on");
+            ctx.ping(ch, b"mid").expect("a short ping may go between fragments");
+            ctx.send(ch, b"fragments", Opcode::Continuation, true).expect("ends it");
         }
     }
 
     fn on_ws_binary(&mut self, ctx: &mut Context<'_>, ch: Channel, data: &[u8]) {
         self.observe(ch, Opcode::Binary, format!("{} bytes", data.len()));
-        let _ = ctx.send_binary(ch, data);
+        ctx.send_binary(ch, data);
     }
 
     fn on_ws_ping(&mut self, _ctx: &mut Context<'_>, ch: Channel, payload: &[u8]) {
@@ -248,8 +249,8 @@ impl HvWebSocketClient for Peer {
     fn on_error(&mut self, error: &ClientError) {
         self.error = Some(error.to_string());
     }
-    fn on_close(&mut self, code: u16, reason: &str, _was_clean: bool) {
-        self.close = Some((code, reason.to_owned()));
+    fn on_close(&mut self, close: &CloseInfo) {
+        self.close = Some((close.code, close.reason.clone()));
     }
 }
 
@@ -277,7 +278,7 @@ fn pump(c: &mut Client, what: &str, done: impl Fn(&Peer) -> bool) -> Result<(), 
                 p.texts, p.pings, p.error, p.close
             ));
         }
-        c.process_events_timeout(Duration::from_millis(5));
+        c.process_event_que_timeout(Duration::from_millis(5));
     }
     Ok(())
 }
@@ -343,13 +344,13 @@ fn run_checks(port: u16) -> Result<(), String> {
     expect_refused(port, "third client", &[], &[], 503)?;
 
     // a sends a text message in three fragments, a binary one, and a ping.
-    let e = |e: ClientError| e.to_string();
+    let e = |e: SendError| e.to_string();
     a.send_frame(b"Hel", Opcode::Text, false).map_err(e)?;
     a.send_frame(b"lo, ", Opcode::Continuation, false).map_err(e)?;
     a.send_frame(b"server", Opcode::Continuation, true).map_err(e)?;
-    a.send_binary(&[1, 2, 3]).map_err(e)?;
+    a.send_binary(&[1, 2, 3]);
     a.ping(b"are you there").map_err(e)?;
-    a.send("fragments please").map_err(e)?;
+    a.send("fragments please");
     pump(&mut a, "the echo, the pong and the fragments", |p| {
         !p.binaries.is_empty() && !p.pongs.is_empty() && p.texts.len() == 2
     })?;

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use crate::proto::client::Reconnect;
+use crate::proto::Limits;
+
 /// Server limits and timeouts.
 ///
 /// ```
@@ -71,6 +74,25 @@ pub struct ServerConfig {
     pub allowed_origins: Option<Vec<String>>,
 }
 
+impl ServerConfig {
+    /// What each connection enforces, as the protocol core takes it.
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            max_frame_size: self.max_frame_size,
+            max_message_size: self.max_message_size,
+            max_request_head: self.max_request_head,
+            max_request_body: self.max_request_body,
+            request_timeout: self.request_timeout,
+            close_timeout: self.close_timeout,
+            ping_interval: self.ping_interval,
+            idle_timeout: self.idle_timeout,
+            max_write_buffer: self.max_write_buffer,
+            close_slow_consumers: self.slow_consumer == SlowConsumer::Close,
+            ..Limits::default()
+        }
+    }
+}
+
 /// What to do with a channel whose unwritten output reaches
 /// [`ServerConfig::max_write_buffer`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,41 +129,6 @@ impl Default for ServerConfig {
     }
 }
 
-/// Automatic reconnection after the connection is lost: delays grow from
-/// `initial_delay` by `factor` up to `max_delay`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Reconnect {
-    /// Delay before the first attempt. Default 500 ms.
-    pub initial_delay: Duration,
-    /// Cap on the delay. Default 30 s.
-    pub max_delay: Duration,
-    /// Growth per failed attempt. Default 2.
-    pub factor: f64,
-    /// Give up after this many attempts in a row; `None` retries forever.
-    pub max_attempts: Option<u32>,
-}
-
-impl Default for Reconnect {
-    fn default() -> Self {
-        Reconnect {
-            initial_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(30),
-            factor: 2.0,
-            max_attempts: None,
-        }
-    }
-}
-
-impl Reconnect {
-    /// The delay before attempt `n` (0-based).
-    pub fn delay(&self, attempt: u32) -> Duration {
-        // A factor below 1 (or NaN) would shrink or break the backoff.
-        let factor = if self.factor >= 1.0 { self.factor } else { 1.0 };
-        let secs = self.initial_delay.as_secs_f64() * factor.powi(attempt.min(64) as i32);
-        Duration::from_secs_f64(secs.min(self.max_delay.as_secs_f64()))
-    }
-}
-
 /// Client limits, options and timeouts.
 ///
 /// ```
@@ -174,10 +161,15 @@ pub struct ClientConfig {
     /// Ping the server when it has sent nothing for this long (checked in
     /// `process_event_que`). Default `None`.
     pub ping_interval: Option<Duration>,
-    /// Fail the connection when the server has sent nothing (not even a
-    /// pong) for this long: `on_error`, then `on_close` with 1006. Default
-    /// `None`.
+    /// Give up on the server when it has sent nothing (not even a pong)
+    /// for this long: our 1001 close goes out, then `on_error` and
+    /// `on_close`, as the server does with a silent client. Default `None`.
     pub idle_timeout: Option<Duration>,
+    /// Bytes that one `process_event_que` could not write (the server is
+    /// not reading them) beyond which sends are refused with
+    /// [`SendStatus::Dropped`](crate::SendStatus::Dropped) and the
+    /// connection is closed with 1008. Default 16 MiB.
+    pub max_write_buffer: usize,
 }
 
 impl Default for ClientConfig {
@@ -192,25 +184,24 @@ impl Default for ClientConfig {
             reconnect: None,
             ping_interval: None,
             idle_timeout: None,
+            max_write_buffer: 16 << 20,
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_caps() {
-        let r = Reconnect::default();
-        let d: Vec<u64> = (0..10).map(|i| r.delay(i).as_millis() as u64).collect();
-        assert_eq!(&d[..4], &[500, 1000, 2000, 4000]);
-        assert_eq!(d[9], 30_000);
-        assert_eq!(r.delay(u32::MAX), Duration::from_secs(30));
-        let odd = Reconnect {
-            factor: -3.0,
-            ..Reconnect::default()
-        };
-        assert_eq!(odd.delay(5), Duration::from_millis(500));
+impl ClientConfig {
+    /// What the connection enforces, as the protocol core takes it.
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            max_frame_size: self.max_frame_size,
+            max_message_size: self.max_message_size,
+            connect_timeout: self.connect_timeout,
+            close_timeout: self.close_timeout,
+            ping_interval: self.ping_interval,
+            idle_timeout: self.idle_timeout,
+            max_write_buffer: self.max_write_buffer,
+            close_slow_consumers: true,
+            ..Limits::default()
+        }
     }
 }

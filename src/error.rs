@@ -3,44 +3,11 @@
 use std::io;
 
 use crate::proto::handshake::ClientHandshakeError;
-use crate::proto::ProtocolError;
-
-/// A call that sends on a channel failed at once; nothing was queued.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    /// The channel is closed, closing, or its id is stale. Not an error as
-    /// such when racing a disconnect: the close callback tells you when to
-    /// stop sending.
-    #[error("channel is closed or closing")]
-    ChannelClosed,
-    /// A close code that may not be sent: servers may use 1000-1003,
-    /// 1007-1014 and 3000-4999; clients 1000 and 3000-4999 (as browsers).
-    #[error("close code {0} may not be sent")]
-    InvalidCloseCode(u16),
-    /// Close reasons are limited to 123 bytes of UTF-8.
-    #[error("close reason of {0} bytes is over the 123-byte limit")]
-    ReasonTooLong(usize),
-    /// Control frames (ping, pong, close) carry at most 125 bytes.
-    #[error("control frame payload of {0} bytes is over the 125-byte limit")]
-    ControlFrameTooLarge(usize),
-    /// A raw send with an opcode that cannot go there: `Continuation` with
-    /// no fragmented message open, another data opcode while one is, or
-    /// `Close` (use `close`, which tracks the closing handshake).
-    #[error("opcode {0:?} cannot be sent here")]
-    InvalidOpcode(crate::Opcode),
-    /// The channel's unwritten output is at
-    /// [`ServerConfig::max_write_buffer`](crate::ServerConfig::max_write_buffer):
-    /// the peer is not reading. The message was dropped; depending on
-    /// [`SlowConsumer`](crate::SlowConsumer) the channel is also being closed.
-    #[error("peer is not reading: output buffer full")]
-    Backpressure,
-    /// The server has not been started, or has stopped.
-    #[error("server is not running")]
-    NotRunning,
-}
+use crate::proto::{ConnError, ProtocolError, SendError};
 
 /// A server call that could not be carried out.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServerError {
     /// Binding the listening socket failed (port in use, no permission).
     #[error("cannot listen on {addr}: {source}")]
@@ -66,6 +33,7 @@ pub enum ServerError {
 
 /// A channel failed; given to `on_ws_error` before its close callback.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum WsError {
     /// The peer broke RFC 6455; we closed with the matching code.
     #[error("protocol violation: {0}")]
@@ -90,6 +58,7 @@ pub enum WsError {
 
 /// What went wrong in the WebSocket client.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// The URL could not be parsed; the message says which part.
     #[error("invalid URL {url:?}: {reason}")]
@@ -100,7 +69,7 @@ pub enum ClientError {
         reason: &'static str,
     },
     /// A scheme hvws cannot speak (`wss://` needs TLS, which hvws does not
-    /// have yet; use a TLS-terminating proxy).
+    /// have yet; use a TLS-terminating proxy). Check the URL.
     #[error("unsupported URL scheme {0:?}: only ws:// is supported")]
     UnsupportedScheme(String),
     /// The host name did not resolve.
@@ -123,9 +92,6 @@ pub enum ClientError {
     /// The socket failed after connecting.
     #[error("socket error: {0}")]
     Io(#[source] io::Error),
-    /// `send`/`close` while the connection is not open.
-    #[error("connection is not open")]
-    NotOpen,
     /// An invalid close code, reason or control payload; nothing was sent.
     #[error(transparent)]
     Send(#[from] SendError),
@@ -135,4 +101,34 @@ pub enum ClientError {
     /// The server sent nothing, not even a pong, within the idle timeout.
     #[error("server sent nothing within the idle timeout")]
     IdleTimeout,
+    /// The server stopped reading and our output reached the write cap;
+    /// the client closed with 1008.
+    #[error("server is not reading; output reached the write buffer cap")]
+    SlowConsumer,
+}
+
+impl From<ConnError> for WsError {
+    fn from(e: ConnError) -> WsError {
+        match e {
+            ConnError::Protocol(p) => WsError::Protocol(p),
+            ConnError::CloseTimeout => WsError::CloseTimeout,
+            ConnError::IdleTimeout => WsError::IdleTimeout,
+            ConnError::SlowConsumer => WsError::SlowConsumer,
+            // Client-side failures cannot happen on a server connection.
+            other => WsError::Io(io::Error::other(other)),
+        }
+    }
+}
+
+impl From<ConnError> for ClientError {
+    fn from(e: ConnError) -> ClientError {
+        match e {
+            ConnError::Protocol(p) => ClientError::Protocol(p),
+            ConnError::CloseTimeout => ClientError::CloseTimeout,
+            ConnError::IdleTimeout => ClientError::IdleTimeout,
+            ConnError::Handshake(h) => ClientError::Handshake(h),
+            ConnError::ConnectTimeout => ClientError::Connect(io::ErrorKind::TimedOut.into()),
+            ConnError::SlowConsumer => ClientError::SlowConsumer,
+        }
+    }
 }

@@ -1,15 +1,14 @@
 //! A `Send + Clone` handle through which other threads reach the server.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 use mio::Waker;
 
 use crate::channel::Channel;
-use crate::error::SendError;
-use crate::proto::close::{is_valid_server_code, MAX_REASON_LEN};
 use crate::proto::frame::Opcode;
+use crate::proto::{SendError, ServerConn};
 
 /// A request queued by a [`ServerHandle`], carried out by the next tick.
 #[derive(Debug)]
@@ -38,13 +37,16 @@ pub(crate) enum Command {
     Stop,
 }
 
-/// Reaches a running server from any thread: send, broadcast, close, stop.
+/// Reaches a server from any thread: send, broadcast, close, stop.
 ///
 /// Each call queues a command and wakes the reactor; the server's next tick
 /// carries the commands out in the order they were made (per handle and
-/// across handles, in the order they reached the queue). A command for a
-/// channel that closed meanwhile is dropped, as a send to it would fail.
-/// Calls return [`SendError::NotRunning`] once the server is gone.
+/// across handles, in the order they reached the queue). A handle exists
+/// from [`Server::new`](crate::Server::new) on; commands made before the
+/// server runs wait for its first tick. A command for a channel that closed
+/// meanwhile is dropped, as a send to it would be. Calls fail with
+/// [`SendError::NotRunning`] once the server has stopped, and with the
+/// same errors as [`Context`](crate::Context)'s calls for bad arguments.
 ///
 /// ```no_run
 /// # use hvws::{Server, HvWebServer};
@@ -53,7 +55,7 @@ pub(crate) enum Command {
 /// let mut server = Server::new(App);
 /// server.init(8080)?;
 /// server.start()?;
-/// let handle = server.handle()?;
+/// let handle = server.handle();
 /// std::thread::spawn(move || {
 ///     let _ = handle.broadcast_text("tick from the simulation", None);
 /// });
@@ -61,8 +63,9 @@ pub(crate) enum Command {
 /// ```
 #[derive(Clone)]
 pub struct ServerHandle {
-    pub(crate) tx: Sender<Command>,
-    pub(crate) waker: Arc<Waker>,
+    tx: Sender<Command>,
+    /// Set when the server binds (the poller is made then).
+    waker: Arc<OnceLock<Arc<Waker>>>,
 }
 
 impl fmt::Debug for ServerHandle {
@@ -72,10 +75,28 @@ impl fmt::Debug for ServerHandle {
 }
 
 impl ServerHandle {
+    /// A handle and the queue its commands arrive on.
+    pub(crate) fn new() -> (ServerHandle, Receiver<Command>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let handle = ServerHandle {
+            tx,
+            waker: Arc::new(OnceLock::new()),
+        };
+        (handle, rx)
+    }
+
+    /// The server bound its poller: commands wake it from now on.
+    pub(crate) fn set_waker(&self, waker: Arc<Waker>) {
+        let _ = self.waker.set(waker);
+    }
+
     fn push(&self, cmd: Command) -> Result<(), SendError> {
         self.tx.send(cmd).map_err(|_| SendError::NotRunning)?;
-        // A failed wake means the poller is gone, which the next send reports.
-        let _ = self.waker.wake();
+        if let Some(waker) = self.waker.get() {
+            // A failed wake means the poller is gone, which the next send
+            // reports.
+            let _ = waker.wake();
+        }
         Ok(())
     }
 
@@ -100,15 +121,15 @@ impl ServerHandle {
         })
     }
 
-    /// Queues one raw frame, as [`Context::send`](crate::Context::send).
+    /// Queues one raw frame, as [`Context::send`](crate::Context::send);
+    /// its rules are checked now.
     pub fn send(&self, channel: Channel, data: impl Into<Vec<u8>>, opcode: Opcode, fin: bool) -> Result<(), SendError> {
-        if opcode == Opcode::Close {
-            return Err(SendError::InvalidOpcode(opcode));
-        }
+        let data = data.into();
+        crate::proto::outgoing::Fragmenter::check_alone(opcode, data.len(), fin)?;
         self.push(Command::Send {
             channel,
             opcode,
-            data: data.into(),
+            data,
             fin,
         })
     }
@@ -131,12 +152,13 @@ impl ServerHandle {
         })
     }
 
-    /// Queues one message, encoded once, to each listed channel.
+    /// Queues one message, encoded once, to each listed channel (the
+    /// arguments in [`ServerHandle::send`]'s order).
     pub fn broadcast_to(
         &self,
         channels: Vec<Channel>,
-        opcode: Opcode,
         data: impl Into<Vec<u8>>,
+        opcode: Opcode,
     ) -> Result<(), SendError> {
         if !matches!(opcode, Opcode::Text | Opcode::Binary) {
             return Err(SendError::InvalidOpcode(opcode));
@@ -150,12 +172,7 @@ impl ServerHandle {
 
     /// Queues a close of `channel`; the code and reason are checked now.
     pub fn close(&self, channel: Channel, code: u16, reason: &str) -> Result<(), SendError> {
-        if !is_valid_server_code(code) {
-            return Err(SendError::InvalidCloseCode(code));
-        }
-        if reason.len() > MAX_REASON_LEN {
-            return Err(SendError::ReasonTooLong(reason.len()));
-        }
+        ServerConn::check_close_args(code, reason)?;
         self.push(Command::Close {
             channel,
             code,

@@ -1,9 +1,11 @@
 //! The trait a server application implements.
 
-use crate::channel::{Channel, CloseInfo};
+use crate::channel::Channel;
+use crate::context::Context;
 use crate::error::WsError;
-use crate::http::{HttpRequest, HttpResponse, Routes};
-use crate::server::Context;
+use crate::http::Routes;
+use crate::proto::close::CloseInfo;
+use crate::proto::http::{HttpRequest, HttpResponse};
 
 /// The answer to a WebSocket upgrade request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,7 +42,7 @@ pub enum Handshake {
 ///     }
 ///     fn on_ws_message(&mut self, ctx: &mut Context<'_>, channel: Channel, msg: &str) {
 ///         self.messages += 1;
-///         let _ = ctx.send_text(channel, msg);
+///         ctx.send_text(channel, msg);
 ///     }
 /// }
 /// ```

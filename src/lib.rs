@@ -24,12 +24,12 @@
 //!     fn on_ws_open(&mut self, ctx: &mut Context<'_>, ch: Channel, _url: &str) {
 //!         self.next_id += 1;
 //!         let name = format!("user_{}", self.next_id);
-//!         let _ = ctx.send_text(ch, &format!("welcome {name}"));
+//!         ctx.send_text(ch, &format!("welcome {name}"));
 //!         ctx.broadcast_text(&format!("{name} joined"), Some(ch));
 //!         self.names.insert(ch, name);
 //!     }
 //!     fn on_ws_message(&mut self, ctx: &mut Context<'_>, ch: Channel, msg: &str) {
-//!         let _ = ctx.send_text(ch, &format!("echo: {msg}"));
+//!         ctx.send_text(ch, &format!("echo: {msg}"));
 //!         ctx.broadcast_text(&format!("{}: {msg}", self.names[&ch]), Some(ch));
 //!     }
 //!     fn on_ws_close(&mut self, ctx: &mut Context<'_>, ch: Channel, _close: &CloseInfo) {
@@ -52,29 +52,35 @@
 mod channel;
 mod client;
 mod config;
-mod dispatch;
+mod context;
 mod driver;
 mod error;
+mod events;
 mod handle;
 mod handler;
 mod http;
+mod pool;
 mod server;
+mod table;
 
-/// The sans-IO protocol core (frames, HTTP/1.1 heads, handshakes), public
-/// for tests, fuzzing and benchmarks. Its API may change more often than
-/// the rest of the crate.
 pub mod proto;
 
-pub use channel::{Channel, ChannelInfo, CloseInfo, CloseInitiator};
+pub use channel::Channel;
 pub use client::{ClientContext, HvWebSocketClient, ReadyState, WebSocketClient};
-pub use config::{ClientConfig, Reconnect, ServerConfig, SlowConsumer};
-pub use error::{ClientError, SendError, ServerError, WsError};
+pub use config::{ClientConfig, ServerConfig, SlowConsumer};
+pub use context::Context;
+pub use error::{ClientError, ServerError, WsError};
 pub use handle::ServerHandle;
 pub use handler::{Handshake, HvWebServer};
-pub use http::{HttpRequest, HttpResponse, Method, RouteHandler, Routes};
+pub use http::{RouteHandler, Routes};
+pub use proto::client::Reconnect;
+pub use proto::close::{CloseInfo, CloseInitiator};
+pub use proto::error::{SendError, SendStatus};
 pub use proto::frame::Opcode;
 pub use proto::handshake::offered_protocols;
-pub use server::{Context, Server};
+pub use proto::http::{HttpRequest, HttpResponse, Method};
+pub use proto::info::ChannelInfo;
+pub use server::Server;
 
 /// The README's examples, compiled as doc-tests so they cannot rot.
 #[doc = include_str!("../README.md")]

@@ -1,141 +1,31 @@
-//! The server: its lifecycle and one tick; the per-connection steps are in
-//! `dispatch`.
+//! The server: its lifecycle and one tick. The tick reads top to bottom:
+//! the driver's turn (readiness in), reads and the callbacks they trigger,
+//! accepts, commands from other threads, deadlines, then one flush (bytes
+//! out). The per-connection steps are in `events.rs`, the protocol in
+//! `proto/`, the sockets in `driver/`.
 
 use std::fmt;
-use std::mem;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use mio::{Events, Token};
+use crossbeam_channel::Receiver;
 
-use crate::channel::{Channel, ChannelInfo};
 use crate::config::ServerConfig;
-use crate::dispatch::Step;
-use crate::driver::{Core, Reactor, LISTENER, WAKER};
-use crate::error::{SendError, ServerError};
-use crate::handle::ServerHandle;
+use crate::context::Context;
+use crate::driver::{Accepted, FlushResult, Reactor, ReadResult, Ready, ACCEPTS_PER_TICK};
+use crate::error::ServerError;
+use crate::events::Dispatch;
+use crate::handle::{Command, ServerHandle};
 use crate::handler::HvWebServer;
 use crate::http::Routes;
-use crate::proto::frame::Opcode;
+use crate::proto::http::HttpResponse;
+use crate::proto::Flushed;
+use crate::table::Core;
 
-/// What callbacks (and the loop between ticks) send through: the server's
-/// channels, without the application's own state.
-///
-/// Sends only queue bytes; they leave in this tick's flush, in the order
-/// they were queued per channel, all of one channel's in as few `write`
-/// calls as the socket allows. They never block.
-pub struct Context<'a> {
-    pub(crate) core: &'a mut Core,
-}
-
-impl fmt::Debug for Context<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context").field("channels", &self.core.ws_open).finish()
-    }
-}
-
-impl Context<'_> {
-    /// Queues a text message.
-    pub fn send_text(&mut self, channel: Channel, text: &str) -> Result<(), SendError> {
-        self.core.send_message(channel, Opcode::Text, text.as_bytes())
-    }
-
-    /// Queues a binary message.
-    pub fn send_binary(&mut self, channel: Channel, data: &[u8]) -> Result<(), SendError> {
-        self.core.send_message(channel, Opcode::Binary, data)
-    }
-
-    /// Queues one raw frame: the tutorial's `send(channel, msg, opcode, fin)`.
-    ///
-    /// With `fin == false` a fragmented message starts (opcode `Text` or
-    /// `Binary`) or goes on; later fragments may pass `Continuation` or the
-    /// message's own opcode, and the one with `fin == true` ends it. Whole
-    /// messages sent meanwhile by other calls wait and follow it. `Ping` and
-    /// `Pong` go out at once (control frames may interleave fragments);
-    /// `Close` is refused: use [`Context::close`].
-    ///
-    /// Text fragments are not checked for UTF-8: together they must form
-    /// valid UTF-8, or the peer will close with 1007.
-    pub fn send(&mut self, channel: Channel, data: &[u8], opcode: Opcode, fin: bool) -> Result<(), SendError> {
-        self.core.send(channel, opcode, data, fin)
-    }
-
-    /// Queues a ping; the peer's pong arrives in `on_ws_pong`.
-    pub fn ping(&mut self, channel: Channel, payload: &[u8]) -> Result<(), SendError> {
-        self.core.send(channel, Opcode::Ping, payload, true)
-    }
-
-    /// Starts the closing handshake: `code` any that may go on the wire
-    /// (1000-1003, 1007-1014 such as 1008 policy violation or 1011 internal
-    /// error, and the application range 3000-4999), `reason` at most 123
-    /// bytes. `on_ws_close` runs when the peer answers (or after
-    /// the close timeout); sends to the channel fail from now on.
-    pub fn close(&mut self, channel: Channel, code: u16, reason: &str) -> Result<(), SendError> {
-        self.core.close(channel, code, reason)
-    }
-
-    /// Sends a text message to every open channel except `except`, encoding
-    /// the frame once. Returns how many channels it was queued for.
-    pub fn broadcast_text(&mut self, text: &str, except: Option<Channel>) -> usize {
-        self.core
-            .broadcast_where(Opcode::Text, text.as_bytes(), |c| Some(c) != except)
-    }
-
-    /// Sends a binary message to every open channel except `except`.
-    pub fn broadcast_binary(&mut self, data: &[u8], except: Option<Channel>) -> usize {
-        self.core.broadcast_where(Opcode::Binary, data, |c| Some(c) != except)
-    }
-
-    /// Sends one message, encoded once, to each of `channels` that is open
-    /// (a room, a team). `opcode` must be `Text` or `Binary`.
-    pub fn broadcast_to(
-        &mut self,
-        channels: impl IntoIterator<Item = Channel>,
-        opcode: Opcode,
-        data: &[u8],
-    ) -> Result<usize, SendError> {
-        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
-            return Err(SendError::InvalidOpcode(opcode));
-        }
-        Ok(self.core.broadcast_to(channels, opcode, data))
-    }
-
-    /// Whether `channel` is open: connected, and no close sent.
-    pub fn is_open(&self, channel: Channel) -> bool {
-        self.core.is_open(channel)
-    }
-
-    /// The handshake details of a channel (path, query, headers, peer
-    /// address, subprotocol), while it is connected.
-    pub fn info(&self, channel: Channel) -> Option<&ChannelInfo> {
-        self.core.info(channel)
-    }
-
-    /// Every open channel.
-    pub fn channels(&self) -> impl Iterator<Item = Channel> + '_ {
-        self.core.open_channels()
-    }
-
-    /// How many WebSocket connections exist (open or closing).
-    pub fn channel_count(&self) -> usize {
-        self.core.ws_open
-    }
-
-    /// Bytes queued for `channel` and not yet written to its socket.
-    pub fn buffered_amount(&self, channel: Channel) -> usize {
-        self.core.buffered_amount(channel)
-    }
-
-    /// Asks the server to stop, as [`ServerHandle::stop`] does.
-    pub fn stop(&mut self) {
-        self.core.stop_requested = true;
-    }
-
-    /// A handle for other threads.
-    pub fn handle(&self) -> Option<ServerHandle> {
-        self.core.handle.clone()
-    }
-}
+/// Connections refused with 503 that may linger at once, past
+/// `max_connections`, while their answer is written; beyond this, refused
+/// connections are dropped without one.
+const REFUSAL_SLOTS: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -158,7 +48,7 @@ enum State {
 /// struct Echo;
 /// impl HvWebServer for Echo {
 ///     fn on_ws_message(&mut self, ctx: &mut Context<'_>, ch: Channel, msg: &str) {
-///         let _ = ctx.send_text(ch, msg);
+///         ctx.send_text(ch, msg);
 ///     }
 /// }
 ///
@@ -178,6 +68,11 @@ pub struct Server<H: HvWebServer> {
     routes: Routes<H>,
     core: Core,
     reactor: Option<Reactor>,
+    /// Where the handles' commands arrive; dropped when the server stops,
+    /// so their calls fail from then on.
+    commands: Option<Receiver<Command>>,
+    /// This tick's readiness, kept for its allocation.
+    ready: Vec<Ready>,
     state: State,
 }
 
@@ -199,11 +94,14 @@ impl<H: HvWebServer> Server<H> {
 
     /// A server running `handler` with `config`.
     pub fn with_config(handler: H, config: ServerConfig) -> Server<H> {
+        let (handle, commands) = ServerHandle::new();
         Server {
             handler,
             routes: Routes::default(),
-            core: Core::new(config),
+            core: Core::new(config, handle),
             reactor: None,
+            commands: Some(commands),
+            ready: Vec::new(),
             state: State::New,
         }
     }
@@ -220,10 +118,7 @@ impl<H: HvWebServer> Server<H> {
             return Err(ServerError::AlreadyInitialized);
         }
         let reactor = Reactor::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
-        self.core.handle = Some(ServerHandle {
-            tx: reactor.tx.clone(),
-            waker: reactor.waker.clone(),
-        });
+        self.core.handle.set_waker(reactor.waker());
         self.reactor = Some(reactor);
         self.handler.on_init(&mut self.routes);
         self.state = State::Initialized;
@@ -236,7 +131,7 @@ impl<H: HvWebServer> Server<H> {
             (State::Initialized, Some(r)) => {
                 r.listen().map_err(ServerError::Poll)?;
                 self.state = State::Running;
-                log::info!("hvws listening on {}", r.local_addr);
+                log::info!("hvws listening on {}", r.local_addr());
                 Ok(())
             }
             (State::New, _) => Err(ServerError::NotInitialized),
@@ -246,16 +141,24 @@ impl<H: HvWebServer> Server<H> {
 
     /// The address the server listens on, once initialized.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.reactor.as_ref().map(|r| r.local_addr)
+        self.reactor.as_ref().map(Reactor::local_addr)
     }
 
     /// Does all the network work that is ready, runs the callbacks, flushes
     /// what they sent, and returns without waiting.
     ///
+    /// In order: the poller's readiness; reads, each followed at once by the
+    /// callbacks for what it completed (a message is handed to the callback
+    /// where it was read, before the next read reuses the buffer); accepts;
+    /// commands from [`ServerHandle`]s; deadlines (pings, timeouts); then
+    /// one flush, so everything queued during the tick, by callbacks or by
+    /// the loop since the last tick, leaves in one `write` per connection.
+    ///
     /// Its cost grows with the ready work, not with the number of open
-    /// connections. Work per tick is bounded: at most 1024 readiness
-    /// events, 256 accepts, and `read_budget_per_tick` bytes per
-    /// connection; what is left is taken up by the next tick.
+    /// connections. Work per tick is bounded, so a flood cannot keep a
+    /// frame from ending: at most 1024 readiness events, 256 accepts,
+    /// `read_budget_per_tick` bytes per connection, and the commands queued
+    /// when the tick began; what is left is taken up by the next tick.
     pub fn tick(&mut self) -> Result<(), ServerError> {
         self.tick_timeout(Duration::ZERO)
     }
@@ -277,6 +180,7 @@ impl<H: HvWebServer> Server<H> {
         match self.state {
             State::New | State::Initialized => {
                 self.reactor = None;
+                self.commands = None;
                 self.state = State::Stopped;
                 return Ok(());
             }
@@ -294,9 +198,16 @@ impl<H: HvWebServer> Server<H> {
         matches!(self.state, State::Running | State::Stopping { .. })
     }
 
-    /// A `Send + Clone` handle for other threads, once initialized.
-    pub fn handle(&self) -> Result<ServerHandle, ServerError> {
-        self.core.handle.clone().ok_or(ServerError::NotInitialized)
+    /// A `Send + Clone` handle for other threads. Commands made through it
+    /// before the server runs wait for its first tick.
+    pub fn handle(&self) -> ServerHandle {
+        self.core.handle.clone()
+    }
+
+    /// How many WebSocket channels the application knows of (opened, close
+    /// not yet reported), as [`Context::channel_count`].
+    pub fn channel_count(&self) -> usize {
+        self.core.live
     }
 
     /// The application.
@@ -332,79 +243,185 @@ impl<H: HvWebServer> Server<H> {
             routes,
             core,
             reactor,
+            commands,
+            ready,
             state,
         } = self;
         let rx = reactor.as_mut().ok_or(ServerError::NotRunning)?;
-        let busy = !core.dirty.is_empty() || !core.read_pending.is_empty() || rx.accept_pending || !rx.rx.is_empty();
+        let queued = commands.as_ref().map_or(0, Receiver::len);
+
+        // 1. The driver's turn: wait (unless work is left over) for
+        //    readiness or the next deadline.
+        let busy = !core.dirty.is_empty() || rx.has_pending_work() || queued > 0;
         let mut wait = if busy { Duration::ZERO } else { timeout };
-        for at in [core.timers.next_deadline(), rx.accept_retry_at].into_iter().flatten() {
+        for at in [core.schedule.next_deadline(), rx.accept_retry_at()]
+            .into_iter()
+            .flatten()
+        {
             wait = wait.min(at.saturating_duration_since(Instant::now()));
         }
-        match rx.poll.poll(&mut rx.events, Some(wait)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(ServerError::Poll(e)),
-        }
+        let owed = rx.turn(wait, ready).map_err(ServerError::Poll)?;
         core.now = Instant::now();
-        core.tick += 1;
-        // Connections whose read budget ran out last tick; what this tick's
-        // reads leave owed goes to the next one.
-        let mut owed = mem::take(&mut core.read_owed);
-        mem::swap(&mut owed, &mut core.read_pending);
-        if rx.accept_retry_at.is_some_and(|at| at <= core.now) {
-            rx.accept_retry_at = None;
-            rx.accept_pending = true;
-        }
-        let mut step = Step { handler, routes, core };
-        let events = mem::replace(&mut rx.events, Events::with_capacity(0));
-        for ev in events.iter() {
-            match ev.token() {
-                LISTENER => rx.accept_pending = true,
-                WAKER => {}
-                Token(key) => {
-                    if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                        step.read(key, &mut rx.scratch, ev.is_read_closed() || ev.is_error());
-                    }
-                    if ev.is_writable() {
-                        step.writable(key);
-                    }
-                }
+        rx.retry_accepts(core.now);
+        let mut d = Dispatch { handler, routes, core };
+
+        // 2. Reads, each with the callbacks for what it completed.
+        for r in ready.iter() {
+            if r.readable {
+                read(rx, &mut d, r.key, r.closed);
+            }
+            if r.writable && d.core.conns.get(r.key).is_some_and(|s| s.conn.has_output()) {
+                d.core.mark_dirty(r.key);
             }
         }
-        rx.events = events;
+        // Connections whose budget ran out last tick: no edge is coming for
+        // what is left in them (maybe an EOF), so read on to the end.
         for &key in &owed {
-            // No edge is coming for what is left in these sockets (maybe an
-            // EOF), so read until the kernel says there is no more.
-            step.read(key, &mut rx.scratch, true);
+            read(rx, &mut d, key, true);
         }
-        owed.clear();
-        step.core.read_owed = owed;
-        if rx.accept_pending {
-            step.accept(rx);
+        rx.return_owed(owed);
+
+        // 3. New connections.
+        accept(rx, &mut d);
+
+        // 4. Commands from other threads: only those queued when the tick
+        //    began, so a busy sender cannot keep the tick from returning.
+        if let Some(commands) = commands.as_ref() {
+            for _ in 0..queued {
+                let Ok(cmd) = commands.try_recv() else { break };
+                d.command(cmd);
+            }
         }
-        // Only what was queued when the tick began, so a busy sender on
-        // another thread cannot keep the tick from returning.
-        for _ in 0..rx.rx.len() {
-            let Ok(cmd) = rx.rx.try_recv() else { break };
-            step.command(cmd);
+
+        // 5. Deadlines, and the closes that sends caused (slow consumers).
+        let live = d.core.conns.len();
+        let conns = &d.core.conns;
+        d.core.schedule.compact(live, |w| {
+            conns
+                .get(w.key)
+                .is_some_and(|s| s.gen == w.gen && s.conn.poll_timeout() == Some(w.at))
+        });
+        while let Some(w) = d.core.schedule.pop_due(d.core.now) {
+            d.timeout(w);
         }
-        step.expire_timers();
-        step.report_slow_consumers();
-        step.flush();
-        if step.core.stop_requested && *state == State::Running {
-            step.begin_stop(rx);
+        d.report_sends();
+
+        // 6. One flush: bytes out.
+        flush(rx, &mut d);
+
+        if d.core.stop_requested && *state == State::Running {
+            rx.close_listener();
+            d.begin_stop();
+            flush(rx, &mut d);
             *state = State::Stopping {
-                deadline: step.core.now + step.core.config.shutdown_timeout,
+                deadline: d.core.now + d.core.config.shutdown_timeout,
             };
         }
         if let State::Stopping { deadline } = *state {
-            if step.core.conns.is_empty() || step.core.now >= deadline {
-                step.finish_stop();
+            if d.core.conns.is_empty() || d.core.now >= deadline {
+                for key in d.finish_stop() {
+                    rx.close(key);
+                    d.core.remove(key);
+                }
+                d.core.schedule.clear();
                 *reactor = None;
+                *commands = None;
                 *state = State::Stopped;
-                step.core.handle = None;
             }
         }
         Ok(())
+    }
+}
+
+/// Reads what `key`'s socket has, up to the per-tick budget, handing each
+/// read to its connection before the next read reuses the buffer. A short
+/// read means the socket is drained for now: the next data raises a new
+/// edge. When the peer has closed (`drain`), read on to EOF, since no
+/// further edge will come.
+fn read<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>, key: usize, drain: bool) {
+    if !rx.begin_read(key) {
+        return;
+    }
+    let budget = d.core.config.read_budget_per_tick;
+    let mut total = 0;
+    loop {
+        match rx.read(key) {
+            ReadResult::Data(n) => {
+                total += n;
+                d.input(key, &mut rx.scratch[..n]);
+                if total >= budget {
+                    rx.owe(key);
+                    return;
+                }
+                if n < rx.scratch.len() && !drain {
+                    return;
+                }
+            }
+            ReadResult::Eof => return d.eof(key),
+            ReadResult::WouldBlock => return,
+            ReadResult::Failed(e) => return d.lost(key, e),
+        }
+    }
+}
+
+/// Accepts up to [`ACCEPTS_PER_TICK`] connections. Past `max_connections`
+/// they are answered 503 (so the client learns why) and closed.
+fn accept<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
+    if !rx.accept_pending() {
+        return;
+    }
+    for _ in 0..ACCEPTS_PER_TICK {
+        let key = d.core.vacant_key();
+        let peer = match rx.accept(key, d.core.now) {
+            Accepted::Conn(peer) => peer,
+            Accepted::None | Accepted::Failed => return,
+        };
+        let open = d.core.conns.len();
+        let limit = d.core.config.max_connections;
+        if open >= limit + REFUSAL_SLOTS {
+            log::warn!("dropping {peer}: {open} connections open");
+            rx.close(key);
+            continue;
+        }
+        let key = d.core.insert(peer);
+        if open >= limit {
+            log::warn!("refusing {peer} with 503: {open} connections open");
+            let (now, limits) = (d.core.now, &d.core.limits);
+            d.core.conns[key]
+                .conn
+                .respond_and_close(&HttpResponse::error(503), now, limits);
+            d.after(key);
+        }
+    }
+}
+
+/// Writes every connection that has output, once each; sockets that fill
+/// up wait for their writable edge. Connections that are done are closed.
+fn flush<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
+    while let Some(key) = d.core.dirty.pop() {
+        let Some(slot) = d.core.conns.get_mut(key) else {
+            continue;
+        };
+        slot.dirty = false;
+        if slot.conn.has_output() {
+            if let FlushResult::Failed(e) = rx.write(key, slot.conn.transmit()) {
+                d.lost(key, e);
+            }
+        }
+        let Some(slot) = d.core.conns.get_mut(key) else {
+            continue;
+        };
+        let (action, spare) = slot.conn.handle_flushed();
+        if let Some(buf) = spare {
+            d.core.pool.put(buf);
+        }
+        match action {
+            Flushed::ShutdownWrite => rx.shutdown_write(key),
+            Flushed::Close | Flushed::Keep => {}
+        }
+        if d.core.conns[key].conn.is_finished() {
+            rx.close(key);
+            d.core.remove(key);
+        }
     }
 }

@@ -23,10 +23,10 @@ struct Echo;
 
 impl HvWebServer for Echo {
     fn on_ws_message(&mut self, ctx: &mut Context<'_>, ch: Channel, msg: &str) {
-        let _ = ctx.send_text(ch, msg);
+        ctx.send_text(ch, msg);
     }
     fn on_ws_binary(&mut self, ctx: &mut Context<'_>, ch: Channel, data: &[u8]) {
-        let _ = ctx.send_binary(ch, data);
+        ctx.send_binary(ch, data);
     }
 }
 

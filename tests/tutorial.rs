@@ -25,7 +25,8 @@ struct ChatServer {
 impl ChatServer {
     fn broadcast(&self, ctx: &mut Context<'_>, msg: &str, exclude: Option<Channel>) {
         for &ch in self.clients.keys().filter(|c| Some(**c) != exclude) {
-            ctx.send(ch, msg.as_bytes(), Opcode::Text, true).unwrap();
+            ctx.send(ch, msg.as_bytes(), Opcode::Text, true)
+                .expect("a whole text message is a valid frame");
         }
     }
 }
@@ -43,7 +44,7 @@ impl HvWebServer for ChatServer {
         self.next_id += 1;
         let nickname = format!("user_{}", self.next_id);
         ctx.send(channel, format!("welcome {nickname}").as_bytes(), Opcode::Text, true)
-            .unwrap();
+            .expect("a whole text message is a valid frame");
         self.broadcast(ctx, &format!("{nickname} joined"), Some(channel));
         self.clients.insert(channel, nickname);
     }
@@ -55,7 +56,7 @@ impl HvWebServer for ChatServer {
     fn on_ws_message(&mut self, ctx: &mut Context<'_>, channel: Channel, msg: &str) {
         let nickname = self.clients.get(&channel).cloned().unwrap_or_else(|| "unknown".into());
         ctx.send(channel, format!("echo: {msg}").as_bytes(), Opcode::Text, true)
-            .unwrap();
+            .expect("a whole text message is a valid frame");
         self.broadcast(ctx, &format!("{nickname}: {msg}"), Some(channel));
     }
 }
@@ -71,7 +72,7 @@ impl HvWebSocketClient for ChatClient {
     fn on_open(&mut self, _ctx: &mut ClientContext<'_>) {
         self.opened = true;
     }
-    fn on_close(&mut self, _code: u16, _reason: &str, _was_clean: bool) {
+    fn on_close(&mut self, _close: &CloseInfo) {
         self.closed = true;
     }
     fn on_message(&mut self, _ctx: &mut ClientContext<'_>, msg: &str) {
@@ -132,22 +133,22 @@ fn hv06_chat_end_to_end() {
     wait_for_messages(&mut [&mut alice, &mut bob], 0, 1);
     assert_eq!(alice.handler().received, ["welcome user_1"]);
 
-    alice.send("hello server!").unwrap();
+    assert!(alice.send("hello server!").is_queued());
     wait_for_messages(&mut [&mut alice, &mut bob], 0, 2);
 
     bob.init(&format!("{base_url}/chat")).unwrap();
     wait_for_messages(&mut [&mut alice, &mut bob], 1, 1);
     wait_for_messages(&mut [&mut alice, &mut bob], 0, 3);
 
-    bob.send("hi everyone!").unwrap();
+    assert!(bob.send("hi everyone!").is_queued());
     wait_for_messages(&mut [&mut alice, &mut bob], 1, 2);
     wait_for_messages(&mut [&mut alice, &mut bob], 0, 4);
 
     assert_eq!(http_get(port, "/clients"), "2");
     assert_eq!(http_get(port, "/ping"), "pong");
 
-    alice.close().unwrap();
-    bob.close().unwrap();
+    alice.close();
+    bob.close();
     let deadline = Instant::now() + Duration::from_secs(5);
     while alice.is_connected() || bob.is_connected() {
         assert!(Instant::now() < deadline, "graceful close did not finish");

@@ -65,6 +65,30 @@ pub fn close_payload(code: u16, reason: &str, out: &mut [u8; 125]) -> usize {
     2 + n
 }
 
+/// Who started a close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseInitiator {
+    /// This side: a `close()` call, a protocol violation we detected, a
+    /// timeout, or shutdown.
+    Local,
+    /// The peer: its close frame or its dropping the connection.
+    Remote,
+}
+
+/// How a WebSocket connection ended, as given to close callbacks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloseInfo {
+    /// The close code: the peer's, if it sent a close frame; the one we sent
+    /// when we failed the connection; 1006 when it dropped without one.
+    pub code: u16,
+    /// The reason that came with `code` (may be empty).
+    pub reason: String,
+    /// Whether both close frames were exchanged before the TCP close.
+    pub was_clean: bool,
+    /// Who started the close.
+    pub initiator: CloseInitiator,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,9 @@
 //! call again with the same start. The decoder unmasks in place, so bytes it
 //! has seen must be handed back unchanged.
 
+use std::borrow::Cow;
+use std::ops::Range;
+
 use super::close::parse_close_payload;
 use super::frame::{apply_mask, parse_header, FrameHeader, Opcode};
 use super::utf8::Utf8Validator;
@@ -22,13 +25,14 @@ pub enum Role {
     Client,
 }
 
-/// One thing a peer said.
+/// One thing a peer said, borrowed from the buffer it arrived in (or
+/// owning the reassembled payload of a fragmented message).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event<'a> {
     /// A complete text message.
-    Text(&'a str),
+    Text(Cow<'a, str>),
     /// A complete binary message.
-    Binary(&'a [u8]),
+    Binary(Cow<'a, [u8]>),
     /// A ping with its payload.
     Ping(&'a [u8]),
     /// A pong with its payload.
@@ -42,17 +46,68 @@ pub enum Event<'a> {
     },
 }
 
+/// A message's payload: where it lies in the decoded buffer, or the bytes
+/// reassembled from its fragments.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Payload {
+    /// `buf[range]` of the buffer given to [`Decoder::decode`].
+    InBuf(Range<usize>),
+    /// Reassembled from fragments; owned so the decoder can go on.
+    Assembled(Vec<u8>),
+}
+
+/// A frame that completed something. It holds no borrow, so the decoder
+/// (and whatever owns it) is free again; [`Frame::event`] turns it into an
+/// [`Event`] borrowing the buffer it was decoded from.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A text message (UTF-8 checked by [`Frame::event`] when whole).
+    Text(Payload),
+    /// A binary message.
+    Binary(Payload),
+    /// A ping; its payload's range.
+    Ping(Range<usize>),
+    /// A pong; its payload's range.
+    Pong(Range<usize>),
+    /// A close frame; its payload's range (checked by [`Frame::event`]).
+    Close(Range<usize>),
+}
+
+impl Frame {
+    /// The event, borrowing `buf`: the same buffer (from the same start)
+    /// that [`Decoder::decode`] was given. Fails on a text message or close
+    /// reason that is not UTF-8, or a close code nobody may send.
+    pub fn event(self, buf: &[u8]) -> Result<Event<'_>, ProtocolError> {
+        Ok(match self {
+            Frame::Text(Payload::InBuf(r)) => Event::Text(Cow::Borrowed(
+                std::str::from_utf8(&buf[r]).map_err(|_| ProtocolError::InvalidUtf8)?,
+            )),
+            Frame::Text(Payload::Assembled(v)) => Event::Text(Cow::Owned(
+                String::from_utf8(v).map_err(|_| ProtocolError::InvalidUtf8)?,
+            )),
+            Frame::Binary(Payload::InBuf(r)) => Event::Binary(Cow::Borrowed(&buf[r])),
+            Frame::Binary(Payload::Assembled(v)) => Event::Binary(Cow::Owned(v)),
+            Frame::Ping(r) => Event::Ping(&buf[r]),
+            Frame::Pong(r) => Event::Pong(&buf[r]),
+            Frame::Close(r) => {
+                let (code, reason) = parse_close_payload(&buf[r])?;
+                Event::Close { code, reason }
+            }
+        })
+    }
+}
+
 /// The outcome of one [`Decoder::decode`] call.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Decoded<'a> {
+pub enum Decoded {
     /// The buffer ends inside a frame.
     NeedMore,
-    /// A whole frame was consumed; `event` is `None` for a non-final fragment.
+    /// A whole frame was consumed; `frame` is `None` for a non-final fragment.
     Frame {
         /// Bytes of the buffer the frame occupied.
         consumed: usize,
         /// What the frame completed, if anything.
-        event: Option<Event<'a>>,
+        frame: Option<Frame>,
     },
 }
 
@@ -73,14 +128,11 @@ pub struct Decoder {
     frame: Option<InFrame>,
     /// Opcode of the fragmented data message in progress.
     message: Option<Opcode>,
+    /// The fragmented message so far; handed over whole when it ends, so
+    /// an idle connection holds no buffer.
     assembled: Vec<u8>,
     utf8: Utf8Validator,
-    release_assembled: bool,
 }
-
-/// Assembly buffers above this are freed once their message is delivered,
-/// so one large message does not pin memory on an idle connection.
-const KEEP_ASSEMBLY_CAPACITY: usize = 4096;
 
 impl Decoder {
     /// A decoder for `role` that rejects frames over `max_frame` bytes and
@@ -94,20 +146,12 @@ impl Decoder {
             message: None,
             assembled: Vec::new(),
             utf8: Utf8Validator::default(),
-            release_assembled: false,
         }
     }
 
     /// Decodes the frame at the start of `buf`. See the module docs for the
     /// call order. After an error the decoder must not be used again.
-    pub fn decode<'a>(&'a mut self, buf: &'a mut [u8]) -> Result<Decoded<'a>, ProtocolError> {
-        if self.release_assembled {
-            self.release_assembled = false;
-            self.assembled.clear();
-            if self.assembled.capacity() > KEEP_ASSEMBLY_CAPACITY {
-                self.assembled = Vec::new();
-            }
-        }
+    pub fn decode(&mut self, buf: &mut [u8]) -> Result<Decoded, ProtocolError> {
         let mut frame = match self.frame {
             Some(f) => f,
             None => match parse_header(buf)? {
@@ -139,9 +183,8 @@ impl Decoder {
         }
         self.frame = None;
         let consumed = h.header_len + len;
-        let payload = &buf[h.header_len..consumed];
-        let event = self.finish_frame(h, payload)?;
-        Ok(Decoded::Frame { consumed, event })
+        let frame = self.finish_frame(h, &buf[h.header_len..consumed], h.header_len..consumed)?;
+        Ok(Decoded::Frame { consumed, frame })
     }
 
     /// The wire length (header and payload) of the frame whose start the
@@ -186,15 +229,18 @@ impl Decoder {
         Ok(InFrame { header: h, done: 0 })
     }
 
-    fn finish_frame<'a>(&'a mut self, h: FrameHeader, payload: &'a [u8]) -> Result<Option<Event<'a>>, ProtocolError> {
-        let event = match h.opcode {
-            Opcode::Ping => Event::Ping(payload),
-            Opcode::Pong => Event::Pong(payload),
-            Opcode::Close => {
-                let (code, reason) = parse_close_payload(payload)?;
-                Event::Close { code, reason }
-            }
-            Opcode::Text | Opcode::Binary if h.fin => data_event(h.opcode, payload)?,
+    fn finish_frame(
+        &mut self,
+        h: FrameHeader,
+        payload: &[u8],
+        at: Range<usize>,
+    ) -> Result<Option<Frame>, ProtocolError> {
+        let frame = match h.opcode {
+            Opcode::Ping => Frame::Ping(at),
+            Opcode::Pong => Frame::Pong(at),
+            Opcode::Close => Frame::Close(at),
+            Opcode::Text if h.fin => Frame::Text(Payload::InBuf(at)),
+            Opcode::Binary if h.fin => Frame::Binary(Payload::InBuf(at)),
             Opcode::Text | Opcode::Binary => {
                 self.message = Some(h.opcode);
                 self.assembled.extend_from_slice(payload);
@@ -209,20 +255,16 @@ impl Decoder {
                 if opcode == Opcode::Text && !self.utf8.is_complete() {
                     return Err(ProtocolError::InvalidUtf8);
                 }
-                self.release_assembled = true;
-                data_event(opcode, &self.assembled)?
+                let whole = Payload::Assembled(std::mem::take(&mut self.assembled));
+                if opcode == Opcode::Text {
+                    Frame::Text(whole)
+                } else {
+                    Frame::Binary(whole)
+                }
             }
         };
-        Ok(Some(event))
+        Ok(Some(frame))
     }
-}
-
-fn data_event(opcode: Opcode, payload: &[u8]) -> Result<Event<'_>, ProtocolError> {
-    Ok(if opcode == Opcode::Text {
-        Event::Text(std::str::from_utf8(payload).map_err(|_| ProtocolError::InvalidUtf8)?)
-    } else {
-        Event::Binary(payload)
-    })
 }
 
 #[cfg(test)]
@@ -252,9 +294,9 @@ mod tests {
         loop {
             match d.decode(&mut buf[pos..])? {
                 Decoded::NeedMore => return Ok(out),
-                Decoded::Frame { consumed, event } => {
-                    if let Some(e) = event {
-                        out.push(format!("{e:?}"));
+                Decoded::Frame { consumed, frame } => {
+                    if let Some(f) = frame {
+                        out.push(format!("{:?}", f.event(&buf[pos..])?));
                     }
                     pos += consumed;
                 }
@@ -302,9 +344,9 @@ mod tests {
         let mut events = Vec::new();
         for &b in &wire {
             buf.push(b);
-            while let Decoded::Frame { consumed, event } = d.decode(&mut buf).unwrap() {
-                if let Some(e) = event {
-                    events.push(match e {
+            while let Decoded::Frame { consumed, frame } = d.decode(&mut buf).unwrap() {
+                if let Some(f) = frame {
+                    events.push(match f.event(&buf).unwrap() {
                         Event::Binary(p) => format!("bin {} {}", p.len(), p[299] + p[300]),
                         other => format!("{other:?}"),
                     });
@@ -391,7 +433,7 @@ mod tests {
     }
 
     #[test]
-    fn large_assembly_buffers_are_released_after_delivery() {
+    fn assembled_messages_are_handed_over_and_leave_no_buffer() {
         let mut d = server();
         let mut wire = masked(false, Opcode::Binary, &[1; 10_000]);
         wire.extend(masked(true, Opcode::Continuation, &[2; 10]));

@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 
 use super::decoder::{Decoded, Decoder, Role};
 use super::handshake::{is_upgrade, offered_protocols, parse_response, validate_request};
+use super::http::HttpResponse;
 use super::http1::{encode_response, parse_head};
 use super::utf8::Utf8Validator;
-use crate::http::HttpResponse;
 
 fn peer() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 1))
@@ -69,12 +69,18 @@ pub fn frame_decoder(data: &[u8]) {
                 let len = buf.len();
                 match decoder.decode(&mut buf) {
                     Ok(Decoded::NeedMore) => break,
-                    Ok(Decoded::Frame { consumed, .. }) => {
+                    Ok(Decoded::Frame { consumed, frame }) => {
                         assert!(consumed > 0 && consumed <= len, "consumed {consumed} of {len}");
+                        // The event checks what decode leaves to it: a whole
+                        // text frame's UTF-8, a close frame's code and reason.
+                        if let Some(Err(e)) = frame.map(|f| f.event(&buf[..consumed])) {
+                            assert!(matches!(e.close_code(), 1002 | 1007), "{e:?}");
+                            break 'feed;
+                        }
                         buf.drain(..consumed);
                     }
                     Err(e) => {
-                        assert!(matches!(e.close_code(), 1002 | 1007 | 1009));
+                        assert!(matches!(e.close_code(), 1002 | 1007 | 1009), "{e:?}");
                         break 'feed;
                     }
                 }

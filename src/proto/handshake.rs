@@ -4,8 +4,8 @@ use std::io::Write;
 
 use tungstenite::handshake::derive_accept_key;
 
+use super::http::HttpRequest;
 use super::http1::has_token;
-use crate::http::HttpRequest;
 
 /// Why an upgrade request is not a valid WebSocket handshake. All are
 /// answered with 400; [`HandshakeError::wants_version_header`] says when the

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use crate::http::{reason_phrase, HttpRequest, HttpResponse, Method};
+use super::http::{reason_phrase, HttpRequest, HttpResponse, Method};
 
 /// Most headers a request may carry.
 pub const MAX_HEADERS: usize = 64;

@@ -1,8 +1,27 @@
-//! The sans-IO protocol core: bytes in, events and bytes out.
+//! The sans-IO protocol core: bytes and `now` in, events and bytes out.
 //!
-//! Nothing in this module touches a socket, a poller or the clock. The driver
-//! (`crate::driver`) feeds it what it read and writes out what it produced;
-//! tests feed it exact bytes and assert exact bytes.
+//! Nothing in this module touches a socket, a poller or the clock, and it
+//! imports nothing from the rest of the crate: the driver (`crate::driver`)
+//! feeds it what it read and writes out what it produced; tests feed it
+//! exact bytes on a clock they advance, and assert exact bytes.
+//!
+//! The whole protocol of one connection is here: [`ServerConn`] (HTTP/1.1
+//! requests, keep-alive, pipelining, the upgrade, then the WebSocket, then
+//! the TCP close) and [`ClientConn`] (the opening handshake, then the same
+//! WebSocket). Both share the WebSocket state machine in `ws.rs`: sending,
+//! fragments, the closing handshake, pings and the idle timeout, with one
+//! [`timer::Deadline`] per connection. Each file's docs give its call
+//! order; in short:
+//!
+//! - input: `begin_input(bytes)`, then `poll_input(&mut input, now)` until
+//!   `None` (the application runs between two calls), then `end_input`;
+//! - time: `poll_timeout()` says when `handle_timeout(now)` is due;
+//! - output: `transmit()` holds the bytes to write, `handle_flushed()`
+//!   says what to do once they are written.
+//!
+//! It is public and documented: hvws's own driver is one user, the tests'
+//! in-memory `Pair` another, and anyone who wants hvws's protocol on their
+//! own I/O a third. It follows the crate's version like the rest of the API.
 //!
 //! Framing is hvws's own rather than tungstenite's `WebSocketContext`:
 //! measured on this machine (see `../shared/STYLE.md`), the context costs
@@ -12,21 +31,37 @@
 //! memory while idle, and rejects invalid UTF-8 at the first bad byte.
 //! tungstenite still supplies the handshake's key derivation.
 
+pub mod client;
 pub mod close;
 pub mod decoder;
+pub mod error;
 pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;
+pub mod http;
 pub mod http1;
+pub mod info;
+pub mod input;
+pub mod limits;
 pub mod outgoing;
+pub mod server;
+pub mod timer;
 pub mod utf8;
+mod ws;
 
-pub use decoder::{Decoded, Decoder, Event, Role};
+pub use client::{ClientConn, ClientEvent};
+pub use close::{CloseInfo, CloseInitiator};
+pub use decoder::{Decoded, Decoder, Event, Frame, Payload, Role};
+pub use error::{ConnError, SendError, SendStatus};
+pub use input::Input;
+pub use limits::Limits;
+pub use server::{Flushed, ServerConn, ServerEvent};
 
 /// Why a peer's bytes broke the WebSocket protocol. Each maps to the close
 /// code the RFC prescribes ([`ProtocolError::close_code`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProtocolError {
     /// RSV1-3 set, but no extension was negotiated.
     #[error("reserved bits set without a negotiated extension")]

@@ -2,8 +2,8 @@
 //! which opcode a frame goes out with, and whether a fragmented message is
 //! open (other messages must then wait behind its final fragment).
 
+use super::error::SendError;
 use super::frame::{Opcode, MAX_CONTROL_PAYLOAD};
-use crate::error::SendError;
 
 /// What a raw send turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +35,16 @@ impl Fragmenter {
             (op, None) => Ok(RawFrame::Data(op)),
             (op, Some(open)) if op == open || op == Opcode::Continuation => Ok(RawFrame::Data(Opcode::Continuation)),
             (op, Some(_)) => Err(SendError::InvalidOpcode(op)),
+        }
+    }
+
+    /// The checks that hold whatever was sent before: no `Close`, control
+    /// frames final and at most 125 bytes. (Whether a `Continuation` fits
+    /// is only known on the connection.)
+    pub fn check_alone(opcode: Opcode, len: usize, fin: bool) -> Result<(), SendError> {
+        match opcode {
+            Opcode::Continuation | Opcode::Text | Opcode::Binary => Ok(()),
+            _ => Fragmenter::default().check(opcode, len, fin).map(|_| ()),
         }
     }
 

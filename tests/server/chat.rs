@@ -23,8 +23,8 @@ impl ChatServer {
     fn broadcast(&self, ctx: &mut Context<'_>, msg: &str, exclude: Option<Channel>) {
         ctx.broadcast_to(
             self.clients.keys().copied().filter(|c| Some(*c) != exclude),
-            Opcode::Text,
             msg.as_bytes(),
+            Opcode::Text,
         )
         .expect("text is a data opcode");
     }
@@ -43,14 +43,14 @@ impl HvWebServer for ChatServer {
     fn on_ws_open(&mut self, ctx: &mut Context<'_>, channel: Channel, _url: &str) {
         self.next_id += 1;
         let nickname = format!("user_{}", self.next_id);
-        let _ = ctx.send_text(channel, &format!("welcome {nickname}"));
+        ctx.send_text(channel, &format!("welcome {nickname}"));
         self.broadcast(ctx, &format!("{nickname} joined"), Some(channel));
         self.clients.insert(channel, nickname);
     }
 
     fn on_ws_message(&mut self, ctx: &mut Context<'_>, channel: Channel, msg: &str) {
         let nickname = self.clients.get(&channel).cloned().unwrap_or_else(|| "unknown".into());
-        let _ = ctx.send_text(channel, &format!("echo: {msg}"));
+        ctx.send_text(channel, &format!("echo: {msg}"));
         self.broadcast(ctx, &format!("{nickname}: {msg}"), Some(channel));
     }
 

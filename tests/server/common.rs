@@ -35,11 +35,11 @@ impl HvWebServer for Probe {
     fn on_ws_message(&mut self, ctx: &mut Context<'_>, channel: Channel, msg: &str) {
         self.callbacks += 1;
         self.texts += 1;
-        ctx.send_text(channel, msg).expect("echo text");
+        assert!(ctx.send_text(channel, msg).is_queued(), "echo text");
     }
     fn on_ws_binary(&mut self, ctx: &mut Context<'_>, channel: Channel, data: &[u8]) {
         self.callbacks += 1;
-        ctx.send_binary(channel, data).expect("echo binary");
+        assert!(ctx.send_binary(channel, data).is_queued(), "echo binary");
     }
     fn on_ws_ping(&mut self, _ctx: &mut Context<'_>, _channel: Channel, _payload: &[u8]) {
         self.callbacks += 1;

@@ -2,7 +2,7 @@
 //! them), close codes and reasons in both directions, and protocol
 //! violations that fail only the offending connection.
 
-use hvws::{Channel, CloseInfo, CloseInitiator, Context, HvWebServer, Opcode, SendError, ServerConfig};
+use hvws::{Channel, CloseInfo, CloseInitiator, Context, HvWebServer, Opcode, SendError, SendStatus, ServerConfig};
 use tungstenite::Message;
 
 use crate::common::{close_info, nth_open, Probe};
@@ -15,7 +15,7 @@ use crate::util::{
 /// whole message and a few invalid sends issued in between.
 #[derive(Default)]
 struct Fragments {
-    results: Vec<Result<(), SendError>>,
+    results: Vec<Result<SendStatus, SendError>>,
 }
 
 impl HvWebServer for Fragments {
@@ -24,7 +24,7 @@ impl HvWebServer for Fragments {
         self.results = vec![
             ctx.send(ch, b"x", Opcode::Continuation, true),
             ctx.send(ch, b"hel", Opcode::Text, false),
-            ctx.send_text(ch, "between"),
+            Ok(ctx.send_text(ch, "between")),
             ctx.send(ch, b"x", Opcode::Binary, false),
             ctx.ping(ch, b"mid"),
             ctx.send(ch, b"lo", Opcode::Continuation, true),
@@ -34,14 +34,14 @@ impl HvWebServer for Fragments {
     }
 }
 
-fn expected_fragment_results() -> Vec<Result<(), SendError>> {
+fn expected_fragment_results() -> Vec<Result<SendStatus, SendError>> {
     vec![
         Err(SendError::InvalidOpcode(Opcode::Continuation)),
-        Ok(()),
-        Ok(()),
+        Ok(SendStatus::Queued),
+        Ok(SendStatus::Queued),
         Err(SendError::InvalidOpcode(Opcode::Binary)),
-        Ok(()),
-        Ok(()),
+        Ok(SendStatus::Queued),
+        Ok(SendStatus::Queued),
         Err(SendError::InvalidOpcode(Opcode::Continuation)),
         Err(SendError::InvalidOpcode(Opcode::Close)),
     ]
@@ -104,7 +104,7 @@ fn close_codes_and_reasons_both_ways() {
     // The server closes with 4002 "done", after refusing invalid closes.
     let mut client = connect(&mut server, "/");
     let ch = nth_open(&mut server, 2);
-    let handle = server.handle().unwrap();
+    let handle = server.handle();
     server.with_context(|_, ctx| {
         for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, u16::MAX] {
             assert_eq!(ctx.close(ch, code, ""), Err(SendError::InvalidCloseCode(code)));
@@ -116,7 +116,7 @@ fn close_codes_and_reasons_both_ways() {
         let long_utf8 = "é".repeat(62);
         assert_eq!(ctx.close(ch, 4000, &long_utf8), Err(SendError::ReasonTooLong(124)));
         assert!(ctx.is_open(ch), "a refused close must leave the channel open");
-        ctx.send_text(ch, "still open").unwrap();
+        assert!(ctx.send_text(ch, "still open").is_queued());
     });
     // Nothing was sent by the refused closes: the next frame is the text.
     assert_eq!(recv_text(&mut server, &mut client), "still open");
@@ -125,8 +125,8 @@ fn close_codes_and_reasons_both_ways() {
     server.with_context(|_, ctx| {
         ctx.close(ch, 4002, "done").unwrap();
         assert!(!ctx.is_open(ch));
-        assert_eq!(ctx.send_text(ch, "after close"), Err(SendError::ChannelClosed));
-        assert_eq!(ctx.close(ch, 1000, ""), Err(SendError::ChannelClosed));
+        assert_eq!(ctx.send_text(ch, "after close"), SendStatus::Closed);
+        assert_eq!(ctx.close(ch, 1000, ""), Ok(()), "closing again does nothing");
     });
     // The close frame is out, but the client has not answered yet: no
     // callback.

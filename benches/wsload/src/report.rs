@@ -141,4 +141,23 @@ mod tests {
         );
         assert!(t.contains("n=3"));
     }
+
+    #[test]
+    fn any_two_of_several_servers() {
+        // Three servers in one file (as compare.sh writes with BASELINE);
+        // the table compares the two named ones and ignores the third.
+        let text = "hvws\t1\techo\tcpu\t10\ntokio-tungstenite\t1\techo\tcpu\t30\nhvws-base\t1\techo\tcpu\t20\n\
+                    hvws-base\t2\techo\tcpu\t22\nhvws\t2\techo\tcpu\t12\ntokio-tungstenite\t2\techo\tcpu\t31\n";
+        let t = render(text, "hvws", "hvws-base", &[]).unwrap();
+        let mut lines = t.lines();
+        assert_eq!(
+            lines.next().unwrap(),
+            "| workload | metric | hvws median (min..max), n=2 | hvws-base median (min..max), n=2 | hvws/hvws-base | target | met |"
+        );
+        assert_eq!(
+            lines.nth(1).unwrap(),
+            "| echo | cpu | 11.0 (10.0..12.0) | 21.0 (20.0..22.0) | 0.52 |  |  |"
+        );
+        assert_eq!(lines.next(), None);
+    }
 }

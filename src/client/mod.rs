@@ -1,0 +1,574 @@
+//! The WebSocket client: one connection, pumped by the caller with
+//! [`WebSocketClient::process_event_que`], callbacks on the caller's thread.
+//! The protocol is `proto::ClientConn` (the same WebSocket core as the
+//! server's); the socket is the driver's `ClientIo`; this file turns one
+//! into the other and events into callbacks.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use crate::config::ClientConfig;
+use crate::driver::{ClientIo, FlushResult, ReadResult};
+use crate::error::ClientError;
+use crate::proto::client::{Backoff, Request};
+use crate::proto::close::CloseInfo;
+use crate::proto::frame::Opcode;
+use crate::proto::{ClientConn, ClientEvent, Limits, SendError, SendStatus};
+
+mod url;
+
+use url::{parse_url, Target};
+
+/// Bytes read per `process_event_que` before it returns: a server that
+/// floods cannot keep the caller's frame from ending. What is left is read
+/// by the next call, without waiting for readiness.
+const READ_BUDGET: usize = 1 << 20;
+
+/// The connection's state, numbered as the browser and Aussom `WebSocket`
+/// classes number it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReadyState {
+    /// 0: connecting or handshaking (also while waiting to reconnect).
+    Connecting = 0,
+    /// 1: open; messages can be sent.
+    Open = 1,
+    /// 2: our close frame is sent; waiting for the server's.
+    Closing = 2,
+    /// 3: closed, or never opened.
+    Closed = 3,
+}
+
+/// Callbacks of a WebSocket client application. All default to doing
+/// nothing; they run inside [`WebSocketClient::process_event_que`].
+pub trait HvWebSocketClient {
+    /// The handshake completed; sending is possible.
+    fn on_open(&mut self, ctx: &mut ClientContext<'_>) {
+        let _ = ctx;
+    }
+
+    /// A complete text message arrived.
+    fn on_message(&mut self, ctx: &mut ClientContext<'_>, msg: &str) {
+        let _ = (ctx, msg);
+    }
+
+    /// A complete binary message arrived.
+    fn on_binary(&mut self, ctx: &mut ClientContext<'_>, data: &[u8]) {
+        let _ = (ctx, data);
+    }
+
+    /// A ping arrived (the pong is already queued).
+    fn on_ping(&mut self, ctx: &mut ClientContext<'_>, payload: &[u8]) {
+        let _ = (ctx, payload);
+    }
+
+    /// A pong arrived.
+    fn on_pong(&mut self, ctx: &mut ClientContext<'_>, payload: &[u8]) {
+        let _ = (ctx, payload);
+    }
+
+    /// The connection closed, described as the server's `on_ws_close`
+    /// describes it: `code` from the server's close frame (1005 if it had
+    /// none), ours if we failed it, 1006 if it dropped; `was_clean` when
+    /// both close frames were exchanged; who started it. Called once for
+    /// every connection attempt that got a socket, whether or not it
+    /// opened; an attempt that fails before that (a reconnect whose name no
+    /// longer resolves, say) is reported through `on_error` only.
+    fn on_close(&mut self, close: &CloseInfo) {
+        let _ = close;
+    }
+
+    /// Something failed (connect, handshake, protocol, socket); `on_close`
+    /// follows.
+    fn on_error(&mut self, error: &ClientError) {
+        log::debug!("websocket client: {error}");
+    }
+}
+
+/// What client callbacks send through.
+pub struct ClientContext<'a> {
+    conn: &'a mut ClientConn,
+    limits: &'a Limits,
+    now: Instant,
+    user_closed: &'a mut bool,
+}
+
+impl fmt::Debug for ClientContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientContext")
+            .field("open", &self.conn.is_open())
+            .finish()
+    }
+}
+
+impl ClientContext<'_> {
+    /// Queues a text message.
+    pub fn send(&mut self, text: &str) -> SendStatus {
+        self.conn.send_message(Opcode::Text, text.as_bytes(), self.limits)
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> SendStatus {
+        self.conn.send_message(Opcode::Binary, data, self.limits)
+    }
+
+    /// Queues one raw frame, with the same rules (and errors) as
+    /// [`Context::send`](crate::Context::send).
+    pub fn send_frame(&mut self, data: &[u8], opcode: Opcode, fin: bool) -> Result<SendStatus, SendError> {
+        self.conn.send_raw(opcode, data, fin, self.limits)
+    }
+
+    /// Queues a ping; fails for a payload over 125 bytes.
+    pub fn ping(&mut self, payload: &[u8]) -> Result<SendStatus, SendError> {
+        self.conn.send_raw(Opcode::Ping, payload, true, self.limits)
+    }
+
+    /// Closes with 1000 (normal closure); no reconnect follows.
+    pub fn close(&mut self) {
+        let _ = self.close_with(1000, "");
+    }
+
+    /// Starts the closing handshake with `code` (1000 or 3000-4999) and a
+    /// reason of at most 123 bytes; no reconnect follows. Fails, doing
+    /// nothing, for another code or a longer reason.
+    pub fn close_with(&mut self, code: u16, reason: &str) -> Result<(), SendError> {
+        self.conn.close(code, reason, self.now, self.limits)?;
+        *self.user_closed = true;
+        Ok(())
+    }
+}
+
+/// A WebSocket client driven by the caller's loop.
+///
+/// ```no_run
+/// use hvws::{ClientContext, HvWebSocketClient, WebSocketClient};
+///
+/// #[derive(Default)]
+/// struct Printer {
+///     received: Vec<String>,
+/// }
+/// impl HvWebSocketClient for Printer {
+///     fn on_message(&mut self, _ctx: &mut ClientContext<'_>, msg: &str) {
+///         self.received.push(msg.to_owned());
+///     }
+/// }
+///
+/// let mut client = WebSocketClient::new(Printer::default());
+/// client.init("ws://127.0.0.1:8080/chat")?;
+/// while client.handler().received.is_empty() {
+///     client.process_event_que_timeout(std::time::Duration::from_millis(20));
+/// }
+/// client.send("hello server!");
+/// client.close();
+/// while client.is_connected() {
+///     client.process_event_que_timeout(std::time::Duration::from_millis(20));
+/// }
+/// # Ok::<(), hvws::ClientError>(())
+/// ```
+pub struct WebSocketClient<H: HvWebSocketClient> {
+    handler: H,
+    config: ClientConfig,
+    limits: Limits,
+    url: String,
+    target: Option<Target>,
+    io: ClientIo,
+    conn: Option<ClientConn>,
+    protocol: Option<String>,
+    /// The user closed: no reconnect.
+    user_closed: bool,
+    backoff: Backoff,
+    /// The read budget ran out: read again next call, edge or not.
+    read_owed: bool,
+}
+
+impl<H: HvWebSocketClient + fmt::Debug> fmt::Debug for WebSocketClient<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocketClient")
+            .field("handler", &self.handler)
+            .field("url", &self.url)
+            .field("ready_state", &self.ready_state())
+            .finish()
+    }
+}
+
+impl<H: HvWebSocketClient> WebSocketClient<H> {
+    /// A client for `handler` with the default [`ClientConfig`].
+    pub fn new(handler: H) -> WebSocketClient<H> {
+        WebSocketClient::with_config(handler, ClientConfig::default())
+    }
+
+    /// A client for `handler` with `config`.
+    pub fn with_config(handler: H, config: ClientConfig) -> WebSocketClient<H> {
+        WebSocketClient {
+            handler,
+            limits: config.limits(),
+            config,
+            url: String::new(),
+            target: None,
+            io: ClientIo::new(),
+            conn: None,
+            protocol: None,
+            user_closed: false,
+            backoff: Backoff::default(),
+            read_owed: false,
+        }
+    }
+
+    /// Starts connecting to `url` (`ws://host[:port]/path?query`); returns
+    /// at once. `on_open` (or `on_error` and `on_close`) follows from
+    /// [`WebSocketClient::process_event_que`]. Host names are resolved here,
+    /// blocking; IP addresses need no lookup. A connection already open is
+    /// dropped without callbacks.
+    pub fn init(&mut self, url: &str) -> Result<(), ClientError> {
+        let target = parse_url(url)?;
+        self.url = url.to_owned();
+        // Nothing of the previous connection survives, even if this one
+        // fails to start.
+        self.io.close();
+        self.conn = None;
+        self.protocol = None;
+        self.user_closed = false;
+        self.backoff.reset();
+        self.read_owed = false;
+        self.target = Some(target);
+        self.connect(Instant::now())
+    }
+
+    fn connect(&mut self, now: Instant) -> Result<(), ClientError> {
+        let target = self.target.as_ref().expect("init sets the target");
+        let addr: SocketAddr = (target.host.as_str(), target.port)
+            .to_socket_addrs()
+            .map_err(|source| ClientError::Resolve {
+                host: target.host.clone(),
+                source,
+            })?
+            .next()
+            .ok_or_else(|| ClientError::Resolve {
+                host: target.host.clone(),
+                source: io::ErrorKind::NotFound.into(),
+            })?;
+        self.io.connect(addr).map_err(ClientError::Connect)?;
+        let request = Request {
+            authority: target.authority.clone(),
+            resource: target.resource.clone(),
+            protocols: self.config.protocols.clone(),
+            headers: self.config.headers.clone(),
+        };
+        self.conn = Some(ClientConn::new(&request, now, &self.limits));
+        self.protocol = None;
+        Ok(())
+    }
+
+    /// Does the pending I/O without blocking and runs the callbacks for
+    /// everything that arrived; what they (or earlier calls) sent is
+    /// written before it returns.
+    pub fn process_event_que(&mut self) {
+        self.pump(Duration::ZERO);
+    }
+
+    /// Like [`WebSocketClient::process_event_que`], but first waits up to
+    /// `timeout` for something to happen: for a client on a thread of its
+    /// own that should not spin.
+    pub fn process_event_que_timeout(&mut self, timeout: Duration) {
+        self.pump(timeout);
+    }
+
+    /// The former name of [`WebSocketClient::process_event_que_timeout`].
+    #[deprecated(since = "0.2.0", note = "renamed to process_event_que_timeout")]
+    pub fn process_events_timeout(&mut self, timeout: Duration) {
+        self.pump(timeout);
+    }
+
+    /// One pump: write what is queued, wait for readiness or the next
+    /// deadline, connect/read (within the budget) with the callbacks for
+    /// what arrived, deadlines, then one flush.
+    fn pump(&mut self, timeout: Duration) {
+        let now = Instant::now();
+        if self.backoff.take_due(now) {
+            if let Err(e) = self.connect(now) {
+                self.handler.on_error(&e);
+                self.reconnect_later(now);
+            }
+        }
+        // Write first: what stays queued waits for the writable edge, so
+        // the poll below can sleep the whole timeout.
+        self.flush(now);
+        let mut wait = if self.read_owed { Duration::ZERO } else { timeout };
+        let deadline = self.conn.as_ref().and_then(ClientConn::poll_timeout);
+        for at in [deadline, self.backoff.next()].into_iter().flatten() {
+            wait = wait.min(at.saturating_duration_since(now));
+        }
+        let ready = match self.io.turn(wait) {
+            Ok(ready) => ready,
+            Err(e) => {
+                log::warn!("client poll failed: {e}");
+                return;
+            }
+        };
+        let now = Instant::now();
+        if self.conn.as_ref().is_some_and(ClientConn::is_connecting) && (ready.readable || ready.writable) {
+            match self.io.check_connected() {
+                Ok(true) => {
+                    if let Some(conn) = self.conn.as_mut() {
+                        conn.handle_connected();
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => self.lost(Some(ClientError::Connect(e)), now),
+            }
+        }
+        let can_read = self.conn.as_ref().is_some_and(|c| !c.is_connecting());
+        if can_read && (ready.readable || std::mem::take(&mut self.read_owed)) {
+            self.read(now);
+        }
+        if let Some(conn) = self.conn.as_mut() {
+            if let Some(event) = conn.handle_timeout(now, &self.limits) {
+                self.event(event, now);
+            }
+        }
+        if let Some(event) = self.conn.as_mut().and_then(|c| c.poll_event(now, &self.limits)) {
+            self.event(event, now);
+        }
+        self.flush(now);
+    }
+
+    /// Reads until the socket is drained or the budget is spent, running
+    /// the callbacks for each read before the next. Output the callbacks
+    /// queue waits for the flush at the end of the pump.
+    fn read(&mut self, now: Instant) {
+        let mut total = 0;
+        loop {
+            let n = match self.io.read() {
+                ReadResult::Data(n) => n,
+                ReadResult::WouldBlock => return,
+                ReadResult::Eof => {
+                    if let Some(event) = self.conn.as_mut().and_then(|c| c.handle_eof(now, &self.limits)) {
+                        self.event(event, now);
+                    }
+                    return;
+                }
+                ReadResult::Failed(e) => return self.lost(Some(ClientError::Io(e)), now),
+            };
+            let WebSocketClient {
+                handler,
+                limits,
+                io,
+                conn,
+                protocol,
+                user_closed,
+                ..
+            } = self;
+            let Some(c) = conn.as_mut() else { return };
+            let mut input = c.begin_input(&mut io.buf[..n]);
+            let mut ended = None;
+            while let Some(event) = c.poll_input(&mut input, now, limits) {
+                let mut ctx = ClientContext {
+                    conn: &mut *c,
+                    limits,
+                    now,
+                    user_closed: &mut *user_closed,
+                };
+                match event {
+                    ClientEvent::Open { protocol: p } => {
+                        *protocol = p;
+                        handler.on_open(&mut ctx);
+                    }
+                    ClientEvent::Text(text) => handler.on_message(&mut ctx, &text),
+                    ClientEvent::Binary(data) => handler.on_binary(&mut ctx, &data),
+                    ClientEvent::Ping(payload) => handler.on_ping(&mut ctx, payload),
+                    ClientEvent::Pong(payload) => handler.on_pong(&mut ctx, payload),
+                    ClientEvent::Closed { close, error } => ended = Some((close, error)),
+                }
+            }
+            c.end_input(input);
+            if c.is_open() {
+                // Reconnects start from the first delay again.
+                self.backoff.reset();
+            }
+            if let Some((close, error)) = ended {
+                self.ended(&close, error.map(ClientError::from), now);
+                return;
+            }
+            total += n;
+            if total >= READ_BUDGET {
+                self.read_owed = true;
+                return;
+            }
+            if n < self.io.buf.len() {
+                return;
+            }
+        }
+    }
+
+    fn event(&mut self, event: ClientEvent<'_>, now: Instant) {
+        if let ClientEvent::Closed { close, error } = event {
+            self.ended(&close, error.map(ClientError::from), now);
+        }
+    }
+
+    /// The socket (or the connect) failed with `error`, or the user gave
+    /// up on an attempt: the connection goes now.
+    fn lost(&mut self, error: Option<ClientError>, now: Instant) {
+        let event = self.conn.as_mut().and_then(|c| c.handle_lost(now, &self.limits));
+        if let Some(ClientEvent::Closed { close, .. }) = event {
+            self.ended(&close, error, now);
+        }
+        self.io.close();
+        self.conn = None;
+    }
+
+    /// The connection is over: tell the application, and plan a reconnect
+    /// if configured and the user did not close.
+    fn ended(&mut self, close: &CloseInfo, error: Option<ClientError>, now: Instant) {
+        if let Some(e) = error {
+            self.handler.on_error(&e);
+        }
+        self.handler.on_close(close);
+        if !self.user_closed {
+            self.reconnect_later(now);
+        }
+    }
+
+    fn reconnect_later(&mut self, now: Instant) {
+        if let Some(policy) = &self.config.reconnect {
+            if let Some(at) = self.backoff.schedule(policy, now) {
+                log::debug!("reconnecting to {} in {:?}", self.url, at - now);
+            }
+        }
+    }
+
+    /// Writes what is queued (never while TCP is still connecting), and
+    /// drops the socket once the connection is done.
+    fn flush(&mut self, now: Instant) {
+        let Some(conn) = self.conn.as_mut() else { return };
+        if conn.has_output() {
+            if let FlushResult::Failed(e) = self.io.write(conn.transmit()) {
+                return self.lost(Some(ClientError::Io(e)), now);
+            }
+        }
+        conn.handle_flushed();
+        if conn.is_finished() {
+            self.io.close();
+            self.conn = None;
+        }
+    }
+
+    /// Queues a text message; it is written by the next
+    /// `process_event_que`. [`SendStatus::Closed`] unless open.
+    pub fn send(&mut self, text: &str) -> SendStatus {
+        self.send_message(Opcode::Text, text.as_bytes())
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> SendStatus {
+        self.send_message(Opcode::Binary, data)
+    }
+
+    fn send_message(&mut self, opcode: Opcode, data: &[u8]) -> SendStatus {
+        match self.conn.as_mut() {
+            Some(conn) => conn.send_message(opcode, data, &self.limits),
+            None => SendStatus::Closed,
+        }
+    }
+
+    /// Queues one raw frame, as [`ClientContext::send_frame`].
+    pub fn send_frame(&mut self, data: &[u8], opcode: Opcode, fin: bool) -> Result<SendStatus, SendError> {
+        match self.conn.as_mut() {
+            Some(conn) => conn.send_raw(opcode, data, fin, &self.limits),
+            None => {
+                crate::proto::outgoing::Fragmenter::check_alone(opcode, data.len(), fin).map(|()| SendStatus::Closed)
+            }
+        }
+    }
+
+    /// Queues a ping; fails for a payload over 125 bytes.
+    pub fn ping(&mut self, payload: &[u8]) -> Result<SendStatus, SendError> {
+        self.send_frame(payload, Opcode::Ping, true)
+    }
+
+    /// Closes with 1000 (normal closure); see [`WebSocketClient::close_with`].
+    pub fn close(&mut self) {
+        let _ = self.close_with(1000, "");
+    }
+
+    /// Starts the closing handshake with `code` (1000 or 3000-4999) and a
+    /// reason of at most 123 bytes; `on_close` follows once the server
+    /// answers. While connecting, the attempt is abandoned (`on_close` with
+    /// 1006); while waiting to reconnect, the reconnect is cancelled; when
+    /// already closing or closed, nothing happens. No reconnect follows.
+    /// Fails, doing nothing, for another code or a longer reason.
+    pub fn close_with(&mut self, code: u16, reason: &str) -> Result<(), SendError> {
+        ClientConn::check_close_args(code, reason)?;
+        self.user_closed = true;
+        self.backoff.cancel();
+        let now = Instant::now();
+        match self.conn.as_mut() {
+            Some(conn) if conn.is_opening() => self.lost(None, now),
+            Some(conn) => conn.close(code, reason, now, &self.limits)?,
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// True while the connection is open or closing.
+    pub fn is_connected(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| c.is_open() || c.is_closing())
+    }
+
+    /// The connection's [`ReadyState`].
+    pub fn ready_state(&self) -> ReadyState {
+        match self.conn.as_ref() {
+            Some(c) if c.is_opening() => ReadyState::Connecting,
+            Some(c) if c.is_open() => ReadyState::Open,
+            Some(c) if c.is_closing() => ReadyState::Closing,
+            _ if self.backoff.next().is_some() => ReadyState::Connecting,
+            _ => ReadyState::Closed,
+        }
+    }
+
+    /// The URL given to `init`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The subprotocol the server chose.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn buffered_amount(&self) -> usize {
+        self.conn.as_ref().map_or(0, ClientConn::buffered)
+    }
+
+    /// The application.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The application, mutably.
+    pub fn handler_mut(&mut self) -> &mut H {
+        &mut self.handler
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Nop;
+    impl HvWebSocketClient for Nop {}
+
+    #[test]
+    fn sends_report_closed_until_open_and_close_codes_are_checked() {
+        let mut c = WebSocketClient::new(Nop);
+        assert_eq!(c.ready_state(), ReadyState::Closed);
+        assert_eq!(c.send("x"), SendStatus::Closed);
+        assert_eq!(c.close_with(1001, ""), Err(SendError::InvalidCloseCode(1001)));
+        assert_eq!(c.close_with(4000, &"x".repeat(124)), Err(SendError::ReasonTooLong(124)));
+        c.close();
+        assert_eq!(c.ready_state(), ReadyState::Closed);
+    }
+}

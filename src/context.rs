@@ -1,0 +1,147 @@
+//! What callbacks (and the loop between ticks) send through.
+
+use std::fmt;
+
+use crate::channel::Channel;
+use crate::handle::ServerHandle;
+use crate::proto::frame::Opcode;
+use crate::proto::info::ChannelInfo;
+use crate::proto::{SendError, SendStatus};
+use crate::table::Core;
+
+/// The server's channels, without the application's own state: what every
+/// callback gets, and what [`Server::context`](crate::Server::context)
+/// gives the game loop between ticks.
+///
+/// Sends only queue bytes; they leave in this tick's flush, in the order
+/// they were queued per channel, all of one channel's in as few `write`
+/// calls as the socket allows. They never block and never fail for a
+/// channel that went away: they say what became of the message
+/// ([`SendStatus`]), and the close callback says that it went.
+pub struct Context<'a> {
+    pub(crate) core: &'a mut Core,
+}
+
+impl fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context").field("channels", &self.core.live).finish()
+    }
+}
+
+impl Context<'_> {
+    /// Queues a text message.
+    pub fn send_text(&mut self, channel: Channel, text: &str) -> SendStatus {
+        self.core.send_message(channel, Opcode::Text, text.as_bytes())
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, channel: Channel, data: &[u8]) -> SendStatus {
+        self.core.send_message(channel, Opcode::Binary, data)
+    }
+
+    /// Queues one raw frame: the tutorial's `send(channel, msg, opcode, fin)`.
+    ///
+    /// With `fin == false` a fragmented message starts (opcode `Text` or
+    /// `Binary`) or goes on; later fragments may pass `Continuation` or the
+    /// message's own opcode, and the one with `fin == true` ends it. Whole
+    /// messages sent meanwhile by other calls wait and follow it. `Ping` and
+    /// `Pong` go out at once (control frames may interleave fragments).
+    ///
+    /// Fails, queuing nothing, when the frame breaks those rules:
+    /// [`SendError::InvalidOpcode`] for `Close` (use [`Context::close`]), a
+    /// `Continuation` with no message open, another data opcode while one
+    /// is, or a non-final control frame; [`SendError::ControlFrameTooLarge`]
+    /// for a ping or pong over 125 bytes. The rules are checked whether or
+    /// not the channel is still open.
+    ///
+    /// Text fragments are not checked for UTF-8: together they must form
+    /// valid UTF-8, or the peer will close with 1007.
+    pub fn send(&mut self, channel: Channel, data: &[u8], opcode: Opcode, fin: bool) -> Result<SendStatus, SendError> {
+        self.core.send_raw(channel, opcode, data, fin)
+    }
+
+    /// Queues a ping; the peer's pong arrives in `on_ws_pong`. Fails with
+    /// [`SendError::ControlFrameTooLarge`] for a payload over 125 bytes.
+    pub fn ping(&mut self, channel: Channel, payload: &[u8]) -> Result<SendStatus, SendError> {
+        self.core.send_raw(channel, Opcode::Ping, payload, true)
+    }
+
+    /// Starts the closing handshake: `code` any that may go on the wire
+    /// (1000-1003, 1007-1014 such as 1008 policy violation or 1011 internal
+    /// error, and the application range 3000-4999), `reason` at most 123
+    /// bytes. `on_ws_close` runs when the peer answers (or after the close
+    /// timeout); sends to the channel return [`SendStatus::Closed`] from now
+    /// on. Closing a channel that is already closing or gone does nothing.
+    ///
+    /// Fails, doing nothing, with [`SendError::InvalidCloseCode`] or
+    /// [`SendError::ReasonTooLong`].
+    pub fn close(&mut self, channel: Channel, code: u16, reason: &str) -> Result<(), SendError> {
+        self.core.close(channel, code, reason)
+    }
+
+    /// Sends a text message to every open channel except `except`, encoding
+    /// the frame once. Returns how many channels it was queued for.
+    pub fn broadcast_text(&mut self, text: &str, except: Option<Channel>) -> usize {
+        self.core
+            .broadcast_where(Opcode::Text, text.as_bytes(), |c| Some(c) != except)
+    }
+
+    /// Sends a binary message to every open channel except `except`.
+    pub fn broadcast_binary(&mut self, data: &[u8], except: Option<Channel>) -> usize {
+        self.core.broadcast_where(Opcode::Binary, data, |c| Some(c) != except)
+    }
+
+    /// Sends one message, encoded once, to each of `channels` that is open
+    /// (a room, a team); the arguments in [`Context::send`]'s order.
+    /// Returns how many it was queued for; fails with
+    /// [`SendError::InvalidOpcode`] unless `opcode` is `Text` or `Binary`.
+    pub fn broadcast_to(
+        &mut self,
+        channels: impl IntoIterator<Item = Channel>,
+        data: &[u8],
+        opcode: Opcode,
+    ) -> Result<usize, SendError> {
+        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
+            return Err(SendError::InvalidOpcode(opcode));
+        }
+        Ok(self.core.broadcast_to(channels, opcode, data))
+    }
+
+    /// Whether `channel` is open: connected, and no close sent.
+    pub fn is_open(&self, channel: Channel) -> bool {
+        self.core.is_open(channel)
+    }
+
+    /// The handshake details of a channel (path, query, headers, peer
+    /// address, subprotocol), from `on_ws_open` to the end of `on_ws_close`.
+    pub fn info(&self, channel: Channel) -> Option<&ChannelInfo> {
+        self.core.info(channel)
+    }
+
+    /// Every channel whose `on_ws_open` ran and whose `on_ws_close` has not:
+    /// the channels the application knows of, closing ones included (sends
+    /// to those return [`SendStatus::Closed`]).
+    pub fn channels(&self) -> impl Iterator<Item = Channel> + '_ {
+        self.core.channels()
+    }
+
+    /// How many [`Context::channels`] there are.
+    pub fn channel_count(&self) -> usize {
+        self.core.live
+    }
+
+    /// Bytes queued for `channel` and not yet written to its socket.
+    pub fn buffered_amount(&self, channel: Channel) -> usize {
+        self.core.buffered_amount(channel)
+    }
+
+    /// Asks the server to stop, as [`ServerHandle::stop`] does.
+    pub fn stop(&mut self) {
+        self.core.stop_requested = true;
+    }
+
+    /// A handle for other threads (the same as [`Server::handle`](crate::Server::handle)'s).
+    pub fn handle(&self) -> ServerHandle {
+        self.core.handle.clone()
+    }
+}

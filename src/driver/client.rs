@@ -1,0 +1,123 @@
+//! The client's I/O: one poller, one socket at a time, connect included.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+use super::io::{read_into, write_from, FlushResult, ReadResult};
+
+const SOCKET: Token = Token(0);
+
+/// Size of the client's read buffer. One per client, so a small one: a
+/// client reads a server's frames for one connection.
+const READ_BUF: usize = 64 << 10;
+
+/// What the poller said this turn.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ClientReady {
+    pub readable: bool,
+    pub writable: bool,
+}
+
+pub(crate) struct ClientIo {
+    poll: Option<Poll>,
+    events: Events,
+    sock: Option<TcpStream>,
+    pub buf: Box<[u8]>,
+}
+
+impl std::fmt::Debug for ClientIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIo")
+            .field("connected", &self.sock.is_some())
+            .finish()
+    }
+}
+
+impl ClientIo {
+    pub fn new() -> ClientIo {
+        ClientIo {
+            poll: None,
+            events: Events::with_capacity(8),
+            sock: None,
+            buf: vec![0; READ_BUF].into_boxed_slice(),
+        }
+    }
+
+    /// Starts a non-blocking connect to `addr` (dropping any socket held).
+    pub fn connect(&mut self, addr: SocketAddr) -> io::Result<()> {
+        self.close();
+        if self.poll.is_none() {
+            self.poll = Some(Poll::new()?);
+        }
+        let mut sock = TcpStream::connect(addr)?;
+        let poll = self.poll.as_ref().expect("created above");
+        poll.registry()
+            .register(&mut sock, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
+        self.sock = Some(sock);
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for readiness.
+    pub fn turn(&mut self, timeout: Duration) -> io::Result<ClientReady> {
+        let Some(poll) = self.poll.as_mut() else {
+            return Ok(ClientReady::default());
+        };
+        match poll.poll(&mut self.events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(ClientReady::default()),
+            Err(e) => return Err(e),
+        }
+        let mut ready = ClientReady::default();
+        for ev in self.events.iter() {
+            ready.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
+            ready.writable |= ev.is_writable() || ev.is_error();
+        }
+        Ok(ready)
+    }
+
+    /// Whether the connect finished: `Ok(true)` connected, `Ok(false)` not
+    /// yet, `Err` it failed.
+    pub fn check_connected(&mut self) -> io::Result<bool> {
+        let Some(sock) = self.sock.as_ref() else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        match sock.take_error() {
+            Ok(Some(e)) | Err(e) => return Err(e),
+            Ok(None) => {}
+        }
+        match sock.peer_addr() {
+            Ok(_) => {
+                let _ = sock.set_nodelay(true);
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads into `self.buf`.
+    pub fn read(&mut self) -> ReadResult {
+        match self.sock.as_mut() {
+            Some(s) => read_into(s, &mut self.buf),
+            None => ReadResult::WouldBlock,
+        }
+    }
+
+    pub fn write(&mut self, out: &mut Vec<u8>) -> FlushResult {
+        match self.sock.as_mut() {
+            Some(s) => write_from(s, out),
+            None => FlushResult::Failed(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    /// Drops the socket.
+    pub fn close(&mut self) {
+        if let (Some(mut sock), Some(poll)) = (self.sock.take(), self.poll.as_ref()) {
+            let _ = poll.registry().deregister(&mut sock);
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! From connection events to the application: the per-connection steps of
+//! a tick (bytes in, a deadline, an EOF, a command) turned into calls of
+//! the [`HvWebServer`] callbacks and route handlers. No socket here: what
+//! the steps queue is written by the tick's flush (`server.rs`).
+//!
+//! A callback that panics costs only its own channel (closed with 1011) or
+//! HTTP request (500), never the server: every call into the application
+//! goes through [`Dispatch::guarded`].
+
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::channel::Channel;
+use crate::context::Context;
+use crate::driver::Wakeup;
+use crate::error::WsError;
+use crate::handle::Command;
+use crate::handler::{Handshake, HvWebServer};
+use crate::http::{RouteMatch, Routes};
+use crate::proto::close::CloseInfo;
+use crate::proto::handshake::offered_protocols;
+use crate::proto::http::{HttpRequest, HttpResponse};
+use crate::proto::info::ChannelInfo;
+use crate::proto::ServerEvent;
+use crate::table::Core;
+
+/// One tick's view of the server: the application, its routes and the
+/// connection table, borrowed apart so callbacks can get a `Context`.
+pub(crate) struct Dispatch<'s, H: HvWebServer> {
+    pub handler: &'s mut H,
+    pub routes: &'s mut Routes<H>,
+    pub core: &'s mut Core,
+}
+
+impl<H: HvWebServer> Dispatch<'_, H> {
+    /// Runs one application callback. A panic is caught and logged; the
+    /// return value says whether it completed.
+    ///
+    /// `what` names the callback in the log; it is only formatted if the
+    /// callback panics, so naming costs nothing per call.
+    fn guarded(&mut self, what: impl std::fmt::Display, f: impl FnOnce(&mut H, &mut Context<'_>)) -> bool {
+        let mut ctx = Context { core: self.core };
+        let handler = &mut *self.handler;
+        let ok = catch_unwind(AssertUnwindSafe(|| f(handler, &mut ctx))).is_ok();
+        if !ok {
+            log::error!("{what} panicked; carrying on without it");
+        }
+        ok
+    }
+
+    /// Runs a callback of channel `ch`; if it panics, the channel is failed
+    /// with 1011.
+    fn channel_callback(&mut self, key: usize, ch: Channel, f: impl FnOnce(&mut H, &mut Context<'_>)) {
+        if self.guarded(format_args!("callback for {ch}"), f) {
+            return;
+        }
+        let (now, limits) = (self.core.now, &self.core.limits);
+        let Some(slot) = self.core.conns.get_mut(key) else {
+            return;
+        };
+        if let Some(close) = slot.conn.abort(1011, "internal server error", now, limits) {
+            self.closed(key, ch, &close, Some(WsError::CallbackPanicked));
+        }
+    }
+
+    /// Feeds bytes just read to connection `key` and runs the callbacks for
+    /// everything they complete, in order. Callbacks run between two
+    /// `poll_input`s, so they may do anything to any connection.
+    pub fn input(&mut self, key: usize, data: &mut [u8]) {
+        let spare = self.core.pool.take();
+        let Some(slot) = self.core.conns.get_mut(key) else {
+            self.core.pool.put(spare);
+            return;
+        };
+        let mut input = slot.conn.begin_input(data, spare);
+        loop {
+            let core = &mut *self.core;
+            let Some(slot) = core.conns.get_mut(key) else { break };
+            let Some(event) = slot.conn.poll_input(&mut input, core.now, &core.limits) else {
+                break;
+            };
+            self.event(key, event);
+        }
+        match self.core.conns.get_mut(key) {
+            Some(slot) => {
+                let spare = slot.conn.end_input(input);
+                self.core.pool.put(spare);
+                // Answering pings the peer never reads can make it a slow
+                // consumer, closed by the core: report that now.
+                let (now, limits) = (self.core.now, &self.core.limits);
+                if let Some(ServerEvent::Closed { close, error }) = slot.conn.poll_event(now, limits) {
+                    let ch = self.core.channel(key);
+                    self.closed(key, ch, &close, error.map(WsError::from));
+                }
+            }
+            None => drop(input),
+        }
+        self.after(key);
+    }
+
+    /// Lists the connection for the flush if it has output or is done, and
+    /// puts a moved deadline on the schedule.
+    pub fn after(&mut self, key: usize) {
+        self.core.reschedule(key);
+        if let Some(slot) = self.core.conns.get(key) {
+            if slot.conn.has_output() || slot.conn.is_finished() {
+                self.core.mark_dirty(key);
+            }
+        }
+    }
+
+    fn event(&mut self, key: usize, event: ServerEvent<'_>) {
+        let ch = self.core.channel(key);
+        match event {
+            ServerEvent::Request(req) => self.request(key, &req),
+            ServerEvent::Upgrade(req) => self.upgrade(key, req),
+            ServerEvent::Text(text) => self.channel_callback(key, ch, |h, ctx| h.on_ws_message(ctx, ch, &text)),
+            ServerEvent::Binary(data) => self.channel_callback(key, ch, |h, ctx| h.on_ws_binary(ctx, ch, &data)),
+            ServerEvent::Ping(payload) => self.channel_callback(key, ch, |h, ctx| h.on_ws_ping(ctx, ch, payload)),
+            ServerEvent::Pong(payload) => self.channel_callback(key, ch, |h, ctx| h.on_ws_pong(ctx, ch, payload)),
+            ServerEvent::Closed { close, error } => self.closed(key, ch, &close, error.map(WsError::from)),
+        }
+    }
+
+    /// The WebSocket is over: tell the application, then let its details go.
+    fn closed(&mut self, key: usize, ch: Channel, close: &CloseInfo, error: Option<WsError>) {
+        self.core.live -= 1;
+        if let Some(e) = &error {
+            log::debug!("{ch}: {e}");
+            self.guarded("on_ws_error", |h, ctx| h.on_ws_error(ctx, ch, e));
+        }
+        self.guarded("on_ws_close", |h, ctx| h.on_ws_close(ctx, ch, close));
+        if let Some(slot) = self.core.conns.get_mut(key) {
+            slot.conn.release();
+        }
+        self.core.mark_dirty(key);
+    }
+
+    /// Answers a plain HTTP request from the route table.
+    fn request(&mut self, key: usize, req: &HttpRequest) {
+        let resp = self.route(req);
+        let (now, limits) = (self.core.now, &self.core.limits);
+        let Some(slot) = self.core.conns.get_mut(key) else {
+            return;
+        };
+        match resp {
+            Some(resp) => slot.conn.respond(&resp, now, limits),
+            None => slot.conn.respond_and_close(&HttpResponse::error(500), now, limits),
+        }
+    }
+
+    /// The response to a plain HTTP request; `None` if its handler panicked.
+    fn route(&mut self, req: &HttpRequest) -> Option<HttpResponse> {
+        let resp = match self.routes.find(req.method(), req.path()) {
+            RouteMatch::Found(handler) => {
+                let mut ctx = Context { core: self.core };
+                let handler_state = &mut *self.handler;
+                match catch_unwind(AssertUnwindSafe(|| handler(handler_state, &mut ctx, req))) {
+                    Ok(resp) => resp,
+                    Err(_) => {
+                        log::error!("route {} {} panicked; answering 500", req.method(), req.path());
+                        return None;
+                    }
+                }
+            }
+            RouteMatch::MethodNotAllowed(allow) => HttpResponse::error(405).with_header("Allow", &allow),
+            RouteMatch::WebSocketOnly => {
+                HttpResponse::text("this path accepts WebSocket upgrades only").with_status(400)
+            }
+            RouteMatch::NotFound => HttpResponse::error(404),
+        };
+        Some(resp)
+    }
+
+    /// Refuses an upgrade with `resp`; the connection then closes.
+    fn refuse(&mut self, key: usize, resp: HttpResponse) {
+        let (now, limits) = (self.core.now, &self.core.limits);
+        if let Some(slot) = self.core.conns.get_mut(key) {
+            slot.conn.respond(&resp, now, limits);
+        }
+    }
+
+    /// Decides on a valid upgrade request: origin, path, the application.
+    fn upgrade(&mut self, key: usize, req: HttpRequest) {
+        if let (Some(allowed), Some(origin)) = (&self.core.config.allowed_origins, req.header("origin")) {
+            if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+                log::debug!("{}: origin {origin:?} not allowed", req.peer_addr());
+                return self.refuse(key, HttpResponse::error(403));
+            }
+        }
+        if !self.routes.accepts_websocket(req.path()) {
+            return self.refuse(key, HttpResponse::error(404));
+        }
+        let mut decision = None;
+        if !self.guarded("on_ws_handshake", |h, _| decision = Some(h.on_ws_handshake(&req))) {
+            return self.refuse(key, HttpResponse::error(500));
+        }
+        let protocol = match decision.expect("set by the callback") {
+            Handshake::Accept => None,
+            Handshake::AcceptProtocol(p) if offered_protocols(&req).any(|o| o == p) => Some(p),
+            Handshake::AcceptProtocol(p) => {
+                log::error!("on_ws_handshake chose subprotocol {p:?}, which the client did not offer");
+                return self.refuse(key, HttpResponse::error(500));
+            }
+            Handshake::Reject(resp) => return self.refuse(key, resp),
+        };
+        let info = ChannelInfo::new(&req, protocol);
+        let (now, limits) = (self.core.now, &self.core.limits);
+        let Some(slot) = self.core.conns.get_mut(key) else {
+            return;
+        };
+        if !slot.conn.accept_upgrade(info, now, limits) {
+            return;
+        }
+        self.core.live += 1;
+        self.core.reschedule(key);
+        self.core.mark_dirty(key);
+        let ch = self.core.channel(key);
+        let url = req.target();
+        self.channel_callback(key, ch, |h, ctx| h.on_ws_open(ctx, ch, url));
+    }
+
+    /// The peer closed TCP.
+    pub fn eof(&mut self, key: usize) {
+        let (now, limits) = (self.core.now, &self.core.limits);
+        let Some(slot) = self.core.conns.get_mut(key) else {
+            return;
+        };
+        if let Some(ServerEvent::Closed { close, error }) = slot.conn.handle_eof(now, limits) {
+            let ch = self.core.channel(key);
+            self.closed(key, ch, &close, error.map(WsError::from));
+        }
+        self.after(key);
+    }
+
+    /// The socket failed: nothing more can be read or written.
+    pub fn lost(&mut self, key: usize, err: io::Error) {
+        let (now, limits) = (self.core.now, &self.core.limits);
+        let Some(slot) = self.core.conns.get_mut(key) else {
+            return;
+        };
+        if let Some(ServerEvent::Closed { close, .. }) = slot.conn.handle_lost(now, limits) {
+            let ch = self.core.channel(key);
+            self.closed(key, ch, &close, Some(WsError::Io(err)));
+        }
+        self.after(key);
+    }
+
+    /// A scheduled deadline: the connection decides what it means.
+    pub fn timeout(&mut self, w: Wakeup) {
+        let (now, limits) = (self.core.now, &self.core.limits);
+        let Some(slot) = self.core.conns.get_mut(w.key).filter(|s| s.gen == w.gen) else {
+            return;
+        };
+        if let Some(ServerEvent::Closed { close, error }) = slot.conn.handle_timeout(now, limits) {
+            let ch = self.core.channel(w.key);
+            self.closed(w.key, ch, &close, error.map(WsError::from));
+        }
+        self.after(w.key);
+    }
+
+    /// Tells the application about the channels that sends closed (slow
+    /// consumers).
+    pub fn report_sends(&mut self) {
+        for (key, gen) in std::mem::take(&mut self.core.attention) {
+            let (now, limits) = (self.core.now, &self.core.limits);
+            let Some(slot) = self.core.conns.get_mut(key).filter(|s| s.gen == gen) else {
+                continue;
+            };
+            if let Some(ServerEvent::Closed { close, error }) = slot.conn.poll_event(now, limits) {
+                let ch = self.core.channel(key);
+                self.closed(key, ch, &close, error.map(WsError::from));
+            }
+            self.after(key);
+        }
+    }
+
+    /// Carries out a command from a [`ServerHandle`](crate::ServerHandle).
+    pub fn command(&mut self, cmd: Command) {
+        let outcome = match cmd {
+            Command::Send {
+                channel,
+                opcode,
+                data,
+                fin,
+            } => self.core.send_raw(channel, opcode, &data, fin).map(|_| ()),
+            Command::Broadcast { opcode, data, except } => {
+                self.core.broadcast_where(opcode, &data, |c| Some(c) != except);
+                Ok(())
+            }
+            Command::BroadcastTo { channels, opcode, data } => {
+                self.core.broadcast_to(channels, opcode, &data);
+                Ok(())
+            }
+            Command::Close { channel, code, reason } => self.core.close(channel, code, &reason),
+            Command::Stop => {
+                self.core.stop_requested = true;
+                Ok(())
+            }
+        };
+        if let Err(e) = outcome {
+            log::debug!("handle command dropped: {e}");
+        }
+    }
+
+    /// Stopping: every WebSocket gets 1001, every HTTP connection closes.
+    pub fn begin_stop(&mut self) {
+        let keys: Vec<usize> = self.core.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            let (now, limits) = (self.core.now, &self.core.limits);
+            self.core.conns[key].conn.begin_shutdown(now, limits);
+            self.after(key);
+            self.core.mark_dirty(key);
+        }
+    }
+
+    /// The stop deadline passed (or every connection is gone): the channels
+    /// still open are reported closed. Returns the keys to drop.
+    pub fn finish_stop(&mut self) -> Vec<usize> {
+        let keys: Vec<usize> = self.core.conns.iter().map(|(k, _)| k).collect();
+        for &key in &keys {
+            let (now, limits) = (self.core.now, &self.core.limits);
+            if let Some(close) = self.core.conns[key].conn.abandon(now, limits) {
+                let ch = self.core.channel(key);
+                self.closed(key, ch, &close, None);
+            }
+        }
+        keys
+    }
+}

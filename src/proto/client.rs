@@ -1,0 +1,530 @@
+//! One client-side connection: the opening handshake, then the WebSocket
+//! (the same [`WsConn`](super::ws) as the server's), then the TCP close;
+//! and the reconnect schedule. No socket, no clock.
+//!
+//! # Call order
+//!
+//! ```text
+//! ClientConn::new(request, now, limits)      // the upgrade request is queued
+//! // the driver connects; once TCP is up:     conn.handle_connected()
+//! loop {
+//!     let mut input = conn.begin_input(bytes);
+//!     while let Some(event) = conn.poll_input(&mut input, now, limits) { .. }
+//!     conn.end_input(input);
+//!     // EOF: conn.handle_eof(); socket error: conn.handle_lost()
+//!     // conn.poll_timeout() due: conn.handle_timeout(now, limits)
+//!     // after sends: conn.poll_event()  (a slow consumer closed)
+//!     // flush conn.transmit() once per pump, then conn.handle_flushed()
+//!     // conn.is_finished(): drop the socket
+//! }
+//! ```
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+
+use super::close::{is_valid_app_code, CloseInfo, CloseInitiator};
+use super::decoder::{Event, Role};
+use super::error::{ConnError, SendError, SendStatus};
+use super::frame::Opcode;
+use super::handshake::{encode_request, parse_response};
+use super::input::Input;
+use super::limits::Limits;
+use super::server::{check_close, Flushed};
+use super::timer::{Deadline, Timer};
+use super::ws::{Outbox, Step, WsConn};
+
+/// The upgrade request a client sends.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Request {
+    /// The `Host` header: host and port as in the URL.
+    pub authority: String,
+    /// Path and query.
+    pub resource: String,
+    /// Subprotocols offered, in order of preference.
+    pub protocols: Vec<String>,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+}
+
+/// What a client connection has for its owner.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientEvent<'i> {
+    /// The server accepted the upgrade; sending is possible.
+    Open {
+        /// The subprotocol it chose.
+        protocol: Option<String>,
+    },
+    /// A text message.
+    Text(Cow<'i, str>),
+    /// A binary message.
+    Binary(Cow<'i, [u8]>),
+    /// A ping; the pong is already queued.
+    Ping(&'i [u8]),
+    /// A pong.
+    Pong(&'i [u8]),
+    /// The connection is over (whether or not it ever opened); `error`
+    /// says why when it was not a clean closing handshake.
+    Closed {
+        /// How it ended.
+        close: CloseInfo,
+        /// What failed, if anything did.
+        error: Option<ConnError>,
+    },
+}
+
+#[derive(Debug)]
+enum State {
+    /// TCP is being set up; the request waits in the output.
+    Connecting {
+        key: String,
+    },
+    /// The request is out; waiting for the 101.
+    Handshaking {
+        key: String,
+    },
+    Ws(Box<WsConn>),
+    /// Over (reported): write what is queued, then drop the socket once
+    /// the server has closed, or at once if `done`.
+    Closing {
+        peer_eof: bool,
+        done: bool,
+    },
+}
+
+/// A client's connection. See the module docs for the call order.
+#[derive(Debug)]
+pub struct ClientConn {
+    state: State,
+    out: Outbox,
+    tail: Vec<u8>,
+    deadline: Option<Deadline>,
+    /// The subprotocols offered: the server may only choose one of them.
+    offered: Vec<String>,
+}
+
+impl ClientConn {
+    /// A connection attempt started at `now`: the upgrade request (with a
+    /// fresh key) is queued, and connect plus handshake must be done within
+    /// `limits.connect_timeout`.
+    pub fn new(request: &Request, now: Instant, limits: &Limits) -> ClientConn {
+        let key = tungstenite::handshake::client::generate_key();
+        let mut out = Outbox::default();
+        encode_request(
+            &request.authority,
+            &request.resource,
+            &key,
+            &request.protocols,
+            &request.headers,
+            &mut out.buf,
+        );
+        ClientConn {
+            state: State::Connecting { key },
+            out,
+            tail: Vec::new(),
+            deadline: Some(Deadline::new(Timer::Connect, now + limits.connect_timeout)),
+            offered: request.protocols.clone(),
+        }
+    }
+
+    /// Checks a client application's close code (1000 or 3000-4999, as
+    /// browsers allow) and reason (at most 123 bytes).
+    pub fn check_close_args(code: u16, reason: &str) -> Result<(), SendError> {
+        check_close(code, reason, is_valid_app_code)
+    }
+
+    /// TCP is up: the request may go out.
+    pub fn handle_connected(&mut self) {
+        if let State::Connecting { key } = &mut self.state {
+            self.state = State::Handshaking {
+                key: std::mem::take(key),
+            };
+        }
+    }
+
+    /// Still waiting for TCP: nothing may be written yet.
+    pub fn is_connecting(&self) -> bool {
+        matches!(self.state, State::Connecting { .. })
+    }
+
+    /// Connecting or handshaking.
+    pub fn is_opening(&self) -> bool {
+        matches!(self.state, State::Connecting { .. } | State::Handshaking { .. })
+    }
+
+    /// Open: the handshake is done and our close not sent.
+    pub fn is_open(&self) -> bool {
+        matches!(&self.state, State::Ws(ws) if ws.is_open())
+    }
+
+    /// Our close is sent; the server's is awaited.
+    pub fn is_closing(&self) -> bool {
+        matches!(&self.state, State::Ws(ws) if !ws.is_open())
+    }
+
+    /// When [`ClientConn::handle_timeout`] is next needed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadline.map(|d| d.at)
+    }
+
+    /// The running timer, if any.
+    pub fn timer(&self) -> Option<Deadline> {
+        self.deadline
+    }
+
+    /// Pairs what was kept from earlier reads with `data`, just read.
+    pub fn begin_input<'d>(&mut self, data: &'d mut [u8]) -> Input<'d> {
+        Input::new(std::mem::take(&mut self.tail), data)
+    }
+
+    /// Keeps what `input` left unconsumed.
+    pub fn end_input(&mut self, input: Input<'_>) {
+        let rest = input.finish();
+        if !matches!(self.state, State::Closing { .. }) && !rest.is_empty() {
+            self.tail = rest;
+        }
+    }
+
+    /// The next event from `input`, or `None` when it needs more bytes.
+    pub fn poll_input<'i>(
+        &mut self,
+        input: &'i mut Input<'_>,
+        now: Instant,
+        limits: &Limits,
+    ) -> Option<ClientEvent<'i>> {
+        match &mut self.state {
+            State::Connecting { .. } | State::Closing { .. } => {
+                input.discard();
+                None
+            }
+            State::Handshaking { key } => {
+                let buf = input.next(usize::MAX)?;
+                match parse_response(buf, key, &self.offered) {
+                    Ok(None) => None,
+                    Ok(Some(accepted)) => {
+                        input.consume(accepted.head_len);
+                        let ws = WsConn::new(Role::Client, limits, now);
+                        self.deadline = ws
+                            .next_keepalive(now, limits)
+                            .map(|at| Deadline::new(Timer::Keepalive, at));
+                        self.state = State::Ws(Box::new(ws));
+                        Some(ClientEvent::Open {
+                            protocol: accepted.protocol,
+                        })
+                    }
+                    Err(e) => {
+                        input.discard();
+                        Some(self.end(
+                            WsConn::dropped(CloseInitiator::Local, ""),
+                            Some(e.into()),
+                            true,
+                            now,
+                            limits,
+                        ))
+                    }
+                }
+            }
+            State::Ws(ws) => match ws.step(input, &mut self.out, now, limits) {
+                Step::Idle => None,
+                Step::Event(Event::Text(t)) => Some(ClientEvent::Text(t)),
+                Step::Event(Event::Binary(b)) => Some(ClientEvent::Binary(b)),
+                Step::Event(Event::Ping(p)) => Some(ClientEvent::Ping(p)),
+                Step::Event(Event::Pong(p)) => Some(ClientEvent::Pong(p)),
+                Step::Event(Event::Close { .. }) => unreachable!("closes come as Step::Closed"),
+                Step::Closed(close, error) => Some(self.end(close, error, false, now, limits)),
+            },
+        }
+    }
+
+    fn end(
+        &mut self,
+        close: CloseInfo,
+        error: Option<ConnError>,
+        done: bool,
+        now: Instant,
+        limits: &Limits,
+    ) -> ClientEvent<'static> {
+        self.state = State::Closing { peer_eof: false, done };
+        self.tail = Vec::new();
+        self.deadline = Some(Deadline::new(Timer::Linger, now + limits.close_timeout));
+        ClientEvent::Closed { close, error }
+    }
+
+    fn ws(&mut self) -> Option<&mut WsConn> {
+        match &mut self.state {
+            State::Ws(ws) => Some(ws),
+            _ => None,
+        }
+    }
+
+    /// Queues a whole text or binary message.
+    pub fn send_message(&mut self, opcode: Opcode, payload: &[u8], limits: &Limits) -> SendStatus {
+        let State::Ws(ws) = &mut self.state else {
+            return SendStatus::Closed;
+        };
+        ws.send_message(&mut self.out, opcode, payload, limits)
+    }
+
+    /// Queues one raw frame.
+    pub fn send_raw(
+        &mut self,
+        opcode: Opcode,
+        payload: &[u8],
+        fin: bool,
+        limits: &Limits,
+    ) -> Result<SendStatus, SendError> {
+        let State::Ws(ws) = &mut self.state else {
+            super::outgoing::Fragmenter::check_alone(opcode, payload.len(), fin)?;
+            return Ok(SendStatus::Closed);
+        };
+        ws.send_raw(&mut self.out, opcode, payload, fin, limits)
+    }
+
+    /// Starts the closing handshake with `code` (1000 or 3000-4999, as
+    /// browsers allow) and `reason` (at most 123 bytes). Does nothing
+    /// unless open.
+    pub fn close(&mut self, code: u16, reason: &str, now: Instant, limits: &Limits) -> Result<(), SendError> {
+        check_close(code, reason, is_valid_app_code)?;
+        let State::Ws(ws) = &mut self.state else {
+            return Ok(());
+        };
+        if ws.queue_close(&mut self.out, code, reason) {
+            self.deadline = Some(Deadline::new(Timer::CloseHandshake, now + limits.close_timeout));
+        }
+        Ok(())
+    }
+
+    /// A slow-consumer close that a send started, to report.
+    pub fn poll_event(&mut self, now: Instant, limits: &Limits) -> Option<ClientEvent<'static>> {
+        let (close, error) = self.ws()?.take_slow()?;
+        Some(self.end(close, Some(error), false, now, limits))
+    }
+
+    /// Deadlines that came due by `now`.
+    pub fn handle_timeout(&mut self, now: Instant, limits: &Limits) -> Option<ClientEvent<'static>> {
+        let deadline = self.deadline.filter(|d| d.is_due(now))?;
+        self.deadline = None;
+        match (deadline.timer, &mut self.state) {
+            (Timer::Connect, State::Connecting { .. } | State::Handshaking { .. }) => {
+                let close = WsConn::dropped(CloseInitiator::Local, "");
+                Some(self.end(close, Some(ConnError::ConnectTimeout), true, now, limits))
+            }
+            (Timer::Keepalive, State::Ws(ws)) => match ws.handle_keepalive(&mut self.out, now, limits) {
+                Some((close, error)) => Some(self.end(close, Some(error), false, now, limits)),
+                None => {
+                    self.deadline = ws
+                        .next_keepalive(now, limits)
+                        .map(|at| Deadline::new(Timer::Keepalive, at));
+                    None
+                }
+            },
+            (Timer::CloseHandshake, State::Ws(_)) => {
+                let (close, error) = WsConn::close_timed_out();
+                Some(self.end(close, Some(error), true, now, limits))
+            }
+            (Timer::Linger, State::Closing { done, .. }) => {
+                *done = true;
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// The server closed TCP (or connecting failed): the end, reported
+    /// unless it already was.
+    pub fn handle_eof(&mut self, now: Instant, limits: &Limits) -> Option<ClientEvent<'static>> {
+        if let State::Closing { peer_eof, .. } = &mut self.state {
+            *peer_eof = true;
+            return None;
+        }
+        let event = self.end(WsConn::dropped(CloseInitiator::Remote, ""), None, false, now, limits);
+        if let State::Closing { peer_eof, .. } = &mut self.state {
+            *peer_eof = true;
+        }
+        Some(event)
+    }
+
+    /// The socket failed: the end, reported unless it already was.
+    pub fn handle_lost(&mut self, now: Instant, limits: &Limits) -> Option<ClientEvent<'static>> {
+        let event = self.handle_eof(now, limits);
+        if let State::Closing { done, .. } = &mut self.state {
+            *done = true;
+        }
+        event
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn buffered(&self) -> usize {
+        let deferred = match &self.state {
+            State::Ws(ws) => ws.buffered(),
+            _ => 0,
+        };
+        self.out.buf.len() + deferred
+    }
+
+    /// Whether output is waiting to be written (never while connecting).
+    pub fn has_output(&self) -> bool {
+        !self.is_connecting() && !self.out.buf.is_empty()
+    }
+
+    /// The bytes to write; the driver drains what it wrote from the front.
+    pub fn transmit(&mut self) -> &mut Vec<u8> {
+        &mut self.out.buf
+    }
+
+    /// After a flush attempt: what the driver does next.
+    pub fn handle_flushed(&mut self) -> Flushed {
+        self.out.backlog = u32::try_from(self.out.buf.len()).unwrap_or(u32::MAX);
+        match self.state {
+            State::Closing { .. } if self.out.buf.is_empty() => Flushed::Close,
+            _ => Flushed::Keep,
+        }
+    }
+
+    /// Whether the socket can go: given up on, or over with our last bytes
+    /// written (the client does not wait for the server's FIN once its
+    /// close is answered).
+    pub fn is_finished(&self) -> bool {
+        match self.state {
+            State::Closing { done, .. } => done || self.out.buf.is_empty(),
+            _ => false,
+        }
+    }
+}
+
+/// Automatic reconnection after a connection is lost: delays grow from
+/// `initial_delay` by `factor` up to `max_delay`.
+///
+/// ```
+/// use std::time::Duration;
+/// let r = hvws::Reconnect::default();
+/// assert_eq!(r.delay(0), Duration::from_millis(500));
+/// assert_eq!(r.delay(3), Duration::from_secs(4));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reconnect {
+    /// Delay before the first attempt. Default 500 ms.
+    pub initial_delay: Duration,
+    /// Cap on the delay. Default 30 s.
+    pub max_delay: Duration,
+    /// Growth per failed attempt. Default 2.
+    pub factor: f64,
+    /// Give up after this many attempts in a row; `None` retries forever.
+    pub max_attempts: Option<u32>,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Reconnect {
+            initial_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            factor: 2.0,
+            max_attempts: None,
+        }
+    }
+}
+
+impl Reconnect {
+    /// The delay before attempt `n` (0-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        // A factor below 1 (or NaN) would shrink or break the backoff.
+        let factor = if self.factor >= 1.0 { self.factor } else { 1.0 };
+        let secs = self.initial_delay.as_secs_f64() * factor.powi(attempt.min(64) as i32);
+        Duration::from_secs_f64(secs.min(self.max_delay.as_secs_f64()))
+    }
+}
+
+/// When to try again: the attempts made since the last success, and the
+/// time of the next.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Backoff {
+    attempt: u32,
+    next: Option<Instant>,
+}
+
+impl Backoff {
+    /// A connection ended at `now`: schedules the next attempt by `policy`,
+    /// unless it ran out of attempts. Returns when.
+    pub fn schedule(&mut self, policy: &Reconnect, now: Instant) -> Option<Instant> {
+        if policy.max_attempts.is_some_and(|max| self.attempt >= max) {
+            self.next = None;
+            return None;
+        }
+        let at = now + policy.delay(self.attempt);
+        self.attempt += 1;
+        self.next = Some(at);
+        self.next
+    }
+
+    /// A connection opened: the next loss starts from the first delay.
+    pub fn reset(&mut self) {
+        *self = Backoff::default();
+    }
+
+    /// No attempt planned any more (the user closed).
+    pub fn cancel(&mut self) {
+        self.next = None;
+    }
+
+    /// When the next attempt is due.
+    pub fn next(&self) -> Option<Instant> {
+        self.next
+    }
+
+    /// Attempts since the last success.
+    pub fn attempts(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Whether the next attempt is due at `now`; clears it if so.
+    pub fn take_due(&mut self, now: Instant) -> bool {
+        match self.next {
+            Some(at) if at <= now => {
+                self.next = None;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let r = Reconnect::default();
+        let d: Vec<u64> = (0..10).map(|i| r.delay(i).as_millis() as u64).collect();
+        assert_eq!(&d[..4], &[500, 1000, 2000, 4000]);
+        assert_eq!(d[9], 30_000);
+        assert_eq!(r.delay(u32::MAX), Duration::from_secs(30));
+        let odd = Reconnect {
+            factor: -3.0,
+            ..Reconnect::default()
+        };
+        assert_eq!(odd.delay(5), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn schedule_counts_attempts_until_reset_or_the_limit() {
+        let t0 = Instant::now();
+        let policy = Reconnect {
+            max_attempts: Some(3),
+            ..Reconnect::default()
+        };
+        let mut b = Backoff::default();
+        let ms = |d: Option<Instant>| d.map(|at| at.duration_since(t0).as_millis());
+        assert_eq!(ms(b.schedule(&policy, t0)), Some(500));
+        assert!(!b.take_due(t0 + Duration::from_millis(499)));
+        assert!(b.take_due(t0 + Duration::from_millis(500)));
+        assert_eq!(b.next(), None, "taken");
+        assert_eq!(ms(b.schedule(&policy, t0)), Some(1000));
+        assert_eq!(ms(b.schedule(&policy, t0)), Some(2000));
+        assert_eq!(b.schedule(&policy, t0), None, "three attempts, then no more");
+        b.reset();
+        assert_eq!(ms(b.schedule(&policy, t0)), Some(500), "an open connection resets");
+        b.cancel();
+        assert!(!b.take_due(t0 + Duration::from_secs(60)));
+    }
+}

@@ -1,0 +1,322 @@
+//! HTTP requests and responses: the data a server connection reads and
+//! writes. Routing them is the crate's business (`crate::Routes`).
+
+use std::fmt;
+use std::net::SocketAddr;
+
+/// An HTTP request method.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// PATCH
+    Patch,
+    /// DELETE
+    Delete,
+    /// HEAD; answered by the GET route when no HEAD route is registered.
+    Head,
+    /// OPTIONS
+    Options,
+    /// Any other method token, as sent.
+    Other(String),
+}
+
+impl Method {
+    /// Parses a method token (case-sensitive, as RFC 9110 says).
+    pub fn parse(token: &str) -> Method {
+        match token {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            "HEAD" => Method::Head,
+            "OPTIONS" => Method::Options,
+            other => Method::Other(other.to_owned()),
+        }
+    }
+
+    /// The method token.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Head => "HEAD",
+            Method::Options => "OPTIONS",
+            Method::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A parsed HTTP/1.x request: also what a WebSocket handshake looks like to
+/// [`HvWebServer::on_ws_handshake`](crate::HvWebServer::on_ws_handshake).
+#[derive(Clone, Debug)]
+pub struct HttpRequest {
+    pub(crate) method: Method,
+    pub(crate) target: String,
+    pub(crate) path_len: usize,
+    pub(crate) minor_version: u8,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) peer: SocketAddr,
+}
+
+impl HttpRequest {
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The request target as sent: path and query (`/chat?room=1`).
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The path, without the query string (`/chat`).
+    pub fn path(&self) -> &str {
+        &self.target[..self.path_len]
+    }
+
+    /// The raw query string without `?`, or `""`.
+    pub fn query(&self) -> &str {
+        self.target.get(self.path_len + 1..).unwrap_or("")
+    }
+
+    /// The first value of query parameter `name`, percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        query_pairs(self.query()).find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// Every query parameter, percent-decoded, in order.
+    pub fn query_params(&self) -> Vec<(String, String)> {
+        query_pairs(self.query()).collect()
+    }
+
+    /// The value of header `name` (case-insensitive), the first if repeated.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every header as (lower-cased name, value), in order.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// The body (empty unless the request had a `Content-Length`).
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The body as UTF-8 text, `None` if it is not.
+    pub fn body_text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.body).ok()
+    }
+
+    /// The client's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// `1` for HTTP/1.1, `0` for HTTP/1.0.
+    pub fn minor_version(&self) -> u8 {
+        self.minor_version
+    }
+}
+
+/// Splits `a=1&b=x%20y` into decoded pairs; `+` is a space, as in forms.
+pub fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k), percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    fn hex(c: u8) -> Option<u8> {
+        (c as char).to_digit(16).map(|d| d as u8)
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let decoded = match b[i] {
+            b'+' => Some((b' ', 1)),
+            b'%' if i + 2 < b.len() => hex(b[i + 1]).zip(hex(b[i + 2])).map(|(h, l)| (h << 4 | l, 3)),
+            _ => None,
+        };
+        let (byte, step) = decoded.unwrap_or((b[i], 1));
+        out.push(byte);
+        i += step;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An HTTP response built by a route handler.
+///
+/// ```
+/// use hvws::HttpResponse;
+/// let r = HttpResponse::text("pong").with_header("Cache-Control", "no-store");
+/// assert_eq!(r.status(), 200);
+/// assert_eq!(r.body(), b"pong");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// An empty response with `status`.
+    pub fn new(status: u16) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// 200 with a `text/plain; charset=utf-8` body.
+    pub fn text(body: impl Into<String>) -> HttpResponse {
+        HttpResponse::bytes("text/plain; charset=utf-8", body.into().into_bytes())
+    }
+
+    /// 200 with a JSON body given as an already-serialized string.
+    pub fn json(body: impl Into<String>) -> HttpResponse {
+        HttpResponse::bytes("application/json", body.into().into_bytes())
+    }
+
+    /// 200 with a `text/html; charset=utf-8` body.
+    pub fn html(body: impl Into<String>) -> HttpResponse {
+        HttpResponse::bytes("text/html; charset=utf-8", body.into().into_bytes())
+    }
+
+    /// 200 with an arbitrary body and content type.
+    pub fn bytes(content_type: &str, body: impl Into<Vec<u8>>) -> HttpResponse {
+        HttpResponse::new(200)
+            .with_header("Content-Type", content_type)
+            .with_body(body)
+    }
+
+    /// A plain-text response with `status` whose body is the reason phrase,
+    /// for errors.
+    pub fn error(status: u16) -> HttpResponse {
+        HttpResponse::text(reason_phrase(status)).with_status(status)
+    }
+
+    /// Replaces the status code.
+    pub fn with_status(mut self, status: u16) -> HttpResponse {
+        self.status = status;
+        self
+    }
+
+    /// Adds a header. `Content-Length` and `Connection` are set by the server
+    /// and ignored here.
+    pub fn with_header(mut self, name: &str, value: &str) -> HttpResponse {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Replaces the body.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> HttpResponse {
+        self.body = body.into();
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The standard reason phrase for `status`.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(target: &str) -> HttpRequest {
+        HttpRequest {
+            method: Method::Get,
+            target: target.to_owned(),
+            path_len: target.find('?').unwrap_or(target.len()),
+            minor_version: 1,
+            headers: vec![("x-api-key".into(), "s3cret".into())],
+            body: Vec::new(),
+            peer: "127.0.0.1:1".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn path_query_and_params() {
+        let r = req("/chat?room=main%20hall&token=a+b&flag&room=2");
+        assert_eq!(r.path(), "/chat");
+        assert_eq!(r.query(), "room=main%20hall&token=a+b&flag&room=2");
+        assert_eq!(r.query_param("room").as_deref(), Some("main hall"));
+        assert_eq!(r.query_param("token").as_deref(), Some("a b"));
+        assert_eq!(r.query_param("flag").as_deref(), Some(""));
+        assert_eq!(r.query_param("none"), None);
+        assert_eq!(r.query_params().len(), 4);
+        assert_eq!(r.header("X-API-Key"), Some("s3cret"));
+        assert_eq!(req("/plain").query(), "");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("é%C3%A9%é"), "éé%é");
+    }
+}

@@ -1,0 +1,61 @@
+//! The limits and timeouts a connection enforces, as the core sees them:
+//! `ServerConfig` and `ClientConfig` are turned into one of these at the
+//! edge, once per server or client, and every connection borrows it.
+
+use std::time::Duration;
+
+/// What a connection allows and how long it waits. One value serves every
+/// connection of a server (it is passed to each call, not stored per
+/// connection, so an idle connection does not pay for it).
+///
+/// ```
+/// let limits = hvws::proto::Limits::default();
+/// assert_eq!(limits.max_message_size, 16 << 20);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest frame accepted (1009 past it).
+    pub max_frame_size: usize,
+    /// Largest message accepted, fragments together (1009 past it).
+    pub max_message_size: usize,
+    /// Server: longest request line plus headers (431 past it).
+    pub max_request_head: usize,
+    /// Server: largest request body (413 past it).
+    pub max_request_body: usize,
+    /// Server: time allowed for a whole HTTP request, from connecting or
+    /// from the previous answer (408 past it).
+    pub request_timeout: Duration,
+    /// Client: time allowed for TCP connect plus the opening handshake.
+    pub connect_timeout: Duration,
+    /// How long to wait for the peer's close frame after ours, and for the
+    /// peer to close TCP after our last bytes.
+    pub close_timeout: Duration,
+    /// Ping a WebSocket peer silent for this long.
+    pub ping_interval: Option<Duration>,
+    /// Give up on a WebSocket peer silent (not even a pong) for this long.
+    pub idle_timeout: Option<Duration>,
+    /// Unwritten bytes (as of the last flush) past which a peer is a slow
+    /// consumer.
+    pub max_write_buffer: usize,
+    /// Whether a slow consumer is closed with 1008 (else its messages are
+    /// dropped until it catches up).
+    pub close_slow_consumers: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_size: 16 << 20,
+            max_message_size: 16 << 20,
+            max_request_head: 8 << 10,
+            max_request_body: 1 << 20,
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(5),
+            ping_interval: None,
+            idle_timeout: None,
+            max_write_buffer: 4 << 20,
+            close_slow_consumers: true,
+        }
+    }
+}

@@ -1,0 +1,556 @@
+//! One server-side connection: HTTP/1.1 requests (keep-alive, pipelining,
+//! the request timeout), the upgrade, then the WebSocket, then the TCP
+//! close. No socket, no clock: bytes and `now` in, events and bytes out.
+//!
+//! # Call order
+//!
+//! ```text
+//! ServerConn::new(peer, now, limits)
+//! loop {
+//!     // bytes arrived:
+//!     let mut input = conn.begin_input(bytes, spare_buffer);
+//!     while let Some(event) = conn.poll_input(&mut input, now, limits) {
+//!         // Request  -> conn.respond(..)                 (before the next poll_input)
+//!         // Upgrade  -> conn.accept_upgrade(..) or conn.respond(..)
+//!         // Text/Binary/Ping/Pong -> the application; it may send, close
+//!         // Closed   -> the application; then conn.release()
+//!     }
+//!     conn.end_input(input);
+//!     // the peer closed TCP:           conn.handle_eof(now, limits)
+//!     // the socket failed:             conn.handle_lost()
+//!     // conn.poll_timeout() came due:  conn.handle_timeout(now, limits)
+//!     // after any send:                conn.poll_event(now, limits)  (a slow consumer closed)
+//!     // flush: write conn.transmit(), drain what was written, then
+//!     //        conn.handle_flushed() says whether to shut down or close
+//!     // conn.is_finished(): drop the socket
+//! }
+//! ```
+//!
+//! Events borrow the input (a message is handed out where it was read), so
+//! the application is called between two `poll_input`s; anything it does to
+//! this or any other connection is allowed then.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+mod http;
+
+use super::close::{is_valid_server_code, CloseInfo, CloseInitiator, MAX_REASON_LEN};
+use super::decoder::Event;
+use super::error::{ConnError, SendError, SendStatus};
+use super::frame::Opcode;
+use super::http::{HttpRequest, HttpResponse};
+use super::info::ChannelInfo;
+use super::input::Input;
+use super::limits::Limits;
+use super::timer::{Deadline, Timer};
+use super::ws::{Outbox, Step, WsConn};
+
+/// What a server connection has for its owner.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServerEvent<'i> {
+    /// A complete HTTP request (not an upgrade). Answer it with
+    /// [`ServerConn::respond`]; the next pipelined request waits until then.
+    Request(HttpRequest),
+    /// A valid WebSocket upgrade request (RFC 6455 §4.2.1 checked). Accept
+    /// it with [`ServerConn::accept_upgrade`] or refuse it with
+    /// [`ServerConn::respond`] (the connection then closes).
+    Upgrade(HttpRequest),
+    /// A text message.
+    Text(Cow<'i, str>),
+    /// A binary message.
+    Binary(Cow<'i, [u8]>),
+    /// A ping; the pong is already queued.
+    Ping(&'i [u8]),
+    /// A pong.
+    Pong(&'i [u8]),
+    /// The WebSocket is over; `error` says why when it was not a clean
+    /// closing handshake. Its [`ChannelInfo`] stays readable until
+    /// [`ServerConn::release`].
+    Closed {
+        /// How it ended.
+        close: CloseInfo,
+        /// What failed, if anything did.
+        error: Option<ConnError>,
+    },
+}
+
+/// What the driver does after a flush.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flushed {
+    /// Nothing: keep the socket.
+    Keep,
+    /// Everything is written and the connection is done writing: shut down
+    /// our side of TCP (the peer then sees EOF after our last bytes).
+    ShutdownWrite,
+    /// Everything is written and the peer has closed: drop the socket.
+    Close,
+}
+
+#[derive(Debug)]
+enum Http {
+    /// Reading the next request.
+    Reading,
+    /// A request was handed out; its answer is awaited.
+    Answering { keep_alive: bool, head_only: bool },
+    /// An upgrade was handed out; `key` is its `Sec-WebSocket-Key`.
+    Upgrading { key: Box<str> },
+}
+
+/// A WebSocket and the handshake details the application reads.
+#[derive(Debug)]
+struct ServerWs {
+    ws: WsConn,
+    info: ChannelInfo,
+}
+
+#[derive(Debug)]
+enum State {
+    Http(Http),
+    Ws(Box<ServerWs>),
+    /// Finished: write what is queued, shut down writing, then wait for the
+    /// peer's close (so our last bytes are not lost to a reset) or the
+    /// linger deadline. A WebSocket's details stay until `release`.
+    Closing {
+        ws: Option<Box<ServerWs>>,
+        shutdown_sent: bool,
+        peer_eof: bool,
+        /// Give up on the socket now (timeouts, failures).
+        done: bool,
+    },
+}
+
+/// One connection accepted by a server. See the module docs for the call
+/// order.
+#[derive(Debug)]
+pub struct ServerConn {
+    state: State,
+    out: Outbox,
+    /// Received bytes not yet consumed (a partial head or frame).
+    tail: Vec<u8>,
+    deadline: Option<Deadline>,
+    /// `deadline` changed since the owner last took it.
+    deadline_moved: bool,
+    peer: SocketAddr,
+}
+
+impl ServerConn {
+    /// A connection from `peer`, accepted at `now`: it has
+    /// `limits.request_timeout` to send its first request.
+    pub fn new(peer: SocketAddr, now: Instant, limits: &Limits) -> ServerConn {
+        let mut conn = ServerConn {
+            state: State::Http(Http::Reading),
+            out: Outbox::default(),
+            tail: Vec::new(),
+            deadline: None,
+            deadline_moved: false,
+            peer,
+        };
+        conn.set_deadline(Some(Deadline::new(Timer::Request, now + limits.request_timeout)));
+        conn
+    }
+
+    /// The peer's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    fn set_deadline(&mut self, deadline: Option<Deadline>) {
+        if self.deadline != deadline {
+            self.deadline = deadline;
+            self.deadline_moved = true;
+        }
+    }
+
+    /// When [`ServerConn::handle_timeout`] is next needed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadline.map(|d| d.at)
+    }
+
+    /// The running timer, if any.
+    pub fn timer(&self) -> Option<Deadline> {
+        self.deadline
+    }
+
+    /// The new deadline, if it changed since the last call: for a driver
+    /// that keeps one schedule for many connections.
+    pub fn take_moved_timeout(&mut self) -> Option<Instant> {
+        if std::mem::take(&mut self.deadline_moved) {
+            self.poll_timeout()
+        } else {
+            None
+        }
+    }
+
+    /// Whether the connection still reads what arrives.
+    pub fn wants_input(&self) -> bool {
+        !matches!(self.state, State::Closing { .. })
+    }
+
+    /// An open WebSocket: upgraded, our close not sent.
+    pub fn is_open(&self) -> bool {
+        matches!(&self.state, State::Ws(w) if w.ws.is_open())
+    }
+
+    /// A WebSocket whose end has not been reported yet (open or closing).
+    pub fn is_websocket(&self) -> bool {
+        matches!(self.state, State::Ws(_))
+    }
+
+    /// The WebSocket's handshake details, until [`ServerConn::release`].
+    pub fn info(&self) -> Option<&ChannelInfo> {
+        match &self.state {
+            State::Ws(w) | State::Closing { ws: Some(w), .. } => Some(&w.info),
+            _ => None,
+        }
+    }
+
+    /// Drops a finished WebSocket's details (after its close was reported).
+    pub fn release(&mut self) {
+        if let State::Closing { ws, .. } = &mut self.state {
+            *ws = None;
+        }
+    }
+
+    /// Takes the bytes kept from earlier reads and pairs them with `data`,
+    /// just read. `spare` is an empty buffer to keep a new tail in if one is
+    /// needed; [`ServerConn::end_input`] hands back a buffer for reuse.
+    pub fn begin_input<'d>(&mut self, data: &'d mut [u8], spare: Vec<u8>) -> Input<'d> {
+        let tail = if self.tail.is_empty() {
+            spare
+        } else {
+            std::mem::take(&mut self.tail)
+        };
+        Input::new(tail, data)
+    }
+
+    /// Keeps what `input` left unconsumed; returns an empty buffer (maybe
+    /// of no capacity) for reuse.
+    pub fn end_input(&mut self, input: Input<'_>) -> Vec<u8> {
+        let rest = input.finish();
+        if rest.is_empty() || !self.wants_input() {
+            let mut spare = rest;
+            spare.clear();
+            return spare;
+        }
+        self.tail = rest;
+        Vec::new()
+    }
+
+    /// The next event from `input`, or `None` when it needs more bytes (or
+    /// the connection stopped reading, or awaits an answer).
+    pub fn poll_input<'i>(
+        &mut self,
+        input: &'i mut Input<'_>,
+        now: Instant,
+        limits: &Limits,
+    ) -> Option<ServerEvent<'i>> {
+        match &mut self.state {
+            State::Http(Http::Reading) => self.read_request(input, now, limits),
+            // The next pipelined request waits for this one's answer, so
+            // answers leave in order.
+            State::Http(_) => None,
+            State::Ws(w) => match w.ws.step(input, &mut self.out, now, limits) {
+                Step::Idle => None,
+                Step::Event(Event::Text(t)) => Some(ServerEvent::Text(t)),
+                Step::Event(Event::Binary(b)) => Some(ServerEvent::Binary(b)),
+                Step::Event(Event::Ping(p)) => Some(ServerEvent::Ping(p)),
+                Step::Event(Event::Pong(p)) => Some(ServerEvent::Pong(p)),
+                Step::Event(Event::Close { .. }) => unreachable!("closes come as Step::Closed"),
+                Step::Closed(close, error) => {
+                    // A clean close needs nothing more from the peer: the
+                    // socket goes once our close frame is written (RFC 6455
+                    // §7.1.1: the server closes TCP first), without a
+                    // shutdown and a wait for its FIN.
+                    let peer_done = error.is_none();
+                    self.end_ws(now, limits, peer_done, false);
+                    Some(ServerEvent::Closed { close, error })
+                }
+            },
+            State::Closing { .. } => {
+                input.discard();
+                None
+            }
+        }
+    }
+
+    fn ws(&mut self) -> Option<&mut WsConn> {
+        match &mut self.state {
+            State::Ws(w) => Some(&mut w.ws),
+            _ => None,
+        }
+    }
+
+    /// Queues a whole text or binary message.
+    pub fn send_message(&mut self, opcode: Opcode, payload: &[u8], limits: &Limits) -> SendStatus {
+        let State::Ws(w) = &mut self.state else {
+            return SendStatus::Closed;
+        };
+        w.ws.send_message(&mut self.out, opcode, payload, limits)
+    }
+
+    /// Queues a frame already encoded (unmasked) for many receivers.
+    pub fn push_encoded(&mut self, frame: &[u8], limits: &Limits) -> SendStatus {
+        let State::Ws(w) = &mut self.state else {
+            return SendStatus::Closed;
+        };
+        w.ws.push_encoded(&mut self.out, frame, limits)
+    }
+
+    /// Queues one raw frame; see [`crate::Context::send`] for the rules.
+    pub fn send_raw(
+        &mut self,
+        opcode: Opcode,
+        payload: &[u8],
+        fin: bool,
+        limits: &Limits,
+    ) -> Result<SendStatus, SendError> {
+        let State::Ws(w) = &mut self.state else {
+            // The frame's rules are checked even so: a bad call is a bad
+            // call whether or not the channel is still there.
+            super::outgoing::Fragmenter::check_alone(opcode, payload.len(), fin)?;
+            return Ok(SendStatus::Closed);
+        };
+        w.ws.send_raw(&mut self.out, opcode, payload, fin, limits)
+    }
+
+    /// Starts the closing handshake with `code` (checked: one a server may
+    /// send) and `reason` (at most 123 bytes). A channel already closing or
+    /// closed is left as it is.
+    pub fn close(&mut self, code: u16, reason: &str, now: Instant, limits: &Limits) -> Result<(), SendError> {
+        check_close(code, reason, is_valid_server_code)?;
+        self.start_close(code, reason, now, limits);
+        Ok(())
+    }
+
+    /// Starts the closing handshake with any code (shutdown's 1001, say).
+    pub fn start_close(&mut self, code: u16, reason: &str, now: Instant, limits: &Limits) {
+        let State::Ws(w) = &mut self.state else { return };
+        if w.ws.queue_close(&mut self.out, code, reason) {
+            self.set_deadline(Some(Deadline::new(Timer::CloseHandshake, now + limits.close_timeout)));
+        }
+    }
+
+    /// Fails an open WebSocket for a reason of the owner's (a callback
+    /// panicked: 1011): our close frame goes out and the connection ends
+    /// without waiting for an answer. Returns how it ended.
+    pub fn abort(&mut self, code: u16, reason: &str, now: Instant, limits: &Limits) -> Option<CloseInfo> {
+        let State::Ws(w) = &mut self.state else {
+            return None;
+        };
+        w.ws.queue_close(&mut self.out, code, reason);
+        self.end_ws(now, limits, false, false);
+        Some(CloseInfo {
+            code,
+            reason: reason.to_owned(),
+            was_clean: false,
+            initiator: CloseInitiator::Local,
+        })
+    }
+
+    /// The server is stopping: a WebSocket gets a 1001 close, an HTTP
+    /// connection is closed after what is queued.
+    pub fn begin_shutdown(&mut self, now: Instant, limits: &Limits) {
+        match self.state {
+            State::Ws(_) => self.start_close(1001, "server shutting down", now, limits),
+            State::Http(_) => self.begin_closing(now, limits, false, false),
+            State::Closing { .. } => {}
+        }
+    }
+
+    /// The server gives up on the connection (its stop deadline passed):
+    /// a WebSocket still open ends here, unclean. Returns how, if it was one.
+    pub fn abandon(&mut self, now: Instant, limits: &Limits) -> Option<CloseInfo> {
+        let close = self
+            .is_websocket()
+            .then(|| WsConn::dropped(CloseInitiator::Local, "server stopped"));
+        self.begin_closing(now, limits, true, true);
+        close
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn buffered(&self) -> usize {
+        let deferred = match &self.state {
+            State::Ws(w) => w.ws.buffered(),
+            _ => 0,
+        };
+        self.out.buf.len() + deferred
+    }
+
+    /// What a send started that the owner has yet to hear: a slow consumer
+    /// that the write cap closed.
+    pub fn poll_event(&mut self, now: Instant, limits: &Limits) -> Option<ServerEvent<'static>> {
+        let (close, error) = self.ws()?.take_slow()?;
+        self.end_ws(now, limits, false, false);
+        Some(ServerEvent::Closed {
+            close,
+            error: Some(error),
+        })
+    }
+
+    /// Deadlines that came due by `now`.
+    pub fn handle_timeout(&mut self, now: Instant, limits: &Limits) -> Option<ServerEvent<'static>> {
+        let deadline = self.deadline.filter(|d| d.is_due(now))?;
+        self.set_deadline(None);
+        match (deadline.timer, &mut self.state) {
+            (Timer::Request, State::Http(Http::Reading)) => {
+                log::debug!("{}: request timeout", self.peer);
+                self.respond_and_close(&HttpResponse::error(408), now, limits);
+                None
+            }
+            (Timer::Keepalive, State::Ws(w)) => match w.ws.handle_keepalive(&mut self.out, now, limits) {
+                Some((close, error)) => {
+                    self.end_ws(now, limits, false, false);
+                    Some(ServerEvent::Closed {
+                        close,
+                        error: Some(error),
+                    })
+                }
+                None => {
+                    let next = w.ws.next_keepalive(now, limits);
+                    self.set_deadline(next.map(|at| Deadline::new(Timer::Keepalive, at)));
+                    None
+                }
+            },
+            (Timer::CloseHandshake, State::Ws(_)) => {
+                let (close, error) = WsConn::close_timed_out();
+                self.end_ws(now, limits, false, true);
+                Some(ServerEvent::Closed {
+                    close,
+                    error: Some(error),
+                })
+            }
+            (Timer::Linger, State::Closing { done, .. }) => {
+                *done = true;
+                None
+            }
+            // A timer of an earlier phase (each phase sets its own).
+            _ => None,
+        }
+    }
+
+    /// The peer closed its side of TCP. What is queued still goes out (an
+    /// HTTP client may half-close after its request), then the socket.
+    pub fn handle_eof(&mut self, now: Instant, limits: &Limits) -> Option<ServerEvent<'static>> {
+        let event = match self.state {
+            State::Ws(_) => Some(ServerEvent::Closed {
+                close: WsConn::dropped(CloseInitiator::Remote, ""),
+                error: None,
+            }),
+            _ => None,
+        };
+        match &mut self.state {
+            State::Closing { peer_eof, .. } => *peer_eof = true,
+            _ => self.end_ws(now, limits, true, false),
+        }
+        event
+    }
+
+    /// The socket failed: nothing more can be read or written. A WebSocket
+    /// gets its close (1006); the driver adds the error.
+    pub fn handle_lost(&mut self, now: Instant, limits: &Limits) -> Option<ServerEvent<'static>> {
+        let event = self.handle_eof(now, limits);
+        if let State::Closing { done, .. } = &mut self.state {
+            *done = true;
+        }
+        event
+    }
+
+    /// Leaves HTTP or WebSocket for `Closing`, keeping a WebSocket's details
+    /// for the close report.
+    fn end_ws(&mut self, now: Instant, limits: &Limits, peer_eof: bool, done: bool) {
+        self.begin_closing(now, limits, peer_eof, done);
+    }
+
+    fn begin_closing(&mut self, now: Instant, limits: &Limits, peer_eof: bool, done: bool) {
+        let ws = match std::mem::replace(&mut self.state, State::Http(Http::Reading)) {
+            State::Ws(w) => Some(w),
+            State::Closing { ws, .. } => ws,
+            State::Http(_) => None,
+        };
+        self.state = State::Closing {
+            ws,
+            shutdown_sent: false,
+            peer_eof,
+            done,
+        };
+        self.tail = Vec::new();
+        // However slowly the peer reads or closes, the socket goes by then.
+        self.set_deadline(Some(Deadline::new(Timer::Linger, now + limits.close_timeout)));
+    }
+
+    /// Whether output is queued.
+    pub fn has_output(&self) -> bool {
+        !self.out.buf.is_empty()
+    }
+
+    /// The bytes to write; the driver drains what it wrote from the front.
+    pub fn transmit(&mut self) -> &mut Vec<u8> {
+        &mut self.out.buf
+    }
+
+    /// Gives an empty buffer to queue output in, if the connection has
+    /// none (so a busy server reuses buffers instead of allocating).
+    pub fn give_buffer(&mut self, buf: Vec<u8>) -> Option<Vec<u8>> {
+        if self.out.buf.capacity() == 0 {
+            self.out.buf = buf;
+            None
+        } else {
+            Some(buf)
+        }
+    }
+
+    /// Whether [`ServerConn::give_buffer`] would take a buffer.
+    pub fn needs_buffer(&self) -> bool {
+        self.out.buf.capacity() == 0
+    }
+
+    /// After a flush attempt: records how much the peer left unread and
+    /// says what the driver does next. An emptied buffer is handed back.
+    pub fn handle_flushed(&mut self) -> (Flushed, Option<Vec<u8>>) {
+        self.out.backlog = u32::try_from(self.out.buf.len()).unwrap_or(u32::MAX);
+        if !self.out.buf.is_empty() {
+            return (Flushed::Keep, None);
+        }
+        let spare = Some(std::mem::take(&mut self.out.buf)).filter(|b| b.capacity() > 0);
+        let action = match &mut self.state {
+            State::Closing { peer_eof: true, .. } => Flushed::Close,
+            State::Closing { shutdown_sent, .. } if !*shutdown_sent => {
+                *shutdown_sent = true;
+                Flushed::ShutdownWrite
+            }
+            _ => Flushed::Keep,
+        };
+        (action, spare)
+    }
+
+    /// Whether the socket can go: given up on, or closed by the peer with
+    /// everything written.
+    pub fn is_finished(&self) -> bool {
+        match self.state {
+            State::Closing { done, peer_eof, .. } => done || (peer_eof && self.out.buf.is_empty()),
+            _ => false,
+        }
+    }
+}
+
+impl ServerConn {
+    /// Checks a server application's close code and reason without a
+    /// connection at hand (a handle's command, a stale channel).
+    pub fn check_close_args(code: u16, reason: &str) -> Result<(), SendError> {
+        check_close(code, reason, is_valid_server_code)
+    }
+}
+
+/// Checks a close code and reason given by the application.
+pub(crate) fn check_close(code: u16, reason: &str, valid: fn(u16) -> bool) -> Result<(), SendError> {
+    if !valid(code) {
+        return Err(SendError::InvalidCloseCode(code));
+    }
+    if reason.len() > MAX_REASON_LEN {
+        return Err(SendError::ReasonTooLong(reason.len()));
+    }
+    Ok(())
+}

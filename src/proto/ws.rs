@@ -1,0 +1,356 @@
+//! An open WebSocket, either end: what goes out (messages, fragments,
+//! pongs, the close frame, the write cap), what came in (frames to events,
+//! the closing handshake), and the keepalive (pings, idle). The server's and
+//! the client's connections both wrap one of these; the only difference
+//! between the roles is who masks.
+
+use std::time::{Duration, Instant};
+
+use super::close::{close_payload, CloseInfo, CloseInitiator, ABNORMAL};
+use super::decoder::{Decoded, Decoder, Event, Frame, Role};
+use super::error::{ConnError, SendError, SendStatus};
+use super::frame::{encode_frame, Opcode};
+use super::input::Input;
+use super::limits::Limits;
+use super::outgoing::{Fragmenter, RawFrame};
+use super::ProtocolError;
+
+/// Bytes queued for the peer, and how far behind the peer is in reading.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    /// What the driver writes next (from the front).
+    pub buf: Vec<u8>,
+    /// Bytes the last flush could not write. What the current tick queued
+    /// does not count, so a burst of sends between two flushes never looks
+    /// like a slow consumer. (32 bits, saturating: an idle connection's
+    /// size is what 10,000 of them cost, and no cap is near 4 GiB.)
+    pub backlog: u32,
+}
+
+/// The WebSocket state of one connection.
+#[derive(Debug)]
+pub(crate) struct WsConn {
+    role: Role,
+    decoder: Decoder,
+    /// The fragmented message we are sending, if any.
+    frag: Fragmenter,
+    /// Whole frames queued while a fragmented send is open; they follow its
+    /// final fragment so the two messages do not interleave.
+    deferred: Vec<u8>,
+    /// Our close frame is queued: nothing more may follow it.
+    close_sent: bool,
+    /// A send found the peer not reading and closed it; the owner reports
+    /// it from `poll_event`.
+    slow: bool,
+    /// When the peer last sent anything.
+    last_rx: Instant,
+}
+
+/// What one step of input came to.
+pub(crate) enum Step<'i> {
+    /// Nothing more can be decoded from the input.
+    Idle,
+    /// An event for the application.
+    Event(Event<'i>),
+    /// The WebSocket is over.
+    Closed(CloseInfo, Option<ConnError>),
+}
+
+/// Keepalive intervals under 1 ms count as 1 ms: a zero interval would
+/// re-arm at `now` and spin the timer loop.
+fn at_least_1ms(d: Duration) -> Duration {
+    d.max(Duration::from_millis(1))
+}
+
+impl WsConn {
+    pub fn new(role: Role, limits: &Limits, now: Instant) -> WsConn {
+        WsConn {
+            role,
+            decoder: Decoder::new(role, limits.max_frame_size, limits.max_message_size),
+            frag: Fragmenter::default(),
+            deferred: Vec::new(),
+            close_sent: false,
+            slow: false,
+            last_rx: now,
+        }
+    }
+
+    /// Open: connected, and our close not sent.
+    pub fn is_open(&self) -> bool {
+        !self.close_sent
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.deferred.len()
+    }
+
+    fn mask(&self) -> Option<[u8; 4]> {
+        (self.role == Role::Client).then(rand::random)
+    }
+
+    /// Refuses a send to a peer that is not reading; with the close policy
+    /// the WebSocket is failed with 1008 too.
+    fn too_slow(&mut self, out: &mut Outbox, limits: &Limits) -> SendStatus {
+        if limits.close_slow_consumers && !self.slow {
+            self.slow = true;
+            self.queue_close(out, 1008, "slow consumer");
+        }
+        SendStatus::Dropped
+    }
+
+    /// Whether a data send may be queued now.
+    fn admit(&mut self, out: &mut Outbox, limits: &Limits) -> Result<(), SendStatus> {
+        if self.close_sent {
+            return Err(SendStatus::Closed);
+        }
+        if out.backlog as usize >= limits.max_write_buffer {
+            return Err(self.too_slow(out, limits));
+        }
+        Ok(())
+    }
+
+    /// Queues a whole message (behind an unfinished fragmented send).
+    pub fn send_message(&mut self, out: &mut Outbox, opcode: Opcode, payload: &[u8], limits: &Limits) -> SendStatus {
+        if let Err(status) = self.admit(out, limits) {
+            return status;
+        }
+        let mask = self.mask();
+        let dst = if self.frag.is_open() {
+            &mut self.deferred
+        } else {
+            &mut out.buf
+        };
+        encode_frame(dst, true, opcode, payload, mask);
+        SendStatus::Queued
+    }
+
+    /// Queues a frame encoded once for many receivers (server broadcast;
+    /// server frames are not masked, so the bytes are the same for all).
+    pub fn push_encoded(&mut self, out: &mut Outbox, frame: &[u8], limits: &Limits) -> SendStatus {
+        debug_assert_eq!(self.role, Role::Server);
+        if let Err(status) = self.admit(out, limits) {
+            return status;
+        }
+        let dst = if self.frag.is_open() {
+            &mut self.deferred
+        } else {
+            &mut out.buf
+        };
+        dst.extend_from_slice(frame);
+        SendStatus::Queued
+    }
+
+    /// Queues one raw frame (the tutorial's `send(data, opcode, fin)`).
+    pub fn send_raw(
+        &mut self,
+        out: &mut Outbox,
+        opcode: Opcode,
+        payload: &[u8],
+        fin: bool,
+        limits: &Limits,
+    ) -> Result<SendStatus, SendError> {
+        let kind = self.frag.check(opcode, payload.len(), fin)?;
+        if let Err(status) = self.admit(out, limits) {
+            return Ok(status);
+        }
+        let mask = self.mask();
+        match kind {
+            RawFrame::Control => encode_frame(&mut out.buf, true, opcode, payload, mask),
+            RawFrame::Data(wire) => {
+                encode_frame(&mut out.buf, fin, wire, payload, mask);
+                if self.frag.sent(wire, fin) && !self.deferred.is_empty() {
+                    out.buf.extend_from_slice(&self.deferred);
+                    self.deferred = Vec::new();
+                }
+            }
+        }
+        Ok(SendStatus::Queued)
+    }
+
+    /// Queues our close frame (code already checked) unless one is out.
+    /// Frames deferred behind an unfinished fragmented send are dropped:
+    /// nothing may follow a close.
+    pub fn queue_close(&mut self, out: &mut Outbox, code: u16, reason: &str) -> bool {
+        if self.close_sent {
+            return false;
+        }
+        self.close_sent = true;
+        self.deferred = Vec::new();
+        let mut payload = [0u8; 125];
+        let n = close_payload(code, reason, &mut payload);
+        let mask = self.mask();
+        encode_frame(&mut out.buf, true, Opcode::Close, &payload[..n], mask);
+        true
+    }
+
+    /// A slow-consumer close that a send started and nobody reported yet.
+    pub fn take_slow(&mut self) -> Option<(CloseInfo, ConnError)> {
+        if !std::mem::take(&mut self.slow) {
+            return None;
+        }
+        let info = CloseInfo {
+            code: 1008,
+            reason: "slow consumer".into(),
+            was_clean: false,
+            initiator: CloseInitiator::Local,
+        };
+        Some((info, ConnError::SlowConsumer))
+    }
+
+    /// Bytes the decoder still needs for the frame it is in, for topping up
+    /// a carried-over tail (a cut header is at most 14 bytes).
+    pub fn wanted(&self, have: usize) -> usize {
+        match self.decoder.pending_frame_len() {
+            Some(len) => usize::try_from(len).unwrap_or(usize::MAX).saturating_sub(have),
+            None => 14,
+        }
+    }
+
+    /// Decodes the next frame of `input` and does what it asks of the
+    /// protocol (answer a ping, answer a close). Returns the event for the
+    /// application, the end of the WebSocket, or `Idle`.
+    pub fn step<'i>(&mut self, input: &'i mut Input<'_>, out: &mut Outbox, now: Instant, limits: &Limits) -> Step<'i> {
+        let frame = loop {
+            let want = self.wanted(input.tail_len());
+            let Some(buf) = input.next(want) else {
+                return Step::Idle;
+            };
+            self.last_rx = now;
+            match self.decoder.decode(buf) {
+                Ok(Decoded::NeedMore) if input.can_give_more() => {}
+                Ok(Decoded::NeedMore) => return Step::Idle,
+                Ok(Decoded::Frame { consumed, frame }) => {
+                    input.consume(consumed);
+                    if let Some(frame) = frame {
+                        break frame;
+                    }
+                }
+                Err(e) => {
+                    input.discard();
+                    return self.fail(out, e);
+                }
+            }
+        };
+        let is_close = matches!(frame, Frame::Close(_));
+        let input: &'i Input<'_> = input;
+        let event = match frame.event(input.last()) {
+            Ok(event) => event,
+            Err(e) => return self.fail(out, e),
+        };
+        match event {
+            Event::Ping(payload) => {
+                if self.is_open() {
+                    if out.backlog as usize >= limits.max_write_buffer {
+                        // Pongs for pings the peer never reads would grow
+                        // without bound: a slow consumer like any other.
+                        self.too_slow(out, limits);
+                    } else {
+                        let mask = self.mask();
+                        encode_frame(&mut out.buf, true, Opcode::Pong, payload, mask);
+                    }
+                }
+                Step::Event(Event::Ping(payload))
+            }
+            Event::Close { code, reason } => {
+                debug_assert!(is_close);
+                let initiator = if self.close_sent {
+                    CloseInitiator::Local
+                } else {
+                    CloseInitiator::Remote
+                };
+                // Answer with the same code (RFC 6455 §5.5.1); 1005 gives
+                // an empty close frame.
+                self.queue_close(out, code, "");
+                let info = CloseInfo {
+                    code,
+                    reason: reason.to_owned(),
+                    was_clean: true,
+                    initiator,
+                };
+                Step::Closed(info, None)
+            }
+            other => Step::Event(other),
+        }
+    }
+
+    /// Fails the WebSocket for a protocol violation (RFC 6455 §7.1.7): our
+    /// close frame with the matching code, without waiting for an answer.
+    fn fail(&mut self, out: &mut Outbox, e: ProtocolError) -> Step<'static> {
+        log::debug!("websocket failed: {e}");
+        let reason = e.to_string();
+        self.queue_close(out, e.close_code(), &reason);
+        let info = CloseInfo {
+            code: e.close_code(),
+            reason,
+            was_clean: false,
+            initiator: CloseInitiator::Local,
+        };
+        Step::Closed(info, Some(ConnError::Protocol(e)))
+    }
+
+    /// When the keepalive next needs a look, if pings or an idle timeout
+    /// are configured: a ping once the peer has been silent for the
+    /// interval (then every interval), giving up once silent for the idle
+    /// timeout. Not moved by every read: a look that finds the peer talked
+    /// meanwhile just schedules the next one.
+    pub fn next_keepalive(&self, now: Instant, limits: &Limits) -> Option<Instant> {
+        let ping = limits.ping_interval.map(at_least_1ms);
+        let idle = limits.idle_timeout.map(at_least_1ms);
+        let silent = now.saturating_duration_since(self.last_rx);
+        let next_ping = ping.map(|p| if silent < p { self.last_rx + p } else { now + p });
+        let give_up = idle.map(|i| self.last_rx + i);
+        next_ping.into_iter().chain(give_up).min().map(|at| at.max(now))
+    }
+
+    /// The keepalive's look: gives up on a peer silent past the idle
+    /// timeout (our 1001 close goes out, no answer awaited), pings one
+    /// silent past the ping interval.
+    pub fn handle_keepalive(
+        &mut self,
+        out: &mut Outbox,
+        now: Instant,
+        limits: &Limits,
+    ) -> Option<(CloseInfo, ConnError)> {
+        if !self.is_open() {
+            return None;
+        }
+        let silent = now.saturating_duration_since(self.last_rx);
+        if limits.idle_timeout.map(at_least_1ms).is_some_and(|t| silent >= t) {
+            log::debug!("websocket idle for {silent:?}");
+            self.queue_close(out, 1001, "idle timeout");
+            let info = CloseInfo {
+                code: 1001,
+                reason: "idle timeout".into(),
+                was_clean: false,
+                initiator: CloseInitiator::Local,
+            };
+            return Some((info, ConnError::IdleTimeout));
+        }
+        if limits.ping_interval.map(at_least_1ms).is_some_and(|p| silent >= p) {
+            let mask = self.mask();
+            encode_frame(&mut out.buf, true, Opcode::Ping, b"", mask);
+        }
+        None
+    }
+
+    /// The peer's answer to our close did not come in time.
+    pub fn close_timed_out() -> (CloseInfo, ConnError) {
+        let info = CloseInfo {
+            code: ABNORMAL,
+            reason: "closing handshake timed out".into(),
+            was_clean: false,
+            initiator: CloseInitiator::Local,
+        };
+        (info, ConnError::CloseTimeout)
+    }
+
+    /// The connection dropped without a closing handshake.
+    pub fn dropped(initiator: CloseInitiator, reason: &str) -> CloseInfo {
+        CloseInfo {
+            code: ABNORMAL,
+            reason: reason.to_owned(),
+            was_clean: false,
+            initiator,
+        }
+    }
+}

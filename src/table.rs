@@ -1,0 +1,271 @@
+//! The connection table: every connection's protocol state by key, with a
+//! generation per slot, and the sends that callbacks make through the
+//! [`Context`](crate::Context). Queuing never does I/O; the tick's flush
+//! does, for the connections listed dirty here.
+
+use std::time::Instant;
+
+use slab::Slab;
+
+use crate::channel::Channel;
+use crate::config::ServerConfig;
+use crate::driver::{Schedule, Wakeup};
+use crate::handle::ServerHandle;
+use crate::pool::BufPool;
+use crate::proto::frame::{encode_frame, Opcode};
+use crate::proto::info::ChannelInfo;
+use crate::proto::{Limits, SendError, SendStatus, ServerConn};
+
+/// One connection and its place in the tick.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub conn: ServerConn,
+    pub gen: u32,
+    /// Listed in `Core::dirty`.
+    pub dirty: bool,
+}
+
+/// The connection table and what goes with it.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub conns: Slab<Slot>,
+    /// Generation per slab slot, bumped when a connection leaves it.
+    gens: Vec<u32>,
+    /// Connections to flush (or to close) this tick.
+    pub dirty: Vec<usize>,
+    pub pool: BufPool,
+    /// One encoded frame, shared by every receiver of a broadcast.
+    frame: Vec<u8>,
+    pub schedule: Schedule,
+    pub config: ServerConfig,
+    pub limits: Limits,
+    pub now: Instant,
+    /// WebSockets opened and not yet reported closed.
+    pub live: usize,
+    pub stop_requested: bool,
+    pub handle: ServerHandle,
+    /// Connections that a send closed (slow consumers), to report.
+    pub attention: Vec<(usize, u32)>,
+    /// Scratch list of broadcast targets, kept to reuse its allocation.
+    targets: Vec<Channel>,
+}
+
+impl Core {
+    pub fn new(config: ServerConfig, handle: ServerHandle) -> Core {
+        Core {
+            conns: Slab::new(),
+            gens: Vec::new(),
+            dirty: Vec::new(),
+            pool: BufPool::default(),
+            frame: Vec::new(),
+            schedule: Schedule::default(),
+            limits: config.limits(),
+            config,
+            now: Instant::now(),
+            live: 0,
+            stop_requested: false,
+            handle,
+            attention: Vec::new(),
+            targets: Vec::new(),
+        }
+    }
+
+    /// The key the next connection will get.
+    pub fn vacant_key(&self) -> usize {
+        self.conns.vacant_key()
+    }
+
+    /// Adds an accepted connection (its request timer running).
+    pub fn insert(&mut self, peer: std::net::SocketAddr) -> usize {
+        let key = self.conns.vacant_key();
+        if self.gens.len() <= key {
+            self.gens.resize(key + 1, 0);
+        }
+        let conn = ServerConn::new(peer, self.now, &self.limits);
+        let key = self.conns.insert(Slot {
+            conn,
+            gen: self.gens[key],
+            dirty: false,
+        });
+        self.reschedule(key);
+        key
+    }
+
+    /// Removes a finished connection; its slot's next user gets a new
+    /// generation, so stale `Channel`s cannot reach it.
+    pub fn remove(&mut self, key: usize) {
+        if let Some(mut slot) = self.conns.try_remove(key) {
+            self.gens[key] = self.gens[key].wrapping_add(1);
+            if slot.conn.is_websocket() {
+                self.live -= 1;
+            }
+            self.pool.put(std::mem::take(slot.conn.transmit()));
+        }
+    }
+
+    /// Puts a connection's new deadline, if it moved, on the schedule.
+    pub fn reschedule(&mut self, key: usize) {
+        if let Some(slot) = self.conns.get_mut(key) {
+            if let Some(at) = slot.conn.take_moved_timeout() {
+                self.schedule.push(Wakeup { at, key, gen: slot.gen });
+            }
+        }
+    }
+
+    pub fn channel(&self, key: usize) -> Channel {
+        Channel {
+            index: key as u32,
+            gen: self.conns[key].gen,
+        }
+    }
+
+    /// Lists a connection for this tick's flush.
+    pub fn mark_dirty(&mut self, key: usize) {
+        if let Some(slot) = self.conns.get_mut(key) {
+            if !slot.dirty {
+                slot.dirty = true;
+                self.dirty.push(key);
+            }
+        }
+    }
+
+    /// After a send: flush what it queued, report a slow consumer it closed.
+    fn after_send(&mut self, key: usize, status: SendStatus) -> SendStatus {
+        match status {
+            SendStatus::Queued => self.mark_dirty(key),
+            SendStatus::Dropped => {
+                let gen = self.conns[key].gen;
+                self.attention.push((key, gen));
+                self.mark_dirty(key);
+            }
+            _ => {}
+        }
+        status
+    }
+
+    /// Queues a whole message on a channel.
+    pub fn send_message(&mut self, ch: Channel, opcode: Opcode, payload: &[u8]) -> SendStatus {
+        let Some((key, slot)) = open_slot(&mut self.conns, &mut self.pool, ch) else {
+            return SendStatus::Closed;
+        };
+        let status = slot.conn.send_message(opcode, payload, &self.limits);
+        self.after_send(key, status)
+    }
+
+    /// Queues one raw frame on a channel.
+    pub fn send_raw(
+        &mut self,
+        ch: Channel,
+        opcode: Opcode,
+        payload: &[u8],
+        fin: bool,
+    ) -> Result<SendStatus, SendError> {
+        let Some((key, slot)) = open_slot(&mut self.conns, &mut self.pool, ch) else {
+            // The frame's rules hold whether or not the channel is open.
+            crate::proto::outgoing::Fragmenter::check_alone(opcode, payload.len(), fin)?;
+            return Ok(SendStatus::Closed);
+        };
+        let status = slot.conn.send_raw(opcode, payload, fin, &self.limits)?;
+        Ok(self.after_send(key, status))
+    }
+
+    /// Encodes one frame and queues it for every open channel that `pick`
+    /// selects. Returns how many it was queued for.
+    pub fn broadcast_where(&mut self, opcode: Opcode, payload: &[u8], mut pick: impl FnMut(Channel) -> bool) -> usize {
+        let mut targets = std::mem::take(&mut self.targets);
+        targets.clear();
+        targets.extend(self.open_channels().filter(|&c| pick(c)));
+        let n = self.broadcast_to(targets.iter().copied(), opcode, payload);
+        self.targets = targets;
+        n
+    }
+
+    /// Encodes one frame and queues it for each listed channel that is open
+    /// (skipping slow consumers). Returns how many it was queued for.
+    pub fn broadcast_to(
+        &mut self,
+        channels: impl IntoIterator<Item = Channel>,
+        opcode: Opcode,
+        payload: &[u8],
+    ) -> usize {
+        let mut frame = std::mem::take(&mut self.frame);
+        frame.clear();
+        encode_frame(&mut frame, true, opcode, payload, None);
+        let mut n = 0;
+        for ch in channels {
+            let Some((key, slot)) = open_slot(&mut self.conns, &mut self.pool, ch) else {
+                continue;
+            };
+            let status = slot.conn.push_encoded(&frame, &self.limits);
+            n += usize::from(self.after_send(key, status).is_queued());
+        }
+        self.frame = frame;
+        n
+    }
+
+    /// Starts a channel's closing handshake with an application's code.
+    pub fn close(&mut self, ch: Channel, code: u16, reason: &str) -> Result<(), SendError> {
+        let (now, key) = (self.now, ch.index as usize);
+        match self.conns.get_mut(key).filter(|s| s.gen == ch.gen) {
+            Some(slot) => slot.conn.close(code, reason, now, &self.limits)?,
+            None => ServerConn::check_close_args(code, reason)?,
+        }
+        self.mark_dirty(key);
+        self.reschedule(key);
+        Ok(())
+    }
+
+    pub fn is_open(&self, ch: Channel) -> bool {
+        matches!(self.conns.get(ch.index as usize), Some(s) if s.gen == ch.gen && s.conn.is_open())
+    }
+
+    pub fn info(&self, ch: Channel) -> Option<&ChannelInfo> {
+        self.conns
+            .get(ch.index as usize)
+            .filter(|s| s.gen == ch.gen)
+            .and_then(|s| s.conn.info())
+    }
+
+    /// Channels opened and not yet reported closed (a closing one still
+    /// counts: the application has not heard of its end).
+    pub fn channels(&self) -> impl Iterator<Item = Channel> + '_ {
+        self.conns
+            .iter()
+            .filter(|(_, s)| s.conn.is_websocket())
+            .map(|(key, s)| Channel {
+                index: key as u32,
+                gen: s.gen,
+            })
+    }
+
+    /// Open channels: those a send can reach.
+    pub fn open_channels(&self) -> impl Iterator<Item = Channel> + '_ {
+        self.conns
+            .iter()
+            .filter(|(_, s)| s.conn.is_open())
+            .map(|(key, s)| Channel {
+                index: key as u32,
+                gen: s.gen,
+            })
+    }
+
+    pub fn buffered_amount(&self, ch: Channel) -> usize {
+        match self.conns.get(ch.index as usize) {
+            Some(s) if s.gen == ch.gen => s.conn.buffered(),
+            _ => 0,
+        }
+    }
+}
+
+/// The slot of an open channel, given an output buffer from the pool if it
+/// has none; `None` if the channel is not open.
+fn open_slot<'a>(conns: &'a mut Slab<Slot>, pool: &mut BufPool, ch: Channel) -> Option<(usize, &'a mut Slot)> {
+    let key = ch.index as usize;
+    let slot = conns.get_mut(key).filter(|s| s.gen == ch.gen && s.conn.is_open())?;
+    if slot.conn.needs_buffer() {
+        if let Some(unused) = slot.conn.give_buffer(pool.take()) {
+            pool.put(unused);
+        }
+    }
+    Some((key, slot))
+}
