@@ -17,7 +17,7 @@ use crate::error::WsError;
 use crate::handle::Command;
 use crate::handler::{Handshake, HvWebServer};
 use crate::http::{RouteMatch, Routes};
-use crate::proto::close::CloseInfo;
+use crate::proto::close::{CloseInfo, Ended};
 use crate::proto::handshake::offered_protocols;
 use crate::proto::http::{HttpRequest, HttpResponse};
 use crate::proto::info::ChannelInfo;
@@ -72,6 +72,12 @@ impl<H: HvWebServer> Dispatch<'_, H> {
             self.core.pool.put(spare);
             return;
         };
+        // Connections leave the table only in the flush, so the channel
+        // (slot and generation) stays the same while its input is read.
+        let ch = Channel {
+            index: key as u32,
+            gen: slot.gen,
+        };
         let mut input = slot.conn.begin_input(data, spare);
         loop {
             let core = &mut *self.core;
@@ -79,7 +85,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
             let Some(event) = slot.conn.poll_input(&mut input, core.now, &core.limits) else {
                 break;
             };
-            self.event(key, event);
+            self.event(key, ch, event);
         }
         match self.core.conns.get_mut(key) {
             Some(slot) => {
@@ -88,9 +94,9 @@ impl<H: HvWebServer> Dispatch<'_, H> {
                 // Answering pings the peer never reads can make it a slow
                 // consumer, closed by the core: report that now.
                 let (now, limits) = (self.core.now, &self.core.limits);
-                if let Some(ServerEvent::Closed { close, error }) = slot.conn.poll_event(now, limits) {
+                if let Some(ServerEvent::Closed(end)) = slot.conn.poll_event(now, limits) {
                     let ch = self.core.channel(key);
-                    self.closed(key, ch, &close, error.map(WsError::from));
+                    self.ended(key, ch, *end);
                 }
             }
             None => drop(input),
@@ -109,17 +115,22 @@ impl<H: HvWebServer> Dispatch<'_, H> {
         }
     }
 
-    fn event(&mut self, key: usize, event: ServerEvent<'_>) {
-        let ch = self.core.channel(key);
+    #[inline]
+    fn event(&mut self, key: usize, ch: Channel, event: ServerEvent<'_>) {
         match event {
             ServerEvent::Request(req) => self.request(key, &req),
-            ServerEvent::Upgrade(req) => self.upgrade(key, req),
+            ServerEvent::Upgrade(req) => self.upgrade(key, *req),
             ServerEvent::Text(text) => self.channel_callback(key, ch, |h, ctx| h.on_ws_message(ctx, ch, &text)),
             ServerEvent::Binary(data) => self.channel_callback(key, ch, |h, ctx| h.on_ws_binary(ctx, ch, &data)),
             ServerEvent::Ping(payload) => self.channel_callback(key, ch, |h, ctx| h.on_ws_ping(ctx, ch, payload)),
             ServerEvent::Pong(payload) => self.channel_callback(key, ch, |h, ctx| h.on_ws_pong(ctx, ch, payload)),
-            ServerEvent::Closed { close, error } => self.closed(key, ch, &close, error.map(WsError::from)),
+            ServerEvent::Closed(end) => self.ended(key, ch, *end),
         }
+    }
+
+    /// The core reports the WebSocket's end.
+    fn ended(&mut self, key: usize, ch: Channel, end: Ended) {
+        self.closed(key, ch, &end.close, end.error.map(WsError::from));
     }
 
     /// The WebSocket is over: tell the application, then let its details go.
@@ -226,9 +237,9 @@ impl<H: HvWebServer> Dispatch<'_, H> {
         let Some(slot) = self.core.conns.get_mut(key) else {
             return;
         };
-        if let Some(ServerEvent::Closed { close, error }) = slot.conn.handle_eof(now, limits) {
+        if let Some(ServerEvent::Closed(end)) = slot.conn.handle_eof(now, limits) {
             let ch = self.core.channel(key);
-            self.closed(key, ch, &close, error.map(WsError::from));
+            self.ended(key, ch, *end);
         }
         self.after(key);
     }
@@ -239,9 +250,9 @@ impl<H: HvWebServer> Dispatch<'_, H> {
         let Some(slot) = self.core.conns.get_mut(key) else {
             return;
         };
-        if let Some(ServerEvent::Closed { close, .. }) = slot.conn.handle_lost(now, limits) {
+        if let Some(ServerEvent::Closed(end)) = slot.conn.handle_lost(now, limits) {
             let ch = self.core.channel(key);
-            self.closed(key, ch, &close, Some(WsError::Io(err)));
+            self.closed(key, ch, &end.close, Some(WsError::Io(err)));
         }
         self.after(key);
     }
@@ -252,9 +263,9 @@ impl<H: HvWebServer> Dispatch<'_, H> {
         let Some(slot) = self.core.conns.get_mut(w.key).filter(|s| s.gen == w.gen) else {
             return;
         };
-        if let Some(ServerEvent::Closed { close, error }) = slot.conn.handle_timeout(now, limits) {
+        if let Some(ServerEvent::Closed(end)) = slot.conn.handle_timeout(now, limits) {
             let ch = self.core.channel(w.key);
-            self.closed(w.key, ch, &close, error.map(WsError::from));
+            self.ended(w.key, ch, *end);
         }
         self.after(w.key);
     }
@@ -267,9 +278,9 @@ impl<H: HvWebServer> Dispatch<'_, H> {
             let Some(slot) = self.core.conns.get_mut(key).filter(|s| s.gen == gen) else {
                 continue;
             };
-            if let Some(ServerEvent::Closed { close, error }) = slot.conn.poll_event(now, limits) {
+            if let Some(ServerEvent::Closed(end)) = slot.conn.poll_event(now, limits) {
                 let ch = self.core.channel(key);
-                self.closed(key, ch, &close, error.map(WsError::from));
+                self.ended(key, ch, *end);
             }
             self.after(key);
         }

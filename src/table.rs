@@ -104,6 +104,7 @@ impl Core {
     }
 
     /// Puts a connection's new deadline, if it moved, on the schedule.
+    #[inline]
     pub fn reschedule(&mut self, key: usize) {
         if let Some(slot) = self.conns.get_mut(key) {
             if let Some(at) = slot.conn.take_moved_timeout() {
@@ -112,6 +113,7 @@ impl Core {
         }
     }
 
+    #[inline]
     pub fn channel(&self, key: usize) -> Channel {
         Channel {
             index: key as u32,
@@ -120,6 +122,7 @@ impl Core {
     }
 
     /// Lists a connection for this tick's flush.
+    #[inline]
     pub fn mark_dirty(&mut self, key: usize) {
         if let Some(slot) = self.conns.get_mut(key) {
             if !slot.dirty {
@@ -129,27 +132,13 @@ impl Core {
         }
     }
 
-    /// After a send: flush what it queued, report a slow consumer it closed.
-    fn after_send(&mut self, key: usize, status: SendStatus) -> SendStatus {
-        match status {
-            SendStatus::Queued => self.mark_dirty(key),
-            SendStatus::Dropped => {
-                let gen = self.conns[key].gen;
-                self.attention.push((key, gen));
-                self.mark_dirty(key);
-            }
-            _ => {}
-        }
-        status
-    }
-
     /// Queues a whole message on a channel.
     pub fn send_message(&mut self, ch: Channel, opcode: Opcode, payload: &[u8]) -> SendStatus {
         let Some((key, slot)) = open_slot(&mut self.conns, &mut self.pool, ch) else {
             return SendStatus::Closed;
         };
         let status = slot.conn.send_message(opcode, payload, &self.limits);
-        self.after_send(key, status)
+        after_send(&mut self.dirty, &mut self.attention, key, slot, status)
     }
 
     /// Queues one raw frame on a channel.
@@ -166,7 +155,7 @@ impl Core {
             return Ok(SendStatus::Closed);
         };
         let status = slot.conn.send_raw(opcode, payload, fin, &self.limits)?;
-        Ok(self.after_send(key, status))
+        Ok(after_send(&mut self.dirty, &mut self.attention, key, slot, status))
     }
 
     /// Encodes one frame and queues it for every open channel that `pick`
@@ -197,7 +186,7 @@ impl Core {
                 continue;
             };
             let status = slot.conn.push_encoded(&frame, &self.limits);
-            n += usize::from(self.after_send(key, status).is_queued());
+            n += usize::from(after_send(&mut self.dirty, &mut self.attention, key, slot, status).is_queued());
         }
         self.frame = frame;
         n
@@ -257,8 +246,30 @@ impl Core {
     }
 }
 
+/// After a send: list the connection for the flush if it queued anything
+/// (a slow consumer's close included), and for a report if a slow consumer
+/// was closed.
+#[inline]
+fn after_send(
+    dirty: &mut Vec<usize>,
+    attention: &mut Vec<(usize, u32)>,
+    key: usize,
+    slot: &mut Slot,
+    status: SendStatus,
+) -> SendStatus {
+    if status == SendStatus::Dropped {
+        attention.push((key, slot.gen));
+    }
+    if status != SendStatus::Closed && !slot.dirty {
+        slot.dirty = true;
+        dirty.push(key);
+    }
+    status
+}
+
 /// The slot of an open channel, given an output buffer from the pool if it
 /// has none; `None` if the channel is not open.
+#[inline]
 fn open_slot<'a>(conns: &'a mut Slab<Slot>, pool: &mut BufPool, ch: Channel) -> Option<(usize, &'a mut Slot)> {
     let key = ch.index as usize;
     let slot = conns.get_mut(key).filter(|s| s.gen == ch.gen && s.conn.is_open())?;

@@ -344,4 +344,3 @@ fn server_and_client_move_to_other_threads() {
     assert_send::<Client>();
     assert_send::<hvws::ServerHandle>();
 }
-

@@ -378,7 +378,7 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
                     ClientEvent::Binary(data) => handler.on_binary(&mut ctx, &data),
                     ClientEvent::Ping(payload) => handler.on_ping(&mut ctx, payload),
                     ClientEvent::Pong(payload) => handler.on_pong(&mut ctx, payload),
-                    ClientEvent::Closed { close, error } => ended = Some((close, error)),
+                    ClientEvent::Closed(end) => ended = Some(end),
                 }
             }
             c.end_input(input);
@@ -386,8 +386,8 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
                 // Reconnects start from the first delay again.
                 self.backoff.reset();
             }
-            if let Some((close, error)) = ended {
-                self.ended(&close, error.map(ClientError::from), now);
+            if let Some(end) = ended {
+                self.ended(&end.close, end.error.map(ClientError::from), now);
                 return;
             }
             total += n;
@@ -402,8 +402,8 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
     }
 
     fn event(&mut self, event: ClientEvent<'_>, now: Instant) {
-        if let ClientEvent::Closed { close, error } = event {
-            self.ended(&close, error.map(ClientError::from), now);
+        if let ClientEvent::Closed(end) = event {
+            self.ended(&end.close, end.error.map(ClientError::from), now);
         }
     }
 
@@ -411,8 +411,8 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
     /// up on an attempt: the connection goes now.
     fn lost(&mut self, error: Option<ClientError>, now: Instant) {
         let event = self.conn.as_mut().and_then(|c| c.handle_lost(now, &self.limits));
-        if let Some(ClientEvent::Closed { close, .. }) = event {
-            self.ended(&close, error, now);
+        if let Some(ClientEvent::Closed(end)) = event {
+            self.ended(&end.close, error, now);
         }
         self.io.close();
         self.conn = None;

@@ -22,8 +22,8 @@
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use super::close::{is_valid_app_code, CloseInfo, CloseInitiator};
-use super::decoder::{Event, Role};
+use super::close::{is_valid_app_code, CloseInfo, CloseInitiator, Ended};
+use super::decoder::Role;
 use super::error::{ConnError, SendError, SendStatus};
 use super::frame::Opcode;
 use super::handshake::{encode_request, parse_response};
@@ -31,7 +31,7 @@ use super::input::Input;
 use super::limits::Limits;
 use super::server::{check_close, Flushed};
 use super::timer::{Deadline, Timer};
-use super::ws::{Outbox, Step, WsConn};
+use super::ws::{Outbox, WsConn, WsEvent};
 
 /// The upgrade request a client sends.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -63,14 +63,9 @@ pub enum ClientEvent<'i> {
     Ping(&'i [u8]),
     /// A pong.
     Pong(&'i [u8]),
-    /// The connection is over (whether or not it ever opened); `error`
-    /// says why when it was not a clean closing handshake.
-    Closed {
-        /// How it ended.
-        close: CloseInfo,
-        /// What failed, if anything did.
-        error: Option<ConnError>,
-    },
+    /// The connection is over (whether or not it ever opened);
+    /// [`Ended::error`] says why when it was not a clean closing handshake.
+    Closed(Box<Ended>),
 }
 
 #[derive(Debug)]
@@ -90,6 +85,24 @@ enum State {
         peer_eof: bool,
         done: bool,
     },
+}
+
+impl<'i> WsEvent<'i> for ClientEvent<'i> {
+    fn text(text: Cow<'i, str>) -> Self {
+        ClientEvent::Text(text)
+    }
+    fn binary(data: Cow<'i, [u8]>) -> Self {
+        ClientEvent::Binary(data)
+    }
+    fn ping(payload: &'i [u8]) -> Self {
+        ClientEvent::Ping(payload)
+    }
+    fn pong(payload: &'i [u8]) -> Self {
+        ClientEvent::Pong(payload)
+    }
+    fn closed(end: Box<Ended>) -> Self {
+        ClientEvent::Closed(end)
+    }
 }
 
 /// A client's connection. See the module docs for the call order.
@@ -224,14 +237,9 @@ impl ClientConn {
                     }
                 }
             }
-            State::Ws(ws) => match ws.step(input, &mut self.out, now, limits) {
-                Step::Idle => None,
-                Step::Event(Event::Text(t)) => Some(ClientEvent::Text(t)),
-                Step::Event(Event::Binary(b)) => Some(ClientEvent::Binary(b)),
-                Step::Event(Event::Ping(p)) => Some(ClientEvent::Ping(p)),
-                Step::Event(Event::Pong(p)) => Some(ClientEvent::Pong(p)),
-                Step::Event(Event::Close { .. }) => unreachable!("closes come as Step::Closed"),
-                Step::Closed(close, error) => Some(self.end(close, error, false, now, limits)),
+            State::Ws(ws) => match ws.step(input, &mut self.out, now, limits)? {
+                ClientEvent::Closed(end) => Some(self.end(end.close, end.error, false, now, limits)),
+                event => Some(event),
             },
         }
     }
@@ -247,7 +255,7 @@ impl ClientConn {
         self.state = State::Closing { peer_eof: false, done };
         self.tail = Vec::new();
         self.deadline = Some(Deadline::new(Timer::Linger, now + limits.close_timeout));
-        ClientEvent::Closed { close, error }
+        ClientEvent::Closed(Ended::boxed(close, error))
     }
 
     fn ws(&mut self) -> Option<&mut WsConn> {

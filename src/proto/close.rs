@@ -1,5 +1,6 @@
 //! Close frame payloads (RFC 6455 §5.5.1, §7.4).
 
+use super::error::ConnError;
 use super::ProtocolError;
 
 /// Status code sent in no close frame: the peer's close carried no code (1005).
@@ -87,6 +88,24 @@ pub struct CloseInfo {
     pub was_clean: bool,
     /// Who started the close.
     pub initiator: CloseInitiator,
+}
+
+/// How a WebSocket ended, as a connection core reports it: the close, and
+/// what failed when it was not a clean closing handshake. Boxed in the
+/// events, so the events that carry messages stay small to move.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ended {
+    /// How it ended.
+    pub close: CloseInfo,
+    /// What failed, if anything did.
+    pub error: Option<ConnError>,
+}
+
+impl Ended {
+    /// An end as events carry it.
+    pub fn boxed(close: CloseInfo, error: Option<ConnError>) -> Box<Ended> {
+        Box::new(Ended { close, error })
+    }
 }
 
 #[cfg(test)]

@@ -77,6 +77,7 @@ impl Frame {
     /// The event, borrowing `buf`: the same buffer (from the same start)
     /// that [`Decoder::decode`] was given. Fails on a text message or close
     /// reason that is not UTF-8, or a close code nobody may send.
+    #[inline]
     pub fn event(self, buf: &[u8]) -> Result<Event<'_>, ProtocolError> {
         Ok(match self {
             Frame::Text(Payload::InBuf(r)) => Event::Text(Cow::Borrowed(
@@ -191,6 +192,7 @@ impl Decoder {
     /// last `decode` saw but could not finish, or `None` when no frame is
     /// in progress or its header is incomplete. A caller that buffers the
     /// partial frame can use it to copy no more than that frame still needs.
+    #[inline]
     pub fn pending_frame_len(&self) -> Option<u64> {
         self.frame.map(|f| f.header.header_len as u64 + f.header.payload_len)
     }

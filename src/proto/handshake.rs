@@ -11,6 +11,7 @@ use super::http1::has_token;
 /// answered with 400; [`HandshakeError::wants_version_header`] says when the
 /// answer must carry `Sec-WebSocket-Version: 13`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HandshakeError {
     /// An upgrade must be a GET.
     #[error("WebSocket upgrade with method {0}, not GET")]
@@ -96,6 +97,7 @@ pub fn encode_accept(key: &str, protocol: Option<&str>, out: &mut Vec<u8>) {
 
 /// Why a server's answer to our upgrade request is not an acceptance.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientHandshakeError {
     /// The server answered with another status than 101.
     #[error("server refused the upgrade with HTTP {0}")]

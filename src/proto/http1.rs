@@ -11,6 +11,7 @@ pub const MAX_HEADERS: usize = 64;
 /// Why a request could not be accepted; each has the status to answer with
 /// before closing the connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HttpError {
     /// Not an HTTP/1.x request.
     #[error("malformed request: {0}")]

@@ -34,6 +34,7 @@ pub struct Input<'d> {
 impl<'d> Input<'d> {
     /// `tail`: bytes kept from earlier reads (may be an empty buffer to
     /// reuse); `data`: what was just read.
+    #[inline]
     pub fn new(tail: Vec<u8>, data: &'d mut [u8]) -> Input<'d> {
         Input {
             tail,
@@ -45,6 +46,7 @@ impl<'d> Input<'d> {
     }
 
     /// Bytes of the carried-over tail not yet consumed.
+    #[inline]
     pub fn tail_len(&self) -> usize {
         self.tail.len() - self.tail_pos
     }
@@ -53,6 +55,7 @@ impl<'d> Input<'d> {
     /// While a tail is waiting it is topped up with at most `want` (at
     /// least one) new bytes and given out; once it is used up, the new
     /// bytes are given out in place.
+    #[inline]
     pub fn next(&mut self, want: usize) -> Option<&mut [u8]> {
         if self.tail_pos > 0 {
             self.tail.drain(..self.tail_pos);
@@ -76,11 +79,13 @@ impl<'d> Input<'d> {
     /// The decoder found what the last `next()` gave out too short: whether
     /// another `next()` can give more. Bytes given out in place are all
     /// there is; a topped-up tail can grow while unread data remains.
+    #[inline]
     pub fn can_give_more(&self) -> bool {
         self.last.0 == Src::Tail && self.data_pos < self.data.len()
     }
 
     /// Marks `n` bytes of what the last `next()` gave out as consumed.
+    #[inline]
     pub fn consume(&mut self, n: usize) {
         match self.last.0 {
             Src::Tail => self.tail_pos += n,
@@ -90,6 +95,7 @@ impl<'d> Input<'d> {
 
     /// The buffer the last `next()` gave out, from the same start, for
     /// resolving a decoded frame's ranges.
+    #[inline]
     pub fn last(&self) -> &[u8] {
         match self.last {
             (Src::Tail, start) => &self.tail[start..],
@@ -104,6 +110,7 @@ impl<'d> Input<'d> {
     }
 
     /// What is left unconsumed, as the connection's new tail.
+    #[inline]
     pub fn finish(mut self) -> Vec<u8> {
         self.tail.drain(..self.tail_pos);
         self.tail.extend_from_slice(&self.data[self.data_pos..]);

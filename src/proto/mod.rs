@@ -51,7 +51,7 @@ pub mod utf8;
 mod ws;
 
 pub use client::{ClientConn, ClientEvent};
-pub use close::{CloseInfo, CloseInitiator};
+pub use close::{CloseInfo, CloseInitiator, Ended};
 pub use decoder::{Decoded, Decoder, Event, Frame, Payload, Role};
 pub use error::{ConnError, SendError, SendStatus};
 pub use input::Input;

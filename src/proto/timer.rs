@@ -8,6 +8,7 @@ use std::time::Instant;
 
 /// What a deadline is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Timer {
     /// Client: TCP connect plus opening handshake.
     Connect,

@@ -4,10 +4,11 @@
 //! the client's connections both wrap one of these; the only difference
 //! between the roles is who masks.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use super::close::{close_payload, CloseInfo, CloseInitiator, ABNORMAL};
-use super::decoder::{Decoded, Decoder, Event, Frame, Role};
+use super::close::{close_payload, CloseInfo, CloseInitiator, Ended, ABNORMAL};
+use super::decoder::{Decoded, Decoder, Event, Frame, Payload, Role};
 use super::error::{ConnError, SendError, SendStatus};
 use super::frame::{encode_frame, Opcode};
 use super::input::Input;
@@ -46,14 +47,16 @@ pub(crate) struct WsConn {
     last_rx: Instant,
 }
 
-/// What one step of input came to.
-pub(crate) enum Step<'i> {
-    /// Nothing more can be decoded from the input.
-    Idle,
-    /// An event for the application.
-    Event(Event<'i>),
-    /// The WebSocket is over.
-    Closed(CloseInfo, Option<ConnError>),
+/// The events a WebSocket hands its owner, built where they are decoded
+/// (the server's and the client's event types both implement it), so a
+/// message is not re-wrapped on its way out: per-message work is what a
+/// 32-byte echo spends most of its user-space time on.
+pub(crate) trait WsEvent<'i>: Sized {
+    fn text(text: Cow<'i, str>) -> Self;
+    fn binary(data: Cow<'i, [u8]>) -> Self;
+    fn ping(payload: &'i [u8]) -> Self;
+    fn pong(payload: &'i [u8]) -> Self;
+    fn closed(end: Box<Ended>) -> Self;
 }
 
 /// Keepalive intervals under 1 ms count as 1 ms: a zero interval would
@@ -76,6 +79,7 @@ impl WsConn {
     }
 
     /// Open: connected, and our close not sent.
+    #[inline]
     pub fn is_open(&self) -> bool {
         !self.close_sent
     }
@@ -84,8 +88,14 @@ impl WsConn {
         self.deferred.len()
     }
 
+    /// A fresh masking key for a client frame; none for a server's.
+    #[inline]
     fn mask(&self) -> Option<[u8; 4]> {
-        (self.role == Role::Client).then(rand::random)
+        if self.role == Role::Client {
+            Some(rand::random())
+        } else {
+            None
+        }
     }
 
     /// Refuses a send to a peer that is not reading; with the close policy
@@ -99,6 +109,7 @@ impl WsConn {
     }
 
     /// Whether a data send may be queued now.
+    #[inline]
     fn admit(&mut self, out: &mut Outbox, limits: &Limits) -> Result<(), SendStatus> {
         if self.close_sent {
             return Err(SendStatus::Closed);
@@ -110,6 +121,7 @@ impl WsConn {
     }
 
     /// Queues a whole message (behind an unfinished fragmented send).
+    #[inline]
     pub fn send_message(&mut self, out: &mut Outbox, opcode: Opcode, payload: &[u8], limits: &Limits) -> SendStatus {
         if let Err(status) = self.admit(out, limits) {
             return status;
@@ -126,6 +138,7 @@ impl WsConn {
 
     /// Queues a frame encoded once for many receivers (server broadcast;
     /// server frames are not masked, so the bytes are the same for all).
+    #[inline]
     pub fn push_encoded(&mut self, out: &mut Outbox, frame: &[u8], limits: &Limits) -> SendStatus {
         debug_assert_eq!(self.role, Role::Server);
         if let Err(status) = self.admit(out, limits) {
@@ -141,6 +154,7 @@ impl WsConn {
     }
 
     /// Queues one raw frame (the tutorial's `send(data, opcode, fin)`).
+    #[inline]
     pub fn send_raw(
         &mut self,
         out: &mut Outbox,
@@ -199,6 +213,7 @@ impl WsConn {
 
     /// Bytes the decoder still needs for the frame it is in, for topping up
     /// a carried-over tail (a cut header is at most 14 bytes).
+    #[inline]
     pub fn wanted(&self, have: usize) -> usize {
         match self.decoder.pending_frame_len() {
             Some(len) => usize::try_from(len).unwrap_or(usize::MAX).saturating_sub(have),
@@ -208,17 +223,24 @@ impl WsConn {
 
     /// Decodes the next frame of `input` and does what it asks of the
     /// protocol (answer a ping, answer a close). Returns the event for the
-    /// application, the end of the WebSocket, or `Idle`.
-    pub fn step<'i>(&mut self, input: &'i mut Input<'_>, out: &mut Outbox, now: Instant, limits: &Limits) -> Step<'i> {
+    /// application (the end of the WebSocket among them), or `None` when
+    /// nothing more can be decoded.
+    #[inline]
+    pub fn step<'i, E: WsEvent<'i>>(
+        &mut self,
+        input: &'i mut Input<'_>,
+        out: &mut Outbox,
+        now: Instant,
+        limits: &Limits,
+    ) -> Option<E> {
         let frame = loop {
-            let want = self.wanted(input.tail_len());
-            let Some(buf) = input.next(want) else {
-                return Step::Idle;
-            };
+            let have = input.tail_len();
+            let want = if have > 0 { self.wanted(have) } else { usize::MAX };
+            let buf = input.next(want)?;
             self.last_rx = now;
             match self.decoder.decode(buf) {
                 Ok(Decoded::NeedMore) if input.can_give_more() => {}
-                Ok(Decoded::NeedMore) => return Step::Idle,
+                Ok(Decoded::NeedMore) => return None,
                 Ok(Decoded::Frame { consumed, frame }) => {
                     input.consume(consumed);
                     if let Some(frame) = frame {
@@ -227,18 +249,20 @@ impl WsConn {
                 }
                 Err(e) => {
                     input.discard();
-                    return self.fail(out, e);
+                    return Some(self.fail(out, e));
                 }
             }
         };
-        let is_close = matches!(frame, Frame::Close(_));
         let input: &'i Input<'_> = input;
-        let event = match frame.event(input.last()) {
-            Ok(event) => event,
-            Err(e) => return self.fail(out, e),
-        };
-        match event {
-            Event::Ping(payload) => {
+        let buf = input.last();
+        Some(match frame {
+            Frame::Text(Payload::InBuf(r)) => match std::str::from_utf8(&buf[r]) {
+                Ok(text) => E::text(Cow::Borrowed(text)),
+                Err(_) => self.fail(out, ProtocolError::InvalidUtf8),
+            },
+            Frame::Binary(Payload::InBuf(r)) => E::binary(Cow::Borrowed(&buf[r])),
+            Frame::Ping(r) => {
+                let payload = &buf[r];
                 if self.is_open() {
                     if out.backlog as usize >= limits.max_write_buffer {
                         // Pongs for pings the peer never reads would grow
@@ -249,33 +273,39 @@ impl WsConn {
                         encode_frame(&mut out.buf, true, Opcode::Pong, payload, mask);
                     }
                 }
-                Step::Event(Event::Ping(payload))
+                E::ping(payload)
             }
-            Event::Close { code, reason } => {
-                debug_assert!(is_close);
-                let initiator = if self.close_sent {
-                    CloseInitiator::Local
-                } else {
-                    CloseInitiator::Remote
-                };
-                // Answer with the same code (RFC 6455 §5.5.1); 1005 gives
-                // an empty close frame.
-                self.queue_close(out, code, "");
-                let info = CloseInfo {
-                    code,
-                    reason: reason.to_owned(),
-                    was_clean: true,
-                    initiator,
-                };
-                Step::Closed(info, None)
-            }
-            other => Step::Event(other),
-        }
+            Frame::Pong(r) => E::pong(&buf[r]),
+            // The rare ones: reassembled messages and closes.
+            other => match other.event(buf) {
+                Ok(Event::Text(text)) => E::text(text),
+                Ok(Event::Binary(data)) => E::binary(data),
+                Ok(Event::Close { code, reason }) => {
+                    let initiator = if self.close_sent {
+                        CloseInitiator::Local
+                    } else {
+                        CloseInitiator::Remote
+                    };
+                    // Answer with the same code (RFC 6455 §5.5.1); 1005
+                    // gives an empty close frame.
+                    self.queue_close(out, code, "");
+                    let info = CloseInfo {
+                        code,
+                        reason: reason.to_owned(),
+                        was_clean: true,
+                        initiator,
+                    };
+                    E::closed(Ended::boxed(info, None))
+                }
+                Ok(Event::Ping(_) | Event::Pong(_)) => unreachable!("handled above"),
+                Err(e) => self.fail(out, e),
+            },
+        })
     }
 
     /// Fails the WebSocket for a protocol violation (RFC 6455 §7.1.7): our
     /// close frame with the matching code, without waiting for an answer.
-    fn fail(&mut self, out: &mut Outbox, e: ProtocolError) -> Step<'static> {
+    fn fail<'i, E: WsEvent<'i>>(&mut self, out: &mut Outbox, e: ProtocolError) -> E {
         log::debug!("websocket failed: {e}");
         let reason = e.to_string();
         self.queue_close(out, e.close_code(), &reason);
@@ -285,7 +315,7 @@ impl WsConn {
             was_clean: false,
             initiator: CloseInitiator::Local,
         };
-        Step::Closed(info, Some(ConnError::Protocol(e)))
+        E::closed(Ended::boxed(info, Some(ConnError::Protocol(e))))
     }
 
     /// When the keepalive next needs a look, if pings or an idle timeout

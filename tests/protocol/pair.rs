@@ -199,7 +199,7 @@ impl Pair {
                         self.server.accept_upgrade(ChannelInfo::new(&req, None), now, &limits);
                     }
                 },
-                ServerEvent::Closed { .. } => self.server.release(),
+                ServerEvent::Closed(_) => self.server.release(),
                 _ => {}
             }
         }
@@ -342,7 +342,7 @@ pub fn server_line(ev: &ServerEvent<'_>) -> String {
         ServerEvent::Binary(b) => format!("binary {} bytes", b.len()),
         ServerEvent::Ping(p) => format!("ping {:?}", String::from_utf8_lossy(p)),
         ServerEvent::Pong(p) => format!("pong {:?}", String::from_utf8_lossy(p)),
-        ServerEvent::Closed { close, error } => format!("{}{}", close_line(close), error_suffix(error)),
+        ServerEvent::Closed(end) => format!("{}{}", close_line(&end.close), error_suffix(&end.error)),
         other => format!("{other:?}"),
     }
 }
@@ -354,7 +354,7 @@ pub fn client_line(ev: &ClientEvent<'_>) -> String {
         ClientEvent::Binary(b) => format!("binary {} bytes", b.len()),
         ClientEvent::Ping(p) => format!("ping {:?}", String::from_utf8_lossy(p)),
         ClientEvent::Pong(p) => format!("pong {:?}", String::from_utf8_lossy(p)),
-        ClientEvent::Closed { close, error } => format!("{}{}", close_line(close), error_suffix(error)),
+        ClientEvent::Closed(end) => format!("{}{}", close_line(&end.close), error_suffix(&end.error)),
         other => format!("{other:?}"),
     }
 }

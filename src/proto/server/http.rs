@@ -48,13 +48,13 @@ impl ServerConn {
                 keep_alive: head.keep_alive,
                 head_only,
             });
-            return Some(ServerEvent::Request(req));
+            return Some(ServerEvent::Request(Box::new(req)));
         }
         match validate_request(&req) {
             Ok(key) => {
                 let key = key.into();
                 self.state = State::Http(Http::Upgrading { key });
-                Some(ServerEvent::Upgrade(req))
+                Some(ServerEvent::Upgrade(Box::new(req)))
             }
             Err(e) => {
                 input.discard();

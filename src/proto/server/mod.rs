@@ -36,16 +36,15 @@ use std::time::Instant;
 
 mod http;
 
-use super::close::{is_valid_server_code, CloseInfo, CloseInitiator, MAX_REASON_LEN};
-use super::decoder::Event;
-use super::error::{ConnError, SendError, SendStatus};
+use super::close::{is_valid_server_code, CloseInfo, CloseInitiator, Ended, MAX_REASON_LEN};
+use super::error::{SendError, SendStatus};
 use super::frame::Opcode;
 use super::http::{HttpRequest, HttpResponse};
 use super::info::ChannelInfo;
 use super::input::Input;
 use super::limits::Limits;
 use super::timer::{Deadline, Timer};
-use super::ws::{Outbox, Step, WsConn};
+use super::ws::{Outbox, WsConn, WsEvent};
 
 /// What a server connection has for its owner.
 #[derive(Debug)]
@@ -53,11 +52,13 @@ use super::ws::{Outbox, Step, WsConn};
 pub enum ServerEvent<'i> {
     /// A complete HTTP request (not an upgrade). Answer it with
     /// [`ServerConn::respond`]; the next pipelined request waits until then.
-    Request(HttpRequest),
+    /// (Boxed, like the upgrade's, so the events that carry messages, by
+    /// far the most frequent, stay small to move.)
+    Request(Box<HttpRequest>),
     /// A valid WebSocket upgrade request (RFC 6455 §4.2.1 checked). Accept
     /// it with [`ServerConn::accept_upgrade`] or refuse it with
     /// [`ServerConn::respond`] (the connection then closes).
-    Upgrade(HttpRequest),
+    Upgrade(Box<HttpRequest>),
     /// A text message.
     Text(Cow<'i, str>),
     /// A binary message.
@@ -66,15 +67,33 @@ pub enum ServerEvent<'i> {
     Ping(&'i [u8]),
     /// A pong.
     Pong(&'i [u8]),
-    /// The WebSocket is over; `error` says why when it was not a clean
-    /// closing handshake. Its [`ChannelInfo`] stays readable until
+    /// The WebSocket is over; [`Ended::error`] says why when it was not a
+    /// clean closing handshake. Its [`ChannelInfo`] stays readable until
     /// [`ServerConn::release`].
-    Closed {
-        /// How it ended.
-        close: CloseInfo,
-        /// What failed, if anything did.
-        error: Option<ConnError>,
-    },
+    Closed(Box<Ended>),
+}
+
+impl<'i> WsEvent<'i> for ServerEvent<'i> {
+    #[inline]
+    fn text(text: Cow<'i, str>) -> Self {
+        ServerEvent::Text(text)
+    }
+    #[inline]
+    fn binary(data: Cow<'i, [u8]>) -> Self {
+        ServerEvent::Binary(data)
+    }
+    #[inline]
+    fn ping(payload: &'i [u8]) -> Self {
+        ServerEvent::Ping(payload)
+    }
+    #[inline]
+    fn pong(payload: &'i [u8]) -> Self {
+        ServerEvent::Pong(payload)
+    }
+    #[inline]
+    fn closed(end: Box<Ended>) -> Self {
+        ServerEvent::Closed(end)
+    }
 }
 
 /// What the driver does after a flush.
@@ -176,6 +195,7 @@ impl ServerConn {
 
     /// The new deadline, if it changed since the last call: for a driver
     /// that keeps one schedule for many connections.
+    #[inline]
     pub fn take_moved_timeout(&mut self) -> Option<Instant> {
         if std::mem::take(&mut self.deadline_moved) {
             self.poll_timeout()
@@ -190,11 +210,13 @@ impl ServerConn {
     }
 
     /// An open WebSocket: upgraded, our close not sent.
+    #[inline]
     pub fn is_open(&self) -> bool {
         matches!(&self.state, State::Ws(w) if w.ws.is_open())
     }
 
     /// A WebSocket whose end has not been reported yet (open or closing).
+    #[inline]
     pub fn is_websocket(&self) -> bool {
         matches!(self.state, State::Ws(_))
     }
@@ -241,6 +263,7 @@ impl ServerConn {
 
     /// The next event from `input`, or `None` when it needs more bytes (or
     /// the connection stopped reading, or awaits an answer).
+    #[inline]
     pub fn poll_input<'i>(
         &mut self,
         input: &'i mut Input<'_>,
@@ -252,23 +275,18 @@ impl ServerConn {
             // The next pipelined request waits for this one's answer, so
             // answers leave in order.
             State::Http(_) => None,
-            State::Ws(w) => match w.ws.step(input, &mut self.out, now, limits) {
-                Step::Idle => None,
-                Step::Event(Event::Text(t)) => Some(ServerEvent::Text(t)),
-                Step::Event(Event::Binary(b)) => Some(ServerEvent::Binary(b)),
-                Step::Event(Event::Ping(p)) => Some(ServerEvent::Ping(p)),
-                Step::Event(Event::Pong(p)) => Some(ServerEvent::Pong(p)),
-                Step::Event(Event::Close { .. }) => unreachable!("closes come as Step::Closed"),
-                Step::Closed(close, error) => {
+            State::Ws(w) => {
+                let event = w.ws.step(input, &mut self.out, now, limits)?;
+                if let ServerEvent::Closed(end) = &event {
                     // A clean close needs nothing more from the peer: the
                     // socket goes once our close frame is written (RFC 6455
                     // §7.1.1: the server closes TCP first), without a
                     // shutdown and a wait for its FIN.
-                    let peer_done = error.is_none();
+                    let peer_done = end.error.is_none();
                     self.end_ws(now, limits, peer_done, false);
-                    Some(ServerEvent::Closed { close, error })
                 }
-            },
+                Some(event)
+            }
             State::Closing { .. } => {
                 input.discard();
                 None
@@ -284,6 +302,7 @@ impl ServerConn {
     }
 
     /// Queues a whole text or binary message.
+    #[inline]
     pub fn send_message(&mut self, opcode: Opcode, payload: &[u8], limits: &Limits) -> SendStatus {
         let State::Ws(w) = &mut self.state else {
             return SendStatus::Closed;
@@ -292,6 +311,7 @@ impl ServerConn {
     }
 
     /// Queues a frame already encoded (unmasked) for many receivers.
+    #[inline]
     pub fn push_encoded(&mut self, frame: &[u8], limits: &Limits) -> SendStatus {
         let State::Ws(w) = &mut self.state else {
             return SendStatus::Closed;
@@ -300,6 +320,7 @@ impl ServerConn {
     }
 
     /// Queues one raw frame; see [`crate::Context::send`] for the rules.
+    #[inline]
     pub fn send_raw(
         &mut self,
         opcode: Opcode,
@@ -384,10 +405,7 @@ impl ServerConn {
     pub fn poll_event(&mut self, now: Instant, limits: &Limits) -> Option<ServerEvent<'static>> {
         let (close, error) = self.ws()?.take_slow()?;
         self.end_ws(now, limits, false, false);
-        Some(ServerEvent::Closed {
-            close,
-            error: Some(error),
-        })
+        Some(ServerEvent::Closed(Ended::boxed(close, Some(error))))
     }
 
     /// Deadlines that came due by `now`.
@@ -403,10 +421,7 @@ impl ServerConn {
             (Timer::Keepalive, State::Ws(w)) => match w.ws.handle_keepalive(&mut self.out, now, limits) {
                 Some((close, error)) => {
                     self.end_ws(now, limits, false, false);
-                    Some(ServerEvent::Closed {
-                        close,
-                        error: Some(error),
-                    })
+                    Some(ServerEvent::Closed(Ended::boxed(close, Some(error))))
                 }
                 None => {
                     let next = w.ws.next_keepalive(now, limits);
@@ -417,10 +432,7 @@ impl ServerConn {
             (Timer::CloseHandshake, State::Ws(_)) => {
                 let (close, error) = WsConn::close_timed_out();
                 self.end_ws(now, limits, false, true);
-                Some(ServerEvent::Closed {
-                    close,
-                    error: Some(error),
-                })
+                Some(ServerEvent::Closed(Ended::boxed(close, Some(error))))
             }
             (Timer::Linger, State::Closing { done, .. }) => {
                 *done = true;
@@ -435,10 +447,10 @@ impl ServerConn {
     /// HTTP client may half-close after its request), then the socket.
     pub fn handle_eof(&mut self, now: Instant, limits: &Limits) -> Option<ServerEvent<'static>> {
         let event = match self.state {
-            State::Ws(_) => Some(ServerEvent::Closed {
-                close: WsConn::dropped(CloseInitiator::Remote, ""),
-                error: None,
-            }),
+            State::Ws(_) => Some(ServerEvent::Closed(Ended::boxed(
+                WsConn::dropped(CloseInitiator::Remote, ""),
+                None,
+            ))),
             _ => None,
         };
         match &mut self.state {
@@ -482,6 +494,7 @@ impl ServerConn {
     }
 
     /// Whether output is queued.
+    #[inline]
     pub fn has_output(&self) -> bool {
         !self.out.buf.is_empty()
     }
@@ -493,6 +506,7 @@ impl ServerConn {
 
     /// Gives an empty buffer to queue output in, if the connection has
     /// none (so a busy server reuses buffers instead of allocating).
+    #[inline]
     pub fn give_buffer(&mut self, buf: Vec<u8>) -> Option<Vec<u8>> {
         if self.out.buf.capacity() == 0 {
             self.out.buf = buf;
@@ -503,6 +517,7 @@ impl ServerConn {
     }
 
     /// Whether [`ServerConn::give_buffer`] would take a buffer.
+    #[inline]
     pub fn needs_buffer(&self) -> bool {
         self.out.buf.capacity() == 0
     }
@@ -528,6 +543,7 @@ impl ServerConn {
 
     /// Whether the socket can go: given up on, or closed by the peer with
     /// everything written.
+    #[inline]
     pub fn is_finished(&self) -> bool {
         match self.state {
             State::Closing { done, peer_eof, .. } => done || (peer_eof && self.out.buf.is_empty()),
