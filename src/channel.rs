@@ -7,7 +7,7 @@ use std::fmt;
 /// A small `Copy` value: a slot index plus the slot's generation. When the
 /// connection ends, its slot may be reused, but with a new generation, so a
 /// stale `Channel` can never address the newer connection; sending to it
-/// returns [`SendError::ChannelClosed`](crate::SendError::ChannelClosed).
+/// returns [`SendStatus::Closed`](crate::SendStatus::Closed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Channel {
     pub(crate) index: u32,

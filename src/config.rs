@@ -98,11 +98,13 @@ impl ServerConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SlowConsumer {
     /// Close it with 1008 (policy violation) "slow consumer", without waiting
-    /// for its answer: it is not reading. The send that hit the cap fails
-    /// with [`SendError::Backpressure`](crate::SendError::Backpressure).
+    /// for its answer: it is not reading. The send that hit the cap returns
+    /// [`SendStatus::Dropped`](crate::SendStatus::Dropped), and
+    /// `on_ws_error` ([`WsError::SlowConsumer`](crate::WsError::SlowConsumer))
+    /// and `on_ws_close` follow in the same tick.
     Close,
-    /// Keep it, and refuse further messages until it catches up: sends fail
-    /// with [`SendError::Backpressure`](crate::SendError::Backpressure) and
+    /// Keep it, and refuse further messages until it catches up: sends
+    /// return [`SendStatus::Dropped`](crate::SendStatus::Dropped) and
     /// broadcasts skip it. For games that would rather drop a stale state
     /// update than a player.
     DropMessages,

@@ -67,10 +67,14 @@ impl<H: HvWebServer> Dispatch<'_, H> {
     /// everything they complete, in order. Callbacks run between two
     /// `poll_input`s, so they may do anything to any connection.
     pub fn input(&mut self, key: usize, data: &mut [u8]) {
-        let spare = self.core.pool.take();
         let Some(slot) = self.core.conns.get_mut(key) else {
-            self.core.pool.put(spare);
             return;
+        };
+        // A buffer to keep a cut frame in, unless one is kept already.
+        let spare = if slot.conn.has_tail() {
+            Vec::new()
+        } else {
+            self.core.pool.take()
         };
         // Connections leave the table only in the flush, so the channel
         // (slot and generation) stays the same while its input is read.

@@ -252,7 +252,7 @@ impl<H: HvWebServer> Server<H> {
 
         // 1. The driver's turn: wait (unless work is left over) for
         //    readiness or the next deadline.
-        let busy = !core.dirty.is_empty() || rx.has_pending_work() || queued > 0;
+        let busy = !core.dirty.is_empty() || !core.attention.is_empty() || rx.has_pending_work() || queued > 0;
         let mut wait = if busy { Duration::ZERO } else { timeout };
         for at in [core.schedule.next_deadline(), rx.accept_retry_at()]
             .into_iter()

@@ -11,6 +11,7 @@
 //! | `answers_to_unread_pipelined_requests_grew_without_bound` | HTTP answers count against the write cap |
 //! | `zero_ping_interval_spun_forever_inside_one_tick` | a zero ping interval is clamped |
 //! | `failed_reinit_left_the_client_reporting_open` | a failed re-init leaves the client CLOSED |
+//! | `closing_while_connecting_was_reported_as_the_peers_drop` | abandoning an attempt is a local 1006 |
 //!
 //! A new I/O bug gets its test here, named after what broke, in the commit
 //! that fixes it (mio's `tests/regressions.rs`, tungstenite's `tests/auto_pong_flush.rs`).
@@ -292,4 +293,37 @@ fn failed_reinit_left_the_client_reporting_open() {
     assert!(!c.is_connected());
     assert_eq!(c.send("ghost"), SendStatus::Closed);
     server.join().unwrap();
+}
+
+/// Records each close the client reports, with who started it.
+#[derive(Default)]
+struct CloseRecorder {
+    closes: Vec<(u16, hvws::CloseInitiator)>,
+}
+
+impl HvWebSocketClient for CloseRecorder {
+    fn on_close(&mut self, close: &CloseInfo) {
+        self.closes.push((close.code, close.initiator));
+    }
+}
+
+/// `close()` while TCP was still connecting went through the "socket lost"
+/// path and reported a 1006 started by the peer; the user gave up on the
+/// attempt, so it is ours.
+#[test]
+fn closing_while_connecting_was_reported_as_the_peers_drop() {
+    // A listener that never accepts: the connect stays pending or done but
+    // unanswered, and the handshake never completes.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = WebSocketClient::new(CloseRecorder::default());
+    c.init(&format!("ws://{}/", listener.local_addr().unwrap())).unwrap();
+    for _ in 0..5 {
+        c.process_event_que_timeout(Duration::from_millis(10));
+    }
+    assert_eq!(c.ready_state(), ReadyState::Connecting);
+    c.close();
+    assert_eq!(c.handler().closes, [(1006, hvws::CloseInitiator::Local)]);
+    assert_eq!(c.ready_state(), ReadyState::Closed);
+    c.process_event_que();
+    assert_eq!(c.handler().closes.len(), 1, "reported once");
 }

@@ -504,7 +504,13 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
         self.backoff.cancel();
         let now = Instant::now();
         match self.conn.as_mut() {
-            Some(conn) if conn.is_opening() => self.lost(None, now),
+            Some(conn) if conn.is_opening() => {
+                if let Some(ClientEvent::Closed(end)) = conn.abandon(now, &self.limits) {
+                    self.handler.on_close(&end.close);
+                }
+                self.io.close();
+                self.conn = None;
+            }
             Some(conn) => conn.close(code, reason, now, &self.limits)?,
             None => {}
         }

@@ -2,7 +2,8 @@
 //! whole server. What a deadline means is the connection's business
 //! (`proto::timer`); this only remembers when to ask. Entries are deleted
 //! lazily: one whose connection is gone or whose deadline moved is dropped
-//! when it comes due, so nothing is ever searched and an idle tick only
+//! when it comes due (or by a compaction once they outnumber the live
+//! ones), so no deadline is searched for when it moves, and an idle tick only
 //! peeks at the top.
 
 use std::cmp::Reverse;

@@ -1,5 +1,5 @@
 //! One client-side connection: the opening handshake, then the WebSocket
-//! (the same [`WsConn`](super::ws) as the server's), then the TCP close;
+//! (the same WebSocket state machine as the server's, `ws.rs`), then the TCP close;
 //! and the reconnect schedule. No socket, no clock.
 //!
 //! # Call order
@@ -59,7 +59,8 @@ pub enum ClientEvent<'i> {
     Text(Cow<'i, str>),
     /// A binary message.
     Binary(Cow<'i, [u8]>),
-    /// A ping; the pong is already queued.
+    /// A ping; the pong is already queued (unless our close is out, or the
+    /// server is not reading its pongs: see the write cap).
     Ping(&'i [u8]),
     /// A pong.
     Pong(&'i [u8]),
@@ -336,6 +337,15 @@ impl ClientConn {
             }
             _ => None,
         }
+    }
+
+    /// The owner gives up on an attempt still connecting or handshaking
+    /// (the user closed): reported as a drop of ours (1006, local).
+    pub fn abandon(&mut self, now: Instant, limits: &Limits) -> Option<ClientEvent<'static>> {
+        if !self.is_opening() {
+            return None;
+        }
+        Some(self.end(WsConn::dropped(CloseInitiator::Local, ""), None, true, now, limits))
     }
 
     /// The server closed TCP (or connecting failed): the end, reported

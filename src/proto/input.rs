@@ -5,8 +5,10 @@
 //! decoded straight from it, unmasked in place; only an incomplete tail is
 //! copied into the connection's own buffer. When such a tail is waiting, the
 //! new bytes first top it up with just what its frame still needs, and the
-//! rest is again decoded in place, so a stream of large frames is not copied
-//! through the connection's buffer once one has straddled a read.
+//! rest is again decoded in place, so a stream of frames is not copied
+//! through the connection's buffer once one has straddled a read: as soon
+//! as the carried frame (or HTTP head) is done, whatever of the top-up it
+//! did not use is read where it arrived.
 //!
 //! Consumption is lazy: an event handed out borrows the bytes it came from,
 //! so they are only dropped when the connection asks for the next ones.
@@ -29,6 +31,11 @@ pub struct Input<'d> {
     data_pos: usize,
     /// Where the buffer given out by the last `next()` starts.
     last: (Src, usize),
+    /// How many bytes at the end of `tail` were copied from `data` (the
+    /// bytes just before `data_pos`) and are still untouched there.
+    topped: usize,
+    /// A buffer the owner lent that the tail did not need, to hand back.
+    spare: Vec<u8>,
 }
 
 impl<'d> Input<'d> {
@@ -42,7 +49,20 @@ impl<'d> Input<'d> {
             data,
             data_pos: 0,
             last: (Src::Data, 0),
+            topped: 0,
+            spare: Vec::new(),
         }
+    }
+
+    /// Holds `spare` (an empty buffer the owner lent for a tail that turned
+    /// out to exist already) until [`Input::take_spare`].
+    pub fn set_spare(&mut self, spare: Vec<u8>) {
+        self.spare = spare;
+    }
+
+    /// The buffer given to [`Input::set_spare`], if any.
+    pub fn take_spare(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.spare)
     }
 
     /// Bytes of the carried-over tail not yet consumed.
@@ -58,7 +78,19 @@ impl<'d> Input<'d> {
     #[inline]
     pub fn next(&mut self, want: usize) -> Option<&mut [u8]> {
         if self.tail_pos > 0 {
-            self.tail.drain(..self.tail_pos);
+            let left = self.tail.len() - self.tail_pos;
+            if left <= self.topped {
+                // What the tail still holds is all copied from the new
+                // bytes, which are still there as they were: the carried
+                // frame or head is done, so go back to reading in place.
+                // (A tail that kept growing by a header's worth per small
+                // frame would be shifted once per frame.)
+                self.data_pos -= left;
+                self.tail.clear();
+                self.topped = 0;
+            } else {
+                self.tail.drain(..self.tail_pos);
+            }
             self.tail_pos = 0;
         }
         if !self.tail.is_empty() {
@@ -66,6 +98,7 @@ impl<'d> Input<'d> {
             self.tail
                 .extend_from_slice(&self.data[self.data_pos..self.data_pos + n]);
             self.data_pos += n;
+            self.topped += n;
             self.last = (Src::Tail, 0);
             return Some(&mut self.tail[..]);
         }
@@ -107,6 +140,7 @@ impl<'d> Input<'d> {
     pub fn discard(&mut self) {
         self.tail_pos = self.tail.len();
         self.data_pos = self.data.len();
+        self.topped = 0;
     }
 
     /// What is left unconsumed, as the connection's new tail.
@@ -146,6 +180,22 @@ mod tests {
         assert_eq!(input.next(2).unwrap(), b"56789");
         input.consume(1);
         assert_eq!(input.finish(), b"6789");
+    }
+
+    #[test]
+    fn once_the_carried_frame_is_done_the_unused_top_up_is_read_in_place() {
+        let mut data = *b"3456789";
+        let mut input = Input::new(b"012".to_vec(), &mut data);
+        // Topped up by 4 (a cut header asks for up to 14)...
+        assert_eq!(input.next(4).unwrap(), b"0123456");
+        // ...but the frame ended after byte 4: bytes 5 and 6 were copied
+        // for nothing, and are read again where they arrived.
+        input.consume(5);
+        assert_eq!(input.next(14).unwrap(), b"56789");
+        assert_eq!(input.tail_len(), 0);
+        input.consume(5);
+        assert!(input.next(14).is_none());
+        assert_eq!(input.finish(), b"");
     }
 
     #[test]

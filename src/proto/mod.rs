@@ -24,7 +24,7 @@
 //! own I/O a third. It follows the crate's version like the rest of the API.
 //!
 //! Framing is hvws's own rather than tungstenite's `WebSocketContext`:
-//! measured on this machine (see `../shared/STYLE.md`), the context costs
+//! measured on the project's 2-core machine, the context costs
 //! 10-16% more CPU per echoed message, allocates its 128 KiB read buffer up
 //! front (135 KB per idle connection), and validates UTF-8 only per complete
 //! message. The decoder here works in place on the caller's buffer, holds no

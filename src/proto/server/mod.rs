@@ -63,7 +63,8 @@ pub enum ServerEvent<'i> {
     Text(Cow<'i, str>),
     /// A binary message.
     Binary(Cow<'i, [u8]>),
-    /// A ping; the pong is already queued.
+    /// A ping; the pong is already queued (unless our close is out, or the
+    /// peer is not reading its pongs: see the write cap).
     Ping(&'i [u8]),
     /// A pong.
     Pong(&'i [u8]),
@@ -236,29 +237,41 @@ impl ServerConn {
         }
     }
 
+    /// Whether bytes from earlier reads wait to be completed (so
+    /// [`ServerConn::begin_input`] needs no spare buffer).
+    #[inline]
+    pub fn has_tail(&self) -> bool {
+        !self.tail.is_empty()
+    }
+
     /// Takes the bytes kept from earlier reads and pairs them with `data`,
     /// just read. `spare` is an empty buffer to keep a new tail in if one is
     /// needed; [`ServerConn::end_input`] hands back a buffer for reuse.
     pub fn begin_input<'d>(&mut self, data: &'d mut [u8], spare: Vec<u8>) -> Input<'d> {
-        let tail = if self.tail.is_empty() {
-            spare
-        } else {
-            std::mem::take(&mut self.tail)
-        };
-        Input::new(tail, data)
+        if self.tail.is_empty() {
+            return Input::new(spare, data);
+        }
+        let mut input = Input::new(std::mem::take(&mut self.tail), data);
+        input.set_spare(spare);
+        input
     }
 
     /// Keeps what `input` left unconsumed; returns an empty buffer (maybe
     /// of no capacity) for reuse.
-    pub fn end_input(&mut self, input: Input<'_>) -> Vec<u8> {
-        let rest = input.finish();
+    pub fn end_input(&mut self, mut input: Input<'_>) -> Vec<u8> {
+        let spare = input.take_spare();
+        let mut rest = input.finish();
         if rest.is_empty() || !self.wants_input() {
-            let mut spare = rest;
-            spare.clear();
-            return spare;
+            rest.clear();
+            // Of two buffers, the larger goes back for reuse.
+            return if rest.capacity() >= spare.capacity() {
+                rest
+            } else {
+                spare
+            };
         }
         self.tail = rest;
-        Vec::new()
+        spare
     }
 
     /// The next event from `input`, or `None` when it needs more bytes (or
