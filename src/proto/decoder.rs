@@ -46,25 +46,20 @@ pub enum Event<'a> {
     },
 }
 
-/// A message's payload: where it lies in the decoded buffer, or the bytes
-/// reassembled from its fragments.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Payload {
-    /// `buf[range]` of the buffer given to [`Decoder::decode`].
-    InBuf(Range<usize>),
-    /// Reassembled from fragments; owned so the decoder can go on.
-    Assembled(Vec<u8>),
-}
-
 /// A frame that completed something. It holds no borrow, so the decoder
 /// (and whatever owns it) is free again; [`Frame::event`] turns it into an
-/// [`Event`] borrowing the buffer it was decoded from.
+/// [`Event`] borrowing the buffer it was decoded from. Ranges index that
+/// buffer. One flat enum: it is matched once per message.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Frame {
-    /// A text message (UTF-8 checked by [`Frame::event`] when whole).
-    Text(Payload),
-    /// A binary message.
-    Binary(Payload),
+    /// A whole text frame: `buf[range]` (UTF-8 checked by [`Frame::event`]).
+    Text(Range<usize>),
+    /// A whole binary frame: `buf[range]`.
+    Binary(Range<usize>),
+    /// A text message reassembled from fragments (UTF-8 checked as it came).
+    AssembledText(Vec<u8>),
+    /// A binary message reassembled from fragments.
+    AssembledBinary(Vec<u8>),
     /// A ping; its payload's range.
     Ping(Range<usize>),
     /// A pong; its payload's range.
@@ -80,14 +75,14 @@ impl Frame {
     #[inline]
     pub fn event(self, buf: &[u8]) -> Result<Event<'_>, ProtocolError> {
         Ok(match self {
-            Frame::Text(Payload::InBuf(r)) => Event::Text(Cow::Borrowed(
+            Frame::Text(r) => Event::Text(Cow::Borrowed(
                 std::str::from_utf8(&buf[r]).map_err(|_| ProtocolError::InvalidUtf8)?,
             )),
-            Frame::Text(Payload::Assembled(v)) => Event::Text(Cow::Owned(
+            Frame::AssembledText(v) => Event::Text(Cow::Owned(
                 String::from_utf8(v).map_err(|_| ProtocolError::InvalidUtf8)?,
             )),
-            Frame::Binary(Payload::InBuf(r)) => Event::Binary(Cow::Borrowed(&buf[r])),
-            Frame::Binary(Payload::Assembled(v)) => Event::Binary(Cow::Owned(v)),
+            Frame::Binary(r) => Event::Binary(Cow::Borrowed(&buf[r])),
+            Frame::AssembledBinary(v) => Event::Binary(Cow::Owned(v)),
             Frame::Ping(r) => Event::Ping(&buf[r]),
             Frame::Pong(r) => Event::Pong(&buf[r]),
             Frame::Close(r) => {
@@ -164,6 +159,28 @@ impl Decoder {
         let len = h.payload_len as usize;
         let avail = (buf.len() - h.header_len).min(len);
         let whole_at_once = frame.done == 0 && avail == len;
+        // The common case, in short: a whole unfragmented message in the
+        // buffer. Unmask it and hand it over (a text one is validated once,
+        // when its `&str` is made).
+        if whole_at_once && h.fin && matches!(h.opcode, Opcode::Text | Opcode::Binary) {
+            // (Its header may have been read by an earlier call that
+            // found the payload short.)
+            self.frame = None;
+            let consumed = h.header_len + len;
+            if let Some(m) = h.mask {
+                apply_mask(&mut buf[h.header_len..consumed], m, 0);
+            }
+            let at = h.header_len..consumed;
+            let frame = if h.opcode == Opcode::Text {
+                Frame::Text(at)
+            } else {
+                Frame::Binary(at)
+            };
+            return Ok(Decoded::Frame {
+                consumed,
+                frame: Some(frame),
+            });
+        }
         let text = self.is_text(h.opcode);
         if avail > frame.done {
             let new = &mut buf[h.header_len + frame.done..h.header_len + avail];
@@ -241,8 +258,8 @@ impl Decoder {
             Opcode::Ping => Frame::Ping(at),
             Opcode::Pong => Frame::Pong(at),
             Opcode::Close => Frame::Close(at),
-            Opcode::Text if h.fin => Frame::Text(Payload::InBuf(at)),
-            Opcode::Binary if h.fin => Frame::Binary(Payload::InBuf(at)),
+            Opcode::Text if h.fin => Frame::Text(at),
+            Opcode::Binary if h.fin => Frame::Binary(at),
             Opcode::Text | Opcode::Binary => {
                 self.message = Some(h.opcode);
                 self.assembled.extend_from_slice(payload);
@@ -257,11 +274,11 @@ impl Decoder {
                 if opcode == Opcode::Text && !self.utf8.is_complete() {
                     return Err(ProtocolError::InvalidUtf8);
                 }
-                let whole = Payload::Assembled(std::mem::take(&mut self.assembled));
+                let whole = std::mem::take(&mut self.assembled);
                 if opcode == Opcode::Text {
-                    Frame::Text(whole)
+                    Frame::AssembledText(whole)
                 } else {
-                    Frame::Binary(whole)
+                    Frame::AssembledBinary(whole)
                 }
             }
         };
@@ -432,6 +449,34 @@ mod tests {
         whole[..100].copy_from_slice(&part); // bytes the decoder saw, as it left them
         assert!(matches!(d.decode(&mut whole), Ok(Decoded::Frame { consumed: 308, .. })));
         assert_eq!(d.pending_frame_len(), None);
+    }
+
+    #[test]
+    fn a_frame_whose_header_came_first_is_finished_from_the_whole_buffer() {
+        let mut d = server();
+        let mut wire = masked(true, Opcode::Text, b"hello");
+        wire.extend(masked(true, Opcode::Binary, &[1, 2]));
+        // Only the header of the first frame: it is read, the payload awaited.
+        let mut head = wire[..6].to_vec();
+        assert_eq!(d.decode(&mut head), Ok(Decoded::NeedMore));
+        assert_eq!(d.pending_frame_len(), Some(11));
+        // Then the whole buffer again, from the frame's start.
+        let mut buf = wire.clone();
+        buf[..6].copy_from_slice(&head);
+        let Ok(Decoded::Frame {
+            consumed,
+            frame: Some(f),
+        }) = d.decode(&mut buf)
+        else {
+            panic!("the text frame")
+        };
+        assert_eq!(f.event(&buf).unwrap(), Event::Text("hello".into()));
+        assert_eq!(d.pending_frame_len(), None, "the frame in progress is done");
+        let rest = &mut buf[consumed..];
+        let Ok(Decoded::Frame { frame: Some(f), .. }) = d.decode(rest) else {
+            panic!("the binary frame")
+        };
+        assert_eq!(f.event(rest).unwrap(), Event::Binary(vec![1, 2].into()));
     }
 
     #[test]

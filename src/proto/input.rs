@@ -77,6 +77,16 @@ impl<'d> Input<'d> {
     /// bytes are given out in place.
     #[inline]
     pub fn next(&mut self, want: usize) -> Option<&mut [u8]> {
+        // The common case first: no tail, the new bytes read in place. (A
+        // tail being used up always leaves `tail_pos > 0`, so an empty tail
+        // has nothing to drop.)
+        if self.tail.is_empty() {
+            if self.data_pos == self.data.len() {
+                return None;
+            }
+            self.last = (Src::Data, self.data_pos);
+            return Some(&mut self.data[self.data_pos..]);
+        }
         if self.tail_pos > 0 {
             let left = self.tail.len() - self.tail_pos;
             if left <= self.topped {
@@ -87,26 +97,21 @@ impl<'d> Input<'d> {
                 // frame would be shifted once per frame.)
                 self.data_pos -= left;
                 self.tail.clear();
+                self.tail_pos = 0;
                 self.topped = 0;
-            } else {
-                self.tail.drain(..self.tail_pos);
+                self.last = (Src::Data, self.data_pos);
+                return Some(&mut self.data[self.data_pos..]);
             }
+            self.tail.drain(..self.tail_pos);
             self.tail_pos = 0;
         }
-        if !self.tail.is_empty() {
-            let n = want.clamp(1, usize::MAX).min(self.data.len() - self.data_pos);
-            self.tail
-                .extend_from_slice(&self.data[self.data_pos..self.data_pos + n]);
-            self.data_pos += n;
-            self.topped += n;
-            self.last = (Src::Tail, 0);
-            return Some(&mut self.tail[..]);
-        }
-        if self.data_pos == self.data.len() {
-            return None;
-        }
-        self.last = (Src::Data, self.data_pos);
-        Some(&mut self.data[self.data_pos..])
+        let n = want.clamp(1, usize::MAX).min(self.data.len() - self.data_pos);
+        self.tail
+            .extend_from_slice(&self.data[self.data_pos..self.data_pos + n]);
+        self.data_pos += n;
+        self.topped += n;
+        self.last = (Src::Tail, 0);
+        Some(&mut self.tail[..])
     }
 
     /// The decoder found what the last `next()` gave out too short: whether

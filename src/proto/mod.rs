@@ -52,7 +52,7 @@ mod ws;
 
 pub use client::{ClientConn, ClientEvent};
 pub use close::{CloseInfo, CloseInitiator, Ended};
-pub use decoder::{Decoded, Decoder, Event, Frame, Payload, Role};
+pub use decoder::{Decoded, Decoder, Event, Frame, Role};
 pub use error::{ConnError, SendError, SendStatus};
 pub use input::Input;
 pub use limits::Limits;

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use super::close::{close_payload, CloseInfo, CloseInitiator, Ended, ABNORMAL};
-use super::decoder::{Decoded, Decoder, Event, Frame, Payload, Role};
+use super::decoder::{Decoded, Decoder, Event, Frame, Role};
 use super::error::{ConnError, SendError, SendStatus};
 use super::frame::{encode_frame, Opcode};
 use super::input::Input;
@@ -256,11 +256,11 @@ impl WsConn {
         let input: &'i Input<'_> = input;
         let buf = input.last();
         Some(match frame {
-            Frame::Text(Payload::InBuf(r)) => match std::str::from_utf8(&buf[r]) {
+            Frame::Text(r) => match std::str::from_utf8(&buf[r]) {
                 Ok(text) => E::text(Cow::Borrowed(text)),
                 Err(_) => self.fail(out, ProtocolError::InvalidUtf8),
             },
-            Frame::Binary(Payload::InBuf(r)) => E::binary(Cow::Borrowed(&buf[r])),
+            Frame::Binary(r) => E::binary(Cow::Borrowed(&buf[r])),
             Frame::Ping(r) => {
                 let payload = &buf[r];
                 if self.is_open() {
