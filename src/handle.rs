@@ -57,7 +57,10 @@ pub(crate) enum Command {
 /// server.start()?;
 /// let handle = server.handle();
 /// std::thread::spawn(move || {
-///     let _ = handle.broadcast_text("tick from the simulation", None);
+///     // Until the server stops.
+///     while handle.broadcast_text("tick from the simulation", None).is_ok() {
+///         std::thread::sleep(std::time::Duration::from_millis(100));
+///     }
 /// });
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

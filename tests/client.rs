@@ -1,79 +1,22 @@
 //! hvws's client against an independent server (tungstenite, on a thread)
 //! and against hvws's own server, over loopback.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+mod util;
+
+use std::net::{TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use hvws::{
-    Channel, ClientConfig, ClientContext, ClientError, CloseInfo, Context, HvWebServer, HvWebSocketClient, Opcode,
-    ReadyState, Reconnect, SendStatus, Server, WebSocketClient,
+    Channel, ClientConfig, ClientError, Context, HvWebServer, Opcode, ReadyState, Reconnect, SendStatus, Server,
+    WebSocketClient,
 };
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
-
-/// Records everything the client saw, in order.
-#[derive(Default, Debug)]
-struct Recorder {
-    log: Vec<String>,
-    opens: usize,
-    closes: Vec<(u16, String, bool)>,
-    errors: Vec<String>,
-}
-
-impl HvWebSocketClient for Recorder {
-    fn on_open(&mut self, _ctx: &mut ClientContext<'_>) {
-        self.opens += 1;
-        self.log.push("open".into());
-    }
-    fn on_message(&mut self, _ctx: &mut ClientContext<'_>, msg: &str) {
-        self.log.push(format!("text:{msg}"));
-    }
-    fn on_binary(&mut self, _ctx: &mut ClientContext<'_>, data: &[u8]) {
-        self.log.push(format!("binary:{}", data.len()));
-    }
-    fn on_pong(&mut self, _ctx: &mut ClientContext<'_>, payload: &[u8]) {
-        self.log.push(format!("pong:{}", String::from_utf8_lossy(payload)));
-    }
-    fn on_close(&mut self, close: &CloseInfo) {
-        self.closes.push((close.code, close.reason.clone(), close.was_clean));
-    }
-    fn on_error(&mut self, error: &ClientError) {
-        self.errors.push(error.to_string());
-    }
-}
+use util::tungstenite_peer::{pump_client_until as pump_until, tungstenite_server, Recorder};
 
 type Client = WebSocketClient<Recorder>;
-
-#[track_caller]
-fn pump_until(client: &mut Client, what: &str, done: impl Fn(&Client) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !done(client) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; client saw {:?}",
-            client.handler()
-        );
-        client.process_event_que_timeout(Duration::from_millis(10));
-    }
-}
-
-/// Runs a tungstenite server for one connection on a thread; `script`
-/// gets the accepted socket.
-fn tungstenite_server(
-    script: impl FnOnce(&mut WebSocket<TcpStream>) + Send + 'static,
-) -> (SocketAddr, thread::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let join = thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut ws = tungstenite::accept(stream).unwrap();
-        script(&mut ws);
-    });
-    (addr, join)
-}
 
 /// Echoes data messages until the peer closes.
 fn echo_until_close(ws: &mut WebSocket<TcpStream>) {

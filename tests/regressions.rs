@@ -18,120 +18,17 @@
 
 mod util;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::net::TcpListener;
+use std::time::Duration;
 
-use hvws::{
-    Channel, ClientContext, ClientError, CloseInfo, Context, HttpResponse, HvWebServer, HvWebSocketClient, ReadyState,
-    Routes, SendStatus, Server, ServerConfig, WebSocketClient,
-};
-use tungstenite::{Message, WebSocket};
-use util::{connect, masked_frame, pump_until, recv, send_text, server_with, Raw};
+use hvws::{ClientError, CloseInfo, HvWebSocketClient, ReadyState, SendStatus, ServerConfig, WebSocketClient};
+use util::bad_peers::{close_code_of, config, setup};
+use util::tungstenite_peer::{pump_client_until, tungstenite_server, Recorder};
+use util::{masked_frame, pump_until, Raw};
 
 // ---------------------------------------------------------------------------
-// Server side: one bad peer while a good client chats (as in tests/hostile.rs).
-
-/// Echoes; answers `POST /echo` with its body; records opens and closes.
-#[derive(Default)]
-struct Target {
-    opened: Vec<Channel>,
-    closes: Vec<(Channel, u16)>,
-}
-
-impl HvWebServer for Target {
-    fn on_init(&mut self, routes: &mut Routes<Self>) {
-        routes.post("/echo", |_, _, req| {
-            HttpResponse::bytes("application/octet-stream", req.body())
-        });
-    }
-    fn on_ws_open(&mut self, _ctx: &mut Context<'_>, ch: Channel, _url: &str) {
-        self.opened.push(ch);
-    }
-    fn on_ws_message(&mut self, ctx: &mut Context<'_>, ch: Channel, msg: &str) {
-        ctx.send_text(ch, msg);
-    }
-    fn on_ws_binary(&mut self, ctx: &mut Context<'_>, ch: Channel, data: &[u8]) {
-        ctx.send_binary(ch, data);
-    }
-    fn on_ws_close(&mut self, _ctx: &mut Context<'_>, ch: Channel, close: &CloseInfo) {
-        self.closes.push((ch, close.code));
-    }
-}
-
-/// A well-behaved client that checks its echoes arrive, all and in order.
-struct Good {
-    client: util::Client,
-    sent: usize,
-}
-
-impl Good {
-    fn join(server: &mut Server<Target>) -> Good {
-        Good {
-            client: connect(server, "/good"),
-            sent: 0,
-        }
-    }
-
-    /// Sends three numbered messages and checks the next three received are
-    /// exactly their echoes. Pings from the server are answered on the way.
-    #[track_caller]
-    fn round(&mut self, server: &mut Server<Target>) {
-        let first = self.sent;
-        for _ in 0..3 {
-            send_text(server, &mut self.client, &format!("good-{}", self.sent));
-            self.sent += 1;
-        }
-        for i in first..self.sent {
-            loop {
-                match recv(server, &mut self.client) {
-                    Message::Text(t) => {
-                        assert_eq!(
-                            t.as_str(),
-                            format!("good-{i}"),
-                            "the good client lost or reordered a message"
-                        );
-                        break;
-                    }
-                    Message::Ping(_) | Message::Pong(_) => continue,
-                    other => panic!("the good client got {other:?}"),
-                }
-            }
-        }
-    }
-}
-
-/// Tight limits, so a bad peer reaches them quickly.
-fn config() -> ServerConfig {
-    ServerConfig {
-        max_message_size: 64 << 10,
-        max_frame_size: 64 << 10,
-        max_request_head: 1024,
-        max_request_body: 1024,
-        close_timeout: Duration::from_secs(2),
-        ..ServerConfig::default()
-    }
-}
-
-/// A server with one good client already chatting.
-fn setup(config: ServerConfig) -> (Server<Target>, Good) {
-    let mut server = server_with(Target::default(), config);
-    let mut good = Good::join(&mut server);
-    good.round(&mut server);
-    (server, good)
-}
-
-/// The close code the server gave the channel opened after `nth_open`
-/// others.
-#[track_caller]
-fn close_code_of(server: &mut Server<Target>, nth_open: usize) -> u16 {
-    pump_until(server, "the channel's on_ws_close", |s| {
-        let ch = s.handler().opened.get(nth_open).copied();
-        ch.is_some_and(|ch| s.handler().closes.iter().any(|(c, _)| *c == ch))
-    });
-    let ch = server.handler().opened[nth_open];
-    server.handler().closes.iter().find(|(c, _)| *c == ch).unwrap().1
-}
+// Server side: one bad peer while a good client chats (as in tests/hostile.rs),
+// set up by `util::bad_peers`.
 
 /// A peer that sent past one tick's read budget, then shut its side, never had its EOF read.
 #[test]
@@ -223,59 +120,10 @@ fn zero_ping_interval_spun_forever_inside_one_tick() {
 }
 
 // ---------------------------------------------------------------------------
-// Client side: hvws's client against a tungstenite server on a thread.
-
-/// Records what the client saw, for the timeout message.
-#[derive(Default, Debug)]
-struct Recorder {
-    opens: usize,
-    closes: Vec<(u16, String, bool)>,
-    errors: Vec<String>,
-}
-
-impl HvWebSocketClient for Recorder {
-    fn on_open(&mut self, _ctx: &mut ClientContext<'_>) {
-        self.opens += 1;
-    }
-    fn on_close(&mut self, close: &CloseInfo) {
-        self.closes.push((close.code, close.reason.clone(), close.was_clean));
-    }
-    fn on_error(&mut self, error: &ClientError) {
-        self.errors.push(error.to_string());
-    }
-}
+// Client side: hvws's client against a tungstenite server on a thread
+// (`util::tungstenite_peer`).
 
 type Client = WebSocketClient<Recorder>;
-
-/// Pumps the client until `done` holds, for at most `util::TIMEOUT`.
-#[track_caller]
-fn pump_client_until(client: &mut Client, what: &str, done: impl Fn(&Client) -> bool) {
-    let deadline = Instant::now() + util::TIMEOUT;
-    while !done(client) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; client saw {:?}",
-            client.handler()
-        );
-        client.process_event_que_timeout(Duration::from_millis(10));
-    }
-}
-
-/// Runs a tungstenite server for one connection on a thread; `script`
-/// gets the accepted socket.
-fn tungstenite_server(
-    script: impl FnOnce(&mut WebSocket<TcpStream>) + Send + 'static,
-) -> (SocketAddr, thread::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let join = thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut ws = tungstenite::accept(stream).unwrap();
-        script(&mut ws);
-    });
-    (addr, join)
-}
 
 /// A failed `init` on an open client left it reporting OPEN with no socket behind it.
 #[test]

@@ -31,7 +31,7 @@ use super::input::Input;
 use super::limits::Limits;
 use super::server::{check_close, Flushed};
 use super::timer::{Deadline, Timer};
-use super::ws::{Outbox, WsConn, WsEvent};
+use super::ws::{send_raw_on, Outbox, WsConn, WsEvent};
 
 /// The upgrade request a client sends.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -282,11 +282,11 @@ impl ClientConn {
         fin: bool,
         limits: &Limits,
     ) -> Result<SendStatus, SendError> {
-        let State::Ws(ws) = &mut self.state else {
-            super::outgoing::Fragmenter::check_alone(opcode, payload.len(), fin)?;
-            return Ok(SendStatus::Closed);
+        let ws = match &mut self.state {
+            State::Ws(ws) => Some(&mut **ws),
+            _ => None,
         };
-        ws.send_raw(&mut self.out, opcode, payload, fin, limits)
+        send_raw_on(ws, &mut self.out, opcode, payload, fin, limits)
     }
 
     /// Starts the closing handshake with `code` (1000 or 3000-4999, as

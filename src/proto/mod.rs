@@ -14,7 +14,11 @@
 //! order; in short:
 //!
 //! - input: `begin_input(bytes)`, then `poll_input(&mut input, now)` until
-//!   `None` (the application runs between two calls), then `end_input`;
+//!   `None` (the application runs between two calls), then `end_input`.
+//!   This is quinn-proto's `handle_input` + `poll_event` cut so that a
+//!   message is handed out where it was read: an event borrows the read
+//!   buffer instead of being copied into a queue, and the connection is
+//!   free again (so the application can send on it) while it is handled;
 //! - time: `poll_timeout()` says when `handle_timeout(now)` is due;
 //! - output: `transmit()` holds the bytes to write, `handle_flushed()`
 //!   says what to do once they are written.

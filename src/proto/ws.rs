@@ -59,6 +59,27 @@ pub(crate) trait WsEvent<'i>: Sized {
     fn closed(end: Box<Ended>) -> Self;
 }
 
+/// A raw send on a connection that may have stopped being a WebSocket: the
+/// frame's rules are checked either way (a bad call is a bad call whether or
+/// not the channel is still there), then it is queued or reported closed.
+#[inline]
+pub(crate) fn send_raw_on(
+    ws: Option<&mut WsConn>,
+    out: &mut Outbox,
+    opcode: Opcode,
+    payload: &[u8],
+    fin: bool,
+    limits: &Limits,
+) -> Result<SendStatus, SendError> {
+    match ws {
+        Some(ws) => ws.send_raw(out, opcode, payload, fin, limits),
+        None => {
+            super::outgoing::Fragmenter::check_alone(opcode, payload.len(), fin)?;
+            Ok(SendStatus::Closed)
+        }
+    }
+}
+
 /// Keepalive intervals under 1 ms count as 1 ms: a zero interval would
 /// re-arm at `now` and spin the timer loop.
 fn at_least_1ms(d: Duration) -> Duration {

@@ -21,6 +21,9 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
+pub mod bad_peers;
+pub mod tungstenite_peer;
+
 /// How long any wait may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -44,7 +44,7 @@ use super::info::ChannelInfo;
 use super::input::Input;
 use super::limits::Limits;
 use super::timer::{Deadline, Timer};
-use super::ws::{Outbox, WsConn, WsEvent};
+use super::ws::{send_raw_on, Outbox, WsConn, WsEvent};
 
 /// What a server connection has for its owner.
 #[derive(Debug)]
@@ -341,13 +341,11 @@ impl ServerConn {
         fin: bool,
         limits: &Limits,
     ) -> Result<SendStatus, SendError> {
-        let State::Ws(w) = &mut self.state else {
-            // The frame's rules are checked even so: a bad call is a bad
-            // call whether or not the channel is still there.
-            super::outgoing::Fragmenter::check_alone(opcode, payload.len(), fin)?;
-            return Ok(SendStatus::Closed);
+        let ws = match &mut self.state {
+            State::Ws(w) => Some(&mut w.ws),
+            _ => None,
         };
-        w.ws.send_raw(&mut self.out, opcode, payload, fin, limits)
+        send_raw_on(ws, &mut self.out, opcode, payload, fin, limits)
     }
 
     /// Starts the closing handshake with `code` (checked: one a server may
