@@ -107,11 +107,30 @@ pub enum Decoded {
     },
 }
 
+/// The frame being decoded: its header, kept compact (a header is at most
+/// 14 bytes long), and how much of its payload is done. Every open
+/// WebSocket holds one, so its size is paid 10,000 times over.
 #[derive(Debug, Clone, Copy)]
 struct InFrame {
-    header: FrameHeader,
+    fin: bool,
+    opcode: Opcode,
+    mask: Option<[u8; 4]>,
+    header_len: u8,
+    payload_len: u64,
     /// Payload bytes already unmasked (and validated, for text).
     done: usize,
+}
+
+impl InFrame {
+    fn header(&self) -> FrameHeader {
+        FrameHeader {
+            fin: self.fin,
+            opcode: self.opcode,
+            mask: self.mask,
+            payload_len: self.payload_len,
+            header_len: usize::from(self.header_len),
+        }
+    }
 }
 
 /// Per-connection receive state. Holds no heap memory unless a fragmented
@@ -155,7 +174,7 @@ impl Decoder {
                 Some(h) => self.start_frame(h)?,
             },
         };
-        let h = frame.header;
+        let h = frame.header();
         let len = h.payload_len as usize;
         let avail = (buf.len() - h.header_len).min(len);
         let whole_at_once = frame.done == 0 && avail == len;
@@ -211,7 +230,7 @@ impl Decoder {
     /// partial frame can use it to copy no more than that frame still needs.
     #[inline]
     pub fn pending_frame_len(&self) -> Option<u64> {
-        self.frame.map(|f| f.header.header_len as u64 + f.header.payload_len)
+        self.frame.map(|f| u64::from(f.header_len) + f.payload_len)
     }
 
     fn is_text(&self, opcode: Opcode) -> bool {
@@ -245,7 +264,15 @@ impl Decoder {
                 });
             }
         }
-        Ok(InFrame { header: h, done: 0 })
+        Ok(InFrame {
+            fin: h.fin,
+            opcode: h.opcode,
+            mask: h.mask,
+            // At most 14: a header's longest form.
+            header_len: h.header_len as u8,
+            payload_len: h.payload_len,
+            done: 0,
+        })
     }
 
     fn finish_frame(
