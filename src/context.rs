@@ -68,13 +68,15 @@ impl Context<'_> {
 
     /// Starts the closing handshake: `code` any that may go on the wire
     /// (1000-1003, 1007-1014 such as 1008 policy violation or 1011 internal
-    /// error, and the application range 3000-4999), `reason` at most 123
-    /// bytes. `on_ws_close` runs when the peer answers (or after the close
-    /// timeout); sends to the channel return [`SendStatus::Closed`] from now
-    /// on. Closing a channel that is already closing or gone does nothing.
+    /// error, and the application range 3000-4999) and a `reason`, cut to
+    /// 123 bytes at a character boundary if longer (all a close frame
+    /// holds). `on_ws_close` runs when the peer answers (or after the close
+    /// timeout) and reports this code and reason; sends to the channel
+    /// return [`SendStatus::Closed`] from now on. Closing a channel that is
+    /// already closing or gone does nothing.
     ///
-    /// Fails, doing nothing, with [`SendError::InvalidCloseCode`] or
-    /// [`SendError::ReasonTooLong`].
+    /// Fails, doing nothing, only for a code that may not be sent
+    /// ([`SendError::InvalidCloseCode`]): a constant code is checked once.
     pub fn close(&mut self, channel: Channel, code: u16, reason: &str) -> Result<(), SendError> {
         self.core.close(channel, code, reason)
     }

@@ -173,9 +173,10 @@ impl ServerHandle {
         })
     }
 
-    /// Queues a close of `channel`; the code and reason are checked now.
+    /// Queues a close of `channel`, as [`Context::close`](crate::Context::close);
+    /// the code is checked now.
     pub fn close(&self, channel: Channel, code: u16, reason: &str) -> Result<(), SendError> {
-        ServerConn::check_close_args(code, reason)?;
+        ServerConn::check_close_code(code)?;
         self.push(Command::Close {
             channel,
             code,

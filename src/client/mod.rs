@@ -130,8 +130,8 @@ impl ClientContext<'_> {
     }
 
     /// Starts the closing handshake with `code` (1000 or 3000-4999) and a
-    /// reason of at most 123 bytes; no reconnect follows. Fails, doing
-    /// nothing, for another code or a longer reason.
+    /// reason (cut to 123 bytes at a character boundary); no reconnect
+    /// follows. Fails, doing nothing, only for another code.
     pub fn close_with(&mut self, code: u16, reason: &str) -> Result<(), SendError> {
         self.conn.close(code, reason, self.now, self.limits)?;
         *self.user_closed = true;
@@ -493,13 +493,14 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
     }
 
     /// Starts the closing handshake with `code` (1000 or 3000-4999) and a
-    /// reason of at most 123 bytes; `on_close` follows once the server
-    /// answers. While connecting, the attempt is abandoned (`on_close` with
-    /// 1006); while waiting to reconnect, the reconnect is cancelled; when
-    /// already closing or closed, nothing happens. No reconnect follows.
-    /// Fails, doing nothing, for another code or a longer reason.
+    /// reason (cut to 123 bytes at a character boundary); `on_close`
+    /// follows once the server answers, with this code and reason. While
+    /// connecting, the attempt is abandoned (`on_close` with 1006); while
+    /// waiting to reconnect, the reconnect is cancelled; when already
+    /// closing or closed, nothing happens. No reconnect follows. Fails,
+    /// doing nothing, only for another code.
     pub fn close_with(&mut self, code: u16, reason: &str) -> Result<(), SendError> {
-        ClientConn::check_close_args(code, reason)?;
+        ClientConn::check_close_code(code)?;
         self.user_closed = true;
         self.backoff.cancel();
         let now = Instant::now();
@@ -573,7 +574,11 @@ mod tests {
         assert_eq!(c.ready_state(), ReadyState::Closed);
         assert_eq!(c.send("x"), SendStatus::Closed);
         assert_eq!(c.close_with(1001, ""), Err(SendError::InvalidCloseCode(1001)));
-        assert_eq!(c.close_with(4000, &"x".repeat(124)), Err(SendError::ReasonTooLong(124)));
+        assert_eq!(
+            c.close_with(4000, &"x".repeat(124)),
+            Ok(()),
+            "a long reason is cut, not refused"
+        );
         c.close();
         assert_eq!(c.ready_state(), ReadyState::Closed);
     }

@@ -142,9 +142,9 @@ impl ClientConn {
     }
 
     /// Checks a client application's close code (1000 or 3000-4999, as
-    /// browsers allow) and reason (at most 123 bytes).
-    pub fn check_close_args(code: u16, reason: &str) -> Result<(), SendError> {
-        check_close(code, reason, is_valid_app_code)
+    /// browsers allow).
+    pub fn check_close_code(code: u16) -> Result<(), SendError> {
+        check_close(code, is_valid_app_code)
     }
 
     /// TCP is up: the request may go out.
@@ -290,14 +290,14 @@ impl ClientConn {
     }
 
     /// Starts the closing handshake with `code` (1000 or 3000-4999, as
-    /// browsers allow) and `reason` (at most 123 bytes). Does nothing
-    /// unless open.
+    /// browsers allow) and `reason` (cut to 123 bytes at a character
+    /// boundary). Does nothing unless open.
     pub fn close(&mut self, code: u16, reason: &str, now: Instant, limits: &Limits) -> Result<(), SendError> {
-        check_close(code, reason, is_valid_app_code)?;
+        check_close(code, is_valid_app_code)?;
         let State::Ws(ws) = &mut self.state else {
             return Ok(());
         };
-        if ws.queue_close(&mut self.out, code, reason) {
+        if ws.start_close(&mut self.out, code, reason) {
             self.deadline = Some(Deadline::new(Timer::CloseHandshake, now + limits.close_timeout));
         }
         Ok(())

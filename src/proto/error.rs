@@ -50,9 +50,6 @@ pub enum SendError {
     /// 1007-1014 and 3000-4999; clients 1000 and 3000-4999 (as browsers).
     #[error("close code {0} may not be sent")]
     InvalidCloseCode(u16),
-    /// Close reasons are limited to 123 bytes of UTF-8.
-    #[error("close reason of {0} bytes is over the 123-byte limit")]
-    ReasonTooLong(usize),
     /// Control frames (ping, pong, close) carry at most 125 bytes.
     #[error("control frame payload of {0} bytes is over the 125-byte limit")]
     ControlFrameTooLarge(usize),

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use super::close::{close_payload, CloseInfo, CloseInitiator, Ended, ABNORMAL};
+use super::close::{close_payload, parse_close_payload, CloseInfo, CloseInitiator, Ended, ABNORMAL};
 use super::decoder::{Decoded, Decoder, Event, Frame, Role};
 use super::error::{ConnError, SendError, SendStatus};
 use super::frame::{encode_frame, Opcode};
@@ -36,7 +36,10 @@ pub(crate) struct WsConn {
     /// The fragmented message we are sending, if any.
     frag: Fragmenter,
     /// Whole frames queued while a fragmented send is open; they follow its
-    /// final fragment so the two messages do not interleave.
+    /// final fragment so the two messages do not interleave. Once our close
+    /// is out nothing may follow it, and this holds instead the payload of
+    /// the close the application started, so its end reports its own code
+    /// and reason (not the peer's echo) at no cost to an open connection.
     deferred: Vec<u8>,
     /// Our close frame is queued: nothing more may follow it.
     close_sent: bool,
@@ -106,7 +109,11 @@ impl WsConn {
     }
 
     pub fn buffered(&self) -> usize {
-        self.deferred.len()
+        if self.close_sent {
+            0
+        } else {
+            self.deferred.len()
+        }
     }
 
     /// A fresh masking key for a client frame; none for a server's.
@@ -218,6 +225,18 @@ impl WsConn {
         true
     }
 
+    /// Starts the closing handshake for the application (code checked):
+    /// like `queue_close`, and its code and reason are kept for the report.
+    pub fn start_close(&mut self, out: &mut Outbox, code: u16, reason: &str) -> bool {
+        if !self.queue_close(out, code, reason) {
+            return false;
+        }
+        let mut payload = [0u8; 125];
+        let n = close_payload(code, reason, &mut payload);
+        self.deferred = payload[..n].to_vec();
+        true
+    }
+
     /// A slow-consumer close that a send started and nobody reported yet.
     pub fn take_slow(&mut self) -> Option<(CloseInfo, ConnError)> {
         if !std::mem::take(&mut self.slow) {
@@ -302,19 +321,26 @@ impl WsConn {
                 Ok(Event::Text(text)) => E::text(text),
                 Ok(Event::Binary(data)) => E::binary(data),
                 Ok(Event::Close { code, reason }) => {
-                    let initiator = if self.close_sent {
-                        CloseInitiator::Local
+                    let info = if self.close_sent {
+                        // The peer answered the close we started: report
+                        // ours, as both sides then describe the same close.
+                        let (code, reason) = parse_close_payload(&self.deferred).unwrap_or((code, reason));
+                        CloseInfo {
+                            code,
+                            reason: reason.to_owned(),
+                            was_clean: true,
+                            initiator: CloseInitiator::Local,
+                        }
                     } else {
-                        CloseInitiator::Remote
-                    };
-                    // Answer with the same code (RFC 6455 §5.5.1); 1005
-                    // gives an empty close frame.
-                    self.queue_close(out, code, "");
-                    let info = CloseInfo {
-                        code,
-                        reason: reason.to_owned(),
-                        was_clean: true,
-                        initiator,
+                        // Answer with the same code (RFC 6455 §5.5.1); 1005
+                        // gives an empty close frame.
+                        self.queue_close(out, code, "");
+                        CloseInfo {
+                            code,
+                            reason: reason.to_owned(),
+                            was_clean: true,
+                            initiator: CloseInitiator::Remote,
+                        }
                     };
                     E::closed(Ended::boxed(info, None))
                 }

@@ -110,11 +110,6 @@ fn close_codes_and_reasons_both_ways() {
             assert_eq!(ctx.close(ch, code, ""), Err(SendError::InvalidCloseCode(code)));
             assert_eq!(handle.close(ch, code, ""), Err(SendError::InvalidCloseCode(code)));
         }
-        let long = "r".repeat(124);
-        assert_eq!(ctx.close(ch, 1000, &long), Err(SendError::ReasonTooLong(124)));
-        assert_eq!(handle.close(ch, 4000, &long), Err(SendError::ReasonTooLong(124)));
-        let long_utf8 = "é".repeat(62);
-        assert_eq!(ctx.close(ch, 4000, &long_utf8), Err(SendError::ReasonTooLong(124)));
         assert!(ctx.is_open(ch), "a refused close must leave the channel open");
         assert!(ctx.send_text(ch, "still open").is_queued());
     });

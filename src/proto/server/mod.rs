@@ -36,7 +36,7 @@ use std::time::Instant;
 
 mod http;
 
-use super::close::{is_valid_server_code, CloseInfo, CloseInitiator, Ended, MAX_REASON_LEN};
+use super::close::{is_valid_server_code, CloseInfo, CloseInitiator, Ended};
 use super::error::{SendError, SendStatus};
 use super::frame::Opcode;
 use super::http::{HttpRequest, HttpResponse};
@@ -349,10 +349,11 @@ impl ServerConn {
     }
 
     /// Starts the closing handshake with `code` (checked: one a server may
-    /// send) and `reason` (at most 123 bytes). A channel already closing or
-    /// closed is left as it is.
+    /// send) and `reason` (cut to 123 bytes at a character boundary, all a
+    /// close frame holds). A channel already closing or closed is left as
+    /// it is.
     pub fn close(&mut self, code: u16, reason: &str, now: Instant, limits: &Limits) -> Result<(), SendError> {
-        check_close(code, reason, is_valid_server_code)?;
+        check_close(code, is_valid_server_code)?;
         self.start_close(code, reason, now, limits);
         Ok(())
     }
@@ -360,7 +361,7 @@ impl ServerConn {
     /// Starts the closing handshake with any code (shutdown's 1001, say).
     pub fn start_close(&mut self, code: u16, reason: &str, now: Instant, limits: &Limits) {
         let State::Ws(w) = &mut self.state else { return };
-        if w.ws.queue_close(&mut self.out, code, reason) {
+        if w.ws.start_close(&mut self.out, code, reason) {
             self.set_deadline(Some(Deadline::new(Timer::CloseHandshake, now + limits.close_timeout)));
         }
     }
@@ -564,20 +565,19 @@ impl ServerConn {
 }
 
 impl ServerConn {
-    /// Checks a server application's close code and reason without a
-    /// connection at hand (a handle's command, a stale channel).
-    pub fn check_close_args(code: u16, reason: &str) -> Result<(), SendError> {
-        check_close(code, reason, is_valid_server_code)
+    /// Checks a server application's close code without a connection at
+    /// hand (a handle's command, a stale channel).
+    pub fn check_close_code(code: u16) -> Result<(), SendError> {
+        check_close(code, is_valid_server_code)
     }
 }
 
-/// Checks a close code and reason given by the application.
-pub(crate) fn check_close(code: u16, reason: &str, valid: fn(u16) -> bool) -> Result<(), SendError> {
-    if !valid(code) {
-        return Err(SendError::InvalidCloseCode(code));
+/// Checks a close code given by the application. (A reason needs no
+/// check: one over 123 bytes is cut at a character boundary.)
+pub(crate) fn check_close(code: u16, valid: fn(u16) -> bool) -> Result<(), SendError> {
+    if valid(code) {
+        Ok(())
+    } else {
+        Err(SendError::InvalidCloseCode(code))
     }
-    if reason.len() > MAX_REASON_LEN {
-        return Err(SendError::ReasonTooLong(reason.len()));
-    }
-    Ok(())
 }
