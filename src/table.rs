@@ -197,7 +197,9 @@ impl Core {
         let (now, key) = (self.now, ch.index as usize);
         match self.conns.get_mut(key).filter(|s| s.gen == ch.gen) {
             Some(slot) => slot.conn.close(code, reason, now, &self.limits)?,
-            None => ServerConn::check_close_code(code)?,
+            // A stale id: the slot may hold a newer connection, which this
+            // call must not touch.
+            None => return ServerConn::check_close_code(code),
         }
         self.mark_dirty(key);
         self.reschedule(key);

@@ -296,7 +296,7 @@ impl ServerConn {
                     // §7.1.1: the server closes TCP first), without a
                     // shutdown and a wait for its FIN.
                     let peer_done = end.error.is_none();
-                    self.end_ws(now, limits, peer_done, false);
+                    self.begin_closing(now, limits, peer_done, false);
                 }
                 Some(event)
             }
@@ -374,7 +374,7 @@ impl ServerConn {
             return None;
         };
         w.ws.queue_close(&mut self.out, code, reason);
-        self.end_ws(now, limits, false, false);
+        self.begin_closing(now, limits, false, false);
         Some(CloseInfo {
             code,
             reason: reason.to_owned(),
@@ -416,7 +416,7 @@ impl ServerConn {
     /// that the write cap closed.
     pub fn poll_event(&mut self, now: Instant, limits: &Limits) -> Option<ServerEvent<'static>> {
         let (close, error) = self.ws()?.take_slow()?;
-        self.end_ws(now, limits, false, false);
+        self.begin_closing(now, limits, false, false);
         Some(ServerEvent::Closed(Ended::boxed(close, Some(error))))
     }
 
@@ -432,7 +432,7 @@ impl ServerConn {
             }
             (Timer::Keepalive, State::Ws(w)) => match w.ws.handle_keepalive(&mut self.out, now, limits) {
                 Some((close, error)) => {
-                    self.end_ws(now, limits, false, false);
+                    self.begin_closing(now, limits, false, false);
                     Some(ServerEvent::Closed(Ended::boxed(close, Some(error))))
                 }
                 None => {
@@ -443,7 +443,7 @@ impl ServerConn {
             },
             (Timer::CloseHandshake, State::Ws(_)) => {
                 let (close, error) = WsConn::close_timed_out();
-                self.end_ws(now, limits, false, true);
+                self.begin_closing(now, limits, false, true);
                 Some(ServerEvent::Closed(Ended::boxed(close, Some(error))))
             }
             (Timer::Linger, State::Closing { done, .. }) => {
@@ -467,7 +467,7 @@ impl ServerConn {
         };
         match &mut self.state {
             State::Closing { peer_eof, .. } => *peer_eof = true,
-            _ => self.end_ws(now, limits, true, false),
+            _ => self.begin_closing(now, limits, true, false),
         }
         event
     }
@@ -484,10 +484,6 @@ impl ServerConn {
 
     /// Leaves HTTP or WebSocket for `Closing`, keeping a WebSocket's details
     /// for the close report.
-    fn end_ws(&mut self, now: Instant, limits: &Limits, peer_eof: bool, done: bool) {
-        self.begin_closing(now, limits, peer_eof, done);
-    }
-
     fn begin_closing(&mut self, now: Instant, limits: &Limits, peer_eof: bool, done: bool) {
         let ws = match std::mem::replace(&mut self.state, State::Http(Http::Reading)) {
             State::Ws(w) => Some(w),
