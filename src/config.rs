@@ -172,6 +172,14 @@ pub struct ClientConfig {
     /// [`SendStatus::Dropped`](crate::SendStatus::Dropped) and the
     /// connection is closed with 1008. Default 16 MiB.
     pub max_write_buffer: usize,
+    /// The HTTP proxy to tunnel through (`CONNECT`). Default none, and the
+    /// environment's proxy variables are not read unless asked for with
+    /// [`ClientConfig::proxy_from_env`].
+    pub proxy: Option<crate::Proxy>,
+    /// What `wss://` connections trust (feature `tls`). Default: the
+    /// Mozilla roots.
+    #[cfg(feature = "tls")]
+    pub tls: crate::ClientTls,
 }
 
 impl Default for ClientConfig {
@@ -187,11 +195,27 @@ impl Default for ClientConfig {
             ping_interval: None,
             idle_timeout: None,
             max_write_buffer: 16 << 20,
+            proxy: None,
+            #[cfg(feature = "tls")]
+            tls: crate::ClientTls::default(),
         }
     }
 }
 
 impl ClientConfig {
+    /// Goes through the HTTP proxy at `url` (`http://[user:pass@]host:port`).
+    pub fn with_proxy(mut self, url: &str) -> Result<ClientConfig, crate::ClientError> {
+        self.proxy = Some(crate::Proxy::http(url)?);
+        Ok(self)
+    }
+
+    /// Goes through the proxy that `HTTPS_PROXY` (for `wss://`) or
+    /// `HTTP_PROXY` (for `ws://`) names, except for hosts in `NO_PROXY`.
+    pub fn proxy_from_env(mut self) -> ClientConfig {
+        self.proxy = Some(crate::Proxy::from_env());
+        self
+    }
+
     /// What the connection enforces, as the protocol core takes it.
     pub(crate) fn limits(&self) -> Limits {
         Limits {

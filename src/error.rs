@@ -68,10 +68,35 @@ pub enum ClientError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// A scheme hvws cannot speak (`wss://` needs TLS, which hvws does not
-    /// have yet; use a TLS-terminating proxy). Check the URL.
-    #[error("unsupported URL scheme {0:?}: only ws:// is supported")]
+    /// A scheme hvws cannot speak. Use `ws://`, or `wss://` in a build with
+    /// the `tls` feature.
+    #[error("unsupported URL scheme {0:?}: use ws://, or wss:// with hvws's `tls` feature")]
     UnsupportedScheme(String),
+    /// TLS with the server failed: its certificate is not trusted (add its
+    /// CA with [`ClientTls::add_ca_pem`](crate::ClientTls::add_ca_pem)),
+    /// not valid for the host, or the handshake broke. The reason says
+    /// which.
+    #[error("{reason}")]
+    Tls {
+        /// The server's host.
+        host: String,
+        /// What failed, in words ("certificate not trusted for 127.0.0.1:
+        /// UnknownIssuer ...").
+        reason: String,
+    },
+    /// The client's TLS settings could not be made (a bad CA file).
+    #[cfg(feature = "tls")]
+    #[error("TLS settings: {0}")]
+    TlsSetup(#[from] crate::tls::TlsError),
+    /// The HTTP proxy did not open a tunnel: it refused (407: give
+    /// credentials; 403: target not allowed), or did not speak HTTP.
+    #[error("proxy {proxy}: {source}")]
+    Proxy {
+        /// The proxy, without credentials.
+        proxy: String,
+        /// What it answered.
+        source: crate::proto::proxy::TunnelError,
+    },
     /// The host name did not resolve.
     #[error("cannot resolve {host}: {source}")]
     Resolve {

@@ -312,6 +312,9 @@ impl<H: HvWebServer> Dispatch<'_, H> {
                 self.core.stop_requested = true;
                 Ok(())
             }
+            // The tick hands it to the reactor before it gets here.
+            #[cfg(feature = "tls")]
+            Command::SetTls(_) => Ok(()),
         };
         if let Err(e) = outcome {
             log::debug!("handle command dropped: {e}");

@@ -35,6 +35,9 @@ pub(crate) enum Command {
         reason: String,
     },
     Stop,
+    /// New TLS connections use this certificate from now on.
+    #[cfg(feature = "tls")]
+    SetTls(crate::tls::ServerTls),
 }
 
 /// Reaches a server from any thread: send, broadcast, close, stop.
@@ -101,6 +104,15 @@ impl ServerHandle {
             let _ = waker.wake();
         }
         Ok(())
+    }
+
+    /// From the next tick on, new connections to the server's TLS
+    /// listeners use `tls` (a renewed certificate, say); open connections
+    /// keep theirs. As [`Server::set_tls`](crate::Server::set_tls), from
+    /// any thread.
+    #[cfg(feature = "tls")]
+    pub fn set_tls(&self, tls: crate::tls::ServerTls) -> Result<(), SendError> {
+        self.push(Command::SetTls(tls))
     }
 
     /// Queues a text message to `channel`.

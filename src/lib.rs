@@ -62,11 +62,13 @@ mod http;
 mod pool;
 mod server;
 mod table;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub mod proto;
 
 pub use channel::Channel;
-pub use client::{ClientContext, HvWebSocketClient, ReadyState, WebSocketClient};
+pub use client::{ClientContext, HvWebSocketClient, Proxy, ReadyState, WebSocketClient};
 pub use config::{ClientConfig, ServerConfig, SlowConsumer};
 pub use context::Context;
 pub use error::{ClientError, ServerError, WsError};
@@ -80,7 +82,10 @@ pub use proto::frame::Opcode;
 pub use proto::handshake::offered_protocols;
 pub use proto::http::{HttpRequest, HttpResponse, Method};
 pub use proto::info::ChannelInfo;
+pub use proto::info::TlsInfo;
 pub use server::Server;
+#[cfg(feature = "tls")]
+pub use tls::{ClientTls, ServerTls, TlsError};
 
 /// The README's examples, compiled as doc-tests so they cannot rot.
 #[doc = include_str!("../README.md")]

@@ -114,10 +114,81 @@ impl<H: HvWebServer> Server<H> {
 
     /// Calls `on_init` and binds to `addr` (`127.0.0.1:0` in tests).
     pub fn init_addr(&mut self, addr: SocketAddr) -> Result<(), ServerError> {
+        self.init_with(|rx| rx.bind(addr).map_err(|source| ServerError::Bind { addr, source }))
+    }
+
+    /// Calls `on_init` and binds an https/wss listener to `port` on every
+    /// interface: HTTP and WebSocket over TLS, with the certificate of
+    /// `tls` (feature `tls`).
+    #[cfg(feature = "tls")]
+    pub fn init_tls(&mut self, port: u16, tls: crate::ServerTls) -> Result<(), ServerError> {
+        self.init_tls_addr(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)), tls)
+    }
+
+    /// Calls `on_init` and binds an https/wss listener to `addr`.
+    #[cfg(feature = "tls")]
+    pub fn init_tls_addr(&mut self, addr: SocketAddr, tls: crate::ServerTls) -> Result<(), ServerError> {
+        self.init_with(|rx| {
+            rx.bind_tls(addr, tls.rustls())
+                .map_err(|source| ServerError::Bind { addr, source })
+        })
+    }
+
+    /// Calls `on_init` and listens on two ports at once, as dasHV's
+    /// `init_wss(port, httpsPort)`: plain http/ws on `port`, https/wss on
+    /// `https_port`, with the same routes and one channel table.
+    #[cfg(feature = "tls")]
+    pub fn init_wss(&mut self, port: u16, https_port: u16, tls: crate::ServerTls) -> Result<(), ServerError> {
+        self.init(port)?;
+        self.listen_tls_addr(SocketAddr::from((Ipv4Addr::UNSPECIFIED, https_port)), tls)
+    }
+
+    /// Adds an https/wss listener on `addr` to an initialized server (before
+    /// or after `start`), beside the listener `init` bound.
+    #[cfg(feature = "tls")]
+    pub fn listen_tls_addr(&mut self, addr: SocketAddr, tls: crate::ServerTls) -> Result<(), ServerError> {
+        let rx = match (self.state, self.reactor.as_mut()) {
+            (State::Initialized | State::Running, Some(rx)) => rx,
+            (State::New, _) => return Err(ServerError::NotInitialized),
+            _ => return Err(ServerError::NotRunning),
+        };
+        rx.bind_tls(addr, tls.rustls())
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        Ok(())
+    }
+
+    /// New connections to the TLS listeners use `tls` from now on: a renewed
+    /// certificate without a restart. Open connections keep theirs. From
+    /// another thread, [`ServerHandle::set_tls`] does the same.
+    #[cfg(feature = "tls")]
+    pub fn set_tls(&mut self, tls: crate::ServerTls) -> Result<(), ServerError> {
+        let rx = self.reactor.as_mut().ok_or(ServerError::NotRunning)?;
+        if rx.set_tls(tls.rustls()) == 0 {
+            log::warn!("set_tls: the server has no TLS listener");
+        }
+        Ok(())
+    }
+
+    /// The address of the first https/wss listener, once initialized.
+    #[cfg(feature = "tls")]
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.reactor.as_ref().and_then(Reactor::tls_addr)
+    }
+
+    fn init_with(
+        &mut self,
+        bind: impl FnOnce(&mut Reactor) -> Result<SocketAddr, ServerError>,
+    ) -> Result<(), ServerError> {
         if self.state != State::New {
             return Err(ServerError::AlreadyInitialized);
         }
-        let reactor = Reactor::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
+        let mut reactor = Reactor::new().map_err(ServerError::Poll)?;
+        // rustls holds at most this much unsent, so a slow TLS reader's
+        // backlog builds up in the connection's queue, where the write cap
+        // and the slow-consumer policy apply, as for a plain one.
+        #[cfg(feature = "tls")]
+        reactor.set_tls_buffer_limit(self.core.config.max_write_buffer.clamp(16 << 10, 64 << 10));
+        bind(&mut reactor)?;
         self.core.handle.set_waker(reactor.waker());
         self.reactor = Some(reactor);
         self.handler.on_init(&mut self.routes);
@@ -131,7 +202,7 @@ impl<H: HvWebServer> Server<H> {
             (State::Initialized, Some(r)) => {
                 r.listen().map_err(ServerError::Poll)?;
                 self.state = State::Running;
-                log::info!("hvws listening on {}", r.local_addr());
+                log::info!("hvws listening: {r:?}");
                 Ok(())
             }
             (State::New, _) => Err(ServerError::NotInitialized),
@@ -139,9 +210,10 @@ impl<H: HvWebServer> Server<H> {
         }
     }
 
-    /// The address the server listens on, once initialized.
+    /// The address the server listens on (the first listener's), once
+    /// initialized.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.reactor.as_ref().map(Reactor::local_addr)
+        self.reactor.as_ref().and_then(Reactor::local_addr)
     }
 
     /// Does all the network work that is ready, runs the callbacks, flushes
@@ -270,7 +342,7 @@ impl<H: HvWebServer> Server<H> {
             if r.readable {
                 read(rx, &mut d, r.key, r.closed);
             }
-            if r.writable && d.core.conns.get(r.key).is_some_and(|s| s.conn.has_output()) {
+            if r.writable && (rx.holds_output(r.key) || d.core.conns.get(r.key).is_some_and(|s| s.conn.has_output())) {
                 d.core.mark_dirty(r.key);
             }
         }
@@ -289,6 +361,13 @@ impl<H: HvWebServer> Server<H> {
         if let Some(commands) = commands.as_ref() {
             for _ in 0..queued {
                 let Ok(cmd) = commands.try_recv() else { break };
+                #[cfg(feature = "tls")]
+                if let crate::handle::Command::SetTls(tls) = &cmd {
+                    if rx.set_tls(tls.rustls()) == 0 {
+                        log::warn!("set_tls: the server has no TLS listener");
+                    }
+                    continue;
+                }
                 d.command(cmd);
             }
         }
@@ -347,20 +426,36 @@ fn read<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>, key: usize, d
     loop {
         match rx.read(key) {
             ReadResult::Data(n) => {
+                #[cfg(feature = "tls")]
+                if let Some(info) = rx.take_tls_info(key) {
+                    if let Some(slot) = d.core.conns.get_mut(key) {
+                        slot.conn.set_tls(info);
+                    }
+                }
                 total += n;
                 d.input(key, &mut rx.scratch[..n]);
                 if total >= budget {
                     rx.owe(key);
-                    return;
+                    break;
                 }
-                if n < rx.scratch.len() && !drain {
-                    return;
+                if n < rx.scratch.len() && !drain && !rx.at_end(key) {
+                    break;
                 }
             }
             ReadResult::Eof => return d.eof(key),
-            ReadResult::WouldBlock => return,
-            ReadResult::Failed(e) => return d.lost(key, e),
+            ReadResult::WouldBlock => break,
+            ReadResult::Failed(e) => {
+                if rx.is_tls(key) {
+                    log::debug!("closing {key}: TLS: {e}");
+                }
+                return d.lost(key, e);
+            }
         }
+    }
+    // Under TLS, what a connection queued before its handshake finished
+    // may wait in it for the read that finished the handshake.
+    if rx.is_tls(key) && d.core.conns.get(key).is_some_and(|s| s.conn.has_output()) {
+        d.core.mark_dirty(key);
     }
 }
 
@@ -374,6 +469,7 @@ fn accept<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
         let key = d.core.vacant_key();
         let peer = match rx.accept(key, d.core.now) {
             Accepted::Conn(peer) => peer,
+            Accepted::Dropped => continue,
             Accepted::None | Accepted::Failed => return,
         };
         let open = d.core.conns.len();
@@ -403,7 +499,7 @@ fn flush<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
             continue;
         };
         slot.dirty = false;
-        if slot.conn.has_output() {
+        if slot.conn.has_output() || rx.holds_output(key) {
             if let FlushResult::Failed(e) = rx.write(key, slot.conn.transmit()) {
                 d.lost(key, e);
             }

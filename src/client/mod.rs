@@ -17,8 +17,12 @@ use crate::proto::close::CloseInfo;
 use crate::proto::frame::Opcode;
 use crate::proto::{ClientConn, ClientEvent, Limits, SendError, SendStatus};
 
+mod proxy;
+mod transport;
 mod url;
 
+pub use proxy::Proxy;
+use transport::{io_error, Step, Transport};
 use url::{parse_url, Target};
 
 /// Bytes read per `process_event_que` before it returns: a server that
@@ -173,6 +177,8 @@ pub struct WebSocketClient<H: HvWebSocketClient> {
     url: String,
     target: Option<Target>,
     io: ClientIo,
+    /// The proxy tunnel and TLS below the connection.
+    transport: Transport,
     conn: Option<ClientConn>,
     protocol: Option<String>,
     /// The user closed: no reconnect.
@@ -207,6 +213,7 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
             url: String::new(),
             target: None,
             io: ClientIo::new(),
+            transport: Transport::default(),
             conn: None,
             protocol: None,
             user_closed: false,
@@ -215,8 +222,8 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
         }
     }
 
-    /// Starts connecting to `url` (`ws://host[:port]/path?query`); returns
-    /// at once. `on_open` (or `on_error` and `on_close`) follows from
+    /// Starts connecting to `url` (`ws://host[:port]/path?query`, or
+    /// `wss://` with the `tls` feature); returns at once. `on_open` (or `on_error` and `on_close`) follows from
     /// [`WebSocketClient::process_event_que`]. Host names are resolved here,
     /// blocking; IP addresses need no lookup. A connection already open is
     /// dropped without callbacks.
@@ -237,15 +244,16 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
 
     fn connect(&mut self, now: Instant) -> Result<(), ClientError> {
         let target = self.target.as_ref().expect("init sets the target");
-        let addr: SocketAddr = (target.host.as_str(), target.port)
+        let (host, port) = self.transport.plan(&self.config, target)?;
+        let addr: SocketAddr = (host.as_str(), port)
             .to_socket_addrs()
             .map_err(|source| ClientError::Resolve {
-                host: target.host.clone(),
+                host: host.clone(),
                 source,
             })?
             .next()
             .ok_or_else(|| ClientError::Resolve {
-                host: target.host.clone(),
+                host: host.clone(),
                 source: io::ErrorKind::NotFound.into(),
             })?;
         self.io.connect(addr).map_err(ClientError::Connect)?;
@@ -308,14 +316,24 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
         };
         let now = Instant::now();
         if self.conn.as_ref().is_some_and(ClientConn::is_connecting) && (ready.readable || ready.writable) {
-            match self.io.check_connected() {
-                Ok(true) => {
+            let target = self.target.as_ref().expect("a connection has a target");
+            let step = if self.transport.is_tunneling() {
+                self.transport.pump(&mut self.io, &self.config, target)
+            } else {
+                match self.io.check_connected() {
+                    Ok(true) => self.transport.connected(&mut self.io, &self.config, target),
+                    Ok(false) => Step::Waiting,
+                    Err(e) => Step::Failed(ClientError::Connect(e)),
+                }
+            };
+            match step {
+                Step::Waiting => {}
+                Step::Ready => {
                     if let Some(conn) = self.conn.as_mut() {
                         conn.handle_connected();
                     }
                 }
-                Ok(false) => {}
-                Err(e) => self.lost(Some(ClientError::Connect(e)), now),
+                Step::Failed(e) => self.lost(Some(e), now),
             }
         }
         let can_read = self.conn.as_ref().is_some_and(|c| !c.is_connecting());
@@ -348,7 +366,11 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
                     }
                     return;
                 }
-                ReadResult::Failed(e) => return self.lost(Some(ClientError::Io(e)), now),
+                ReadResult::Failed(e) => {
+                    let host = self.target.as_ref().map_or("", |t| t.host.as_str());
+                    let e = io_error(e, host);
+                    return self.lost(Some(e), now);
+                }
             };
             let WebSocketClient {
                 handler,
@@ -395,7 +417,7 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
                 self.read_owed = true;
                 return;
             }
-            if n < self.io.buf.len() {
+            if n < self.io.buf.len() && !self.io.at_end() {
                 return;
             }
         }
@@ -442,7 +464,7 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
     /// drops the socket once the connection is done.
     fn flush(&mut self, now: Instant) {
         let Some(conn) = self.conn.as_mut() else { return };
-        if conn.has_output() {
+        if conn.has_output() || (!conn.is_connecting() && self.io.holds_output()) {
             if let FlushResult::Failed(e) = self.io.write(conn.transmit()) {
                 return self.lost(Some(ClientError::Io(e)), now);
             }

@@ -1,4 +1,5 @@
-//! `ws://` URLs: what the client connects to and what it asks for.
+//! `ws://` and `wss://` URLs: what the client connects to and what it asks
+//! for.
 
 use crate::error::ClientError;
 
@@ -10,6 +11,8 @@ pub(super) struct Target {
     pub authority: String,
     /// Path and query.
     pub resource: String,
+    /// `wss://`: TLS to the server.
+    pub secure: bool,
 }
 
 pub(super) fn parse_url(url: &str) -> Result<Target, ClientError> {
@@ -18,9 +21,13 @@ pub(super) fn parse_url(url: &str) -> Result<Target, ClientError> {
         reason,
     };
     let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("missing scheme (ws://)"))?;
-    if !scheme.eq_ignore_ascii_case("ws") {
+    let secure = if scheme.eq_ignore_ascii_case("ws") {
+        false
+    } else if scheme.eq_ignore_ascii_case("wss") && cfg!(feature = "tls") {
+        true
+    } else {
         return Err(ClientError::UnsupportedScheme(scheme.to_owned()));
-    }
+    };
     let (authority, resource) = match rest.find(['/', '?']) {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -47,6 +54,7 @@ pub(super) fn parse_url(url: &str) -> Result<Target, ClientError> {
     }
     let port = match port {
         Some(p) => p.parse().map_err(|_| bad("invalid port"))?,
+        None if secure => 443,
         None => 80,
     };
     Ok(Target {
@@ -54,6 +62,7 @@ pub(super) fn parse_url(url: &str) -> Result<Target, ClientError> {
         port,
         authority: authority.to_owned(),
         resource,
+        secure,
     })
 }
 
@@ -72,7 +81,12 @@ mod tests {
         assert_eq!((t.port, t.resource.as_str()), (80, "/"));
         let t = parse_url("ws://[::1]:8080?q").unwrap();
         assert_eq!((t.host.as_str(), t.port, t.resource.as_str()), ("::1", 8080, "/?q"));
-        assert!(matches!(parse_url("wss://a/"), Err(ClientError::UnsupportedScheme(s)) if s == "wss"));
+        if cfg!(feature = "tls") {
+            let t = parse_url("wss://example.com/x").unwrap();
+            assert_eq!((t.port, t.secure, t.authority.as_str()), (443, true, "example.com"));
+        } else {
+            assert!(matches!(parse_url("wss://a/"), Err(ClientError::UnsupportedScheme(s)) if s == "wss"));
+        }
         assert!(matches!(parse_url("http://a/"), Err(ClientError::UnsupportedScheme(_))));
         for bad in ["127.0.0.1:80/x", "ws://:80/", "ws://a:notaport/", "ws://u@h/"] {
             assert!(matches!(parse_url(bad), Err(ClientError::InvalidUrl { .. })), "{bad}");

@@ -1,4 +1,5 @@
-//! The client's I/O: one poller, one socket at a time, connect included.
+//! The client's I/O: one poller, one socket at a time (plain, or TLS once
+//! started), connect included.
 
 use std::io;
 use std::net::SocketAddr;
@@ -7,7 +8,8 @@ use std::time::Duration;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-use super::io::{read_into, write_from, FlushResult, ReadResult};
+use super::io::{FlushResult, ReadResult};
+use super::stream::Stream;
 
 const SOCKET: Token = Token(0);
 
@@ -25,7 +27,7 @@ pub(crate) struct ClientReady {
 pub(crate) struct ClientIo {
     poll: Option<Poll>,
     events: Events,
-    sock: Option<TcpStream>,
+    sock: Option<Stream>,
     pub buf: Box<[u8]>,
 }
 
@@ -57,8 +59,27 @@ impl ClientIo {
         let poll = self.poll.as_ref().expect("created above");
         poll.registry()
             .register(&mut sock, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
-        self.sock = Some(sock);
+        self.sock = Some(Stream::plain(sock));
         Ok(())
+    }
+
+    /// Starts TLS on the connected socket: from now on reads and writes
+    /// are plaintext through it.
+    #[cfg(feature = "tls")]
+    pub fn start_tls(&mut self, layer: crate::proto::tls::TlsLayer) {
+        if let Some(sock) = self.sock.as_mut() {
+            sock.start_tls(layer);
+        }
+    }
+
+    /// Whether the end was seen behind the data just read (TLS).
+    pub fn at_end(&self) -> bool {
+        self.sock.as_ref().is_some_and(Stream::at_end)
+    }
+
+    /// Whether bytes wait below the connection (TLS records).
+    pub fn holds_output(&self) -> bool {
+        self.sock.as_ref().is_some_and(Stream::holds_output)
     }
 
     /// Waits up to `timeout` for readiness.
@@ -82,7 +103,7 @@ impl ClientIo {
     /// Whether the connect finished: `Ok(true)` connected, `Ok(false)` not
     /// yet, `Err` it failed.
     pub fn check_connected(&mut self) -> io::Result<bool> {
-        let Some(sock) = self.sock.as_ref() else {
+        let Some(sock) = self.sock.as_ref().map(|s| &s.tcp) else {
             return Err(io::ErrorKind::NotConnected.into());
         };
         match sock.take_error() {
@@ -102,14 +123,14 @@ impl ClientIo {
     /// Reads into `self.buf`.
     pub fn read(&mut self) -> ReadResult {
         match self.sock.as_mut() {
-            Some(s) => read_into(s, &mut self.buf),
+            Some(s) => s.read(&mut self.buf),
             None => ReadResult::WouldBlock,
         }
     }
 
     pub fn write(&mut self, out: &mut Vec<u8>) -> FlushResult {
         match self.sock.as_mut() {
-            Some(s) => write_from(s, out),
+            Some(s) => s.write(out),
             None => FlushResult::Failed(io::ErrorKind::NotConnected.into()),
         }
     }
@@ -117,7 +138,7 @@ impl ClientIo {
     /// Drops the socket.
     pub fn close(&mut self) {
         if let (Some(mut sock), Some(poll)) = (self.sock.take(), self.poll.as_ref()) {
-            let _ = poll.registry().deregister(&mut sock);
+            let _ = poll.registry().deregister(&mut sock.tcp);
         }
     }
 }

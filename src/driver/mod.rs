@@ -13,6 +13,7 @@ mod client;
 mod io;
 mod reactor;
 mod schedule;
+mod stream;
 
 pub(crate) use client::ClientIo;
 pub(crate) use io::{FlushResult, ReadResult};

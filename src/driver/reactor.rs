@@ -1,18 +1,24 @@
-//! The server's reactor: the poller, the listener, the waker, the shared
-//! read buffer, and every accepted socket, by connection key.
+//! The server's reactor: the poller, the listeners (plain or TLS), the
+//! waker, the shared read buffer, and every accepted socket, by connection
+//! key.
 
 use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::io::{read_into, write_from, FlushResult, ReadResult};
+use super::io::{FlushResult, ReadResult};
+use super::stream::Stream;
+#[cfg(feature = "tls")]
+use crate::proto::info::TlsInfo;
 
-const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX);
+/// Listener `i` is registered as `Token(FIRST_LISTENER - i)`; connection
+/// keys stay far below.
+const FIRST_LISTENER: usize = usize::MAX - 1;
 
 /// Size of the shared receive buffer every connection reads into; only the
 /// unconsumed tail of a read is copied into a connection's own buffer.
@@ -49,14 +55,28 @@ pub(crate) struct Ready {
 pub(crate) enum Accepted {
     /// A connection, registered under the key given.
     Conn(SocketAddr),
+    /// A connection from this address could not be set up (registering it,
+    /// or starting its TLS, failed); it was closed. Accept on.
+    Dropped,
     /// Nothing waiting (or the listener is closed).
     None,
     /// Accepting failed; it is retried after a pause.
     Failed,
 }
 
+/// A listening socket, and the TLS settings its connections start with.
+struct Listener {
+    sock: TcpListener,
+    addr: SocketAddr,
+    /// Connections waiting to be accepted (its readiness came, and accept
+    /// has not yet hit `WouldBlock`).
+    pending: bool,
+    #[cfg(feature = "tls")]
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+}
+
 struct Sock {
-    stream: TcpStream,
+    stream: Stream,
     /// The tick in which it was last read: once per tick, so the read budget
     /// is per connection per tick. (Ticks wrap at 2^32; a connection not
     /// read for exactly that many ticks would skip one read, which its next
@@ -68,53 +88,114 @@ struct Sock {
 pub(crate) struct Reactor {
     poll: Poll,
     events: Events,
-    listener: Option<TcpListener>,
-    local_addr: SocketAddr,
+    listeners: Vec<Listener>,
+    /// Registered with the poller (the server has started).
+    listening: bool,
     waker: Arc<Waker>,
     /// The shared read buffer.
     pub scratch: Box<[u8]>,
     socks: Vec<Option<Sock>>,
-    /// The accept loop stopped at its per-tick cap; go on next tick.
-    accept_pending: bool,
     accept_retry_at: Option<Instant>,
     /// Connections whose read budget ran out this tick; read next tick.
     owed: Vec<usize>,
     tick: u32,
+    /// Bytes of ciphertext rustls may hold per connection for sending.
+    #[cfg(feature = "tls")]
+    tls_buffer_limit: usize,
 }
 
 impl std::fmt::Debug for Reactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reactor")
-            .field("local_addr", &self.local_addr)
-            .field("listening", &self.listener.is_some())
+            .field("listeners", &self.listeners.iter().map(|l| l.addr).collect::<Vec<_>>())
+            .field("listening", &self.listening)
             .finish()
     }
 }
 
 impl Reactor {
-    /// Binds the listener (not yet registered: `listen` does that).
-    pub fn bind(addr: SocketAddr) -> io::Result<Reactor> {
+    /// A poller with no listener yet.
+    pub fn new() -> io::Result<Reactor> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let listener = TcpListener::bind(addr)?;
-        let local_addr = listener.local_addr()?;
         Ok(Reactor {
             poll,
             events: Events::with_capacity(EVENTS_PER_TICK),
-            listener: Some(listener),
-            local_addr,
+            listeners: Vec::new(),
+            listening: false,
             waker,
             scratch: vec![0; SCRATCH_SIZE].into_boxed_slice(),
             socks: Vec::new(),
-            accept_pending: false,
             accept_retry_at: None,
             owed: Vec::new(),
             tick: 0,
+            #[cfg(feature = "tls")]
+            tls_buffer_limit: 64 << 10,
         })
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+    /// Binds a plain listener (registered by `listen`, or at once if the
+    /// server is already listening).
+    pub fn bind(&mut self, addr: SocketAddr) -> io::Result<SocketAddr> {
+        self.add_listener(addr, |l| l)
+    }
+
+    /// Binds a listener whose connections start with TLS under `config`.
+    #[cfg(feature = "tls")]
+    pub fn bind_tls(&mut self, addr: SocketAddr, config: Arc<rustls::ServerConfig>) -> io::Result<SocketAddr> {
+        self.add_listener(addr, |mut l| {
+            l.tls = Some(config);
+            l
+        })
+    }
+
+    fn add_listener(&mut self, addr: SocketAddr, setup: impl FnOnce(Listener) -> Listener) -> io::Result<SocketAddr> {
+        let sock = TcpListener::bind(addr)?;
+        let addr = sock.local_addr()?;
+        let mut listener = setup(Listener {
+            sock,
+            addr,
+            pending: false,
+            #[cfg(feature = "tls")]
+            tls: None,
+        });
+        if self.listening {
+            let token = Token(FIRST_LISTENER - self.listeners.len());
+            self.poll
+                .registry()
+                .register(&mut listener.sock, token, Interest::READABLE)?;
+        }
+        self.listeners.push(listener);
+        Ok(addr)
+    }
+
+    /// The first listener's address.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listeners.first().map(|l| l.addr)
+    }
+
+    /// The first TLS listener's address.
+    #[cfg(feature = "tls")]
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.listeners.iter().find(|l| l.tls.is_some()).map(|l| l.addr)
+    }
+
+    /// New connections on every TLS listener start with `config` from now
+    /// on (certificate rotation); open ones keep theirs.
+    #[cfg(feature = "tls")]
+    pub fn set_tls(&mut self, config: Arc<rustls::ServerConfig>) -> usize {
+        let mut n = 0;
+        for l in self.listeners.iter_mut().filter(|l| l.tls.is_some()) {
+            l.tls = Some(config.clone());
+            n += 1;
+        }
+        n
+    }
+
+    /// Caps the ciphertext rustls holds per connection for sending.
+    #[cfg(feature = "tls")]
+    pub fn set_tls_buffer_limit(&mut self, limit: usize) {
+        self.tls_buffer_limit = limit;
     }
 
     pub fn waker(&self) -> Arc<Waker> {
@@ -122,22 +203,24 @@ impl Reactor {
     }
 
     pub fn listen(&mut self) -> io::Result<()> {
-        if let Some(l) = self.listener.as_mut() {
-            self.poll.registry().register(l, LISTENER, Interest::READABLE)?;
+        for (i, l) in self.listeners.iter_mut().enumerate() {
+            self.poll
+                .registry()
+                .register(&mut l.sock, Token(FIRST_LISTENER - i), Interest::READABLE)?;
         }
+        self.listening = true;
         Ok(())
     }
 
     pub fn close_listener(&mut self) {
-        if let Some(mut l) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut l);
+        for mut l in self.listeners.drain(..) {
+            let _ = self.poll.registry().deregister(&mut l.sock);
         }
-        self.accept_pending = false;
     }
 
     /// Whether the tick must not sleep: accepts or reads left over.
     pub fn has_pending_work(&self) -> bool {
-        self.accept_pending || !self.owed.is_empty()
+        self.accept_pending() || !self.owed.is_empty()
     }
 
     /// When accepting is retried after a failure.
@@ -158,8 +241,10 @@ impl Reactor {
         self.tick = self.tick.wrapping_add(1);
         for ev in self.events.iter() {
             match ev.token() {
-                LISTENER => self.accept_pending = true,
                 WAKER => {}
+                Token(t) if t > FIRST_LISTENER - self.listeners.len() => {
+                    self.listeners[FIRST_LISTENER - t].pending = true;
+                }
                 Token(key) => ready.push(Ready {
                     key,
                     readable: ev.is_readable() || ev.is_read_closed() || ev.is_error(),
@@ -175,7 +260,9 @@ impl Reactor {
     pub fn retry_accepts(&mut self, now: Instant) {
         if self.accept_retry_at.is_some_and(|at| at <= now) {
             self.accept_retry_at = None;
-            self.accept_pending = true;
+            for l in &mut self.listeners {
+                l.pending = true;
+            }
         }
     }
 
@@ -189,20 +276,22 @@ impl Reactor {
 
     /// Whether accepting should go on this tick.
     pub fn accept_pending(&self) -> bool {
-        self.accept_pending && self.listener.is_some()
+        self.listeners.iter().any(|l| l.pending)
     }
 
-    /// Accepts one connection and registers it under `key`, with Nagle off.
+    /// Accepts one connection (from the first listener with some waiting)
+    /// and registers it under `key`, with Nagle off.
     pub fn accept(&mut self, key: usize, now: Instant) -> Accepted {
-        let Some(listener) = self.listener.as_ref() else {
+        let Some(listener) = self.listeners.iter_mut().find(|l| l.pending) else {
             return Accepted::None;
         };
         let (mut stream, peer) = loop {
-            match listener.accept() {
+            match listener.sock.accept() {
                 Ok(pair) => break pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.accept_pending = false;
-                    return Accepted::None;
+                    listener.pending = false;
+                    // Another listener may have some waiting.
+                    return self.accept(key, now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -212,7 +301,9 @@ impl Reactor {
                         log::warn!("accept failed: {e}; retrying in {ACCEPT_RETRY:?}");
                     }
                     self.accept_retry_at = Some(now + ACCEPT_RETRY);
-                    self.accept_pending = false;
+                    for l in &mut self.listeners {
+                        l.pending = false;
+                    }
                     return Accepted::Failed;
                 }
             }
@@ -220,14 +311,29 @@ impl Reactor {
         // Small frames must leave at once: a game update waiting for
         // Nagle's ACK costs a frame of latency.
         let _ = stream.set_nodelay(true);
+        #[cfg(feature = "tls")]
+        let tls = listener.tls.clone();
         if let Err(e) = self
             .poll
             .registry()
             .register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE)
         {
             log::warn!("cannot register {peer}: {e}");
-            return Accepted::None;
+            return Accepted::Dropped;
         }
+        #[cfg(feature = "tls")]
+        let stream = match tls {
+            None => Stream::plain(stream),
+            Some(config) => match crate::proto::tls::TlsLayer::server(config, self.tls_buffer_limit) {
+                Ok(layer) => Stream::tls(stream, layer),
+                Err(e) => {
+                    log::warn!("cannot start TLS for {peer}: {e}");
+                    return Accepted::Dropped;
+                }
+            },
+        };
+        #[cfg(not(feature = "tls"))]
+        let stream = Stream::plain(stream);
         if self.socks.len() <= key {
             self.socks.resize_with(key + 1, || None);
         }
@@ -249,9 +355,41 @@ impl Reactor {
     /// Reads into the shared buffer.
     pub fn read(&mut self, key: usize) -> ReadResult {
         match self.socks.get_mut(key).and_then(Option::as_mut) {
-            Some(s) => read_into(&mut s.stream, &mut self.scratch),
+            Some(s) => s.stream.read(&mut self.scratch),
             None => ReadResult::WouldBlock,
         }
+    }
+
+    /// Whether `key`'s end was seen behind the data just read (TLS): read
+    /// again for it, since no edge will come.
+    pub fn at_end(&self, key: usize) -> bool {
+        self.socks
+            .get(key)
+            .and_then(Option::as_ref)
+            .is_some_and(|s| s.stream.at_end())
+    }
+
+    /// Whether `key` holds bytes below its connection's queue (TLS
+    /// records): it needs a flush even with nothing queued.
+    pub fn holds_output(&self, key: usize) -> bool {
+        self.socks
+            .get(key)
+            .and_then(Option::as_ref)
+            .is_some_and(|s| s.stream.holds_output())
+    }
+
+    /// Whether `key` is under TLS.
+    pub fn is_tls(&self, key: usize) -> bool {
+        self.socks
+            .get(key)
+            .and_then(Option::as_ref)
+            .is_some_and(|s| s.stream.is_tls())
+    }
+
+    /// What `key`'s TLS handshake agreed on, once, when it has finished.
+    #[cfg(feature = "tls")]
+    pub fn take_tls_info(&mut self, key: usize) -> Option<TlsInfo> {
+        self.socks.get_mut(key).and_then(Option::as_mut)?.stream.take_tls_info()
     }
 
     /// `key`'s budget ran out: read it again next tick, edge or not.
@@ -262,7 +400,7 @@ impl Reactor {
     /// Writes what the socket takes of `out`.
     pub fn write(&mut self, key: usize, out: &mut Vec<u8>) -> FlushResult {
         match self.socks.get_mut(key).and_then(Option::as_mut) {
-            Some(s) => write_from(&mut s.stream, out),
+            Some(s) => s.stream.write(out),
             None => FlushResult::Failed(io::ErrorKind::NotConnected.into()),
         }
     }
@@ -270,7 +408,7 @@ impl Reactor {
     /// Shuts down our side of `key`'s TCP.
     pub fn shutdown_write(&mut self, key: usize) {
         if let Some(s) = self.socks.get_mut(key).and_then(Option::as_mut) {
-            let _ = s.stream.shutdown(Shutdown::Write);
+            s.stream.shutdown_write();
         }
     }
 

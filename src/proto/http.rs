@@ -72,9 +72,25 @@ pub struct HttpRequest {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
     pub(crate) peer: SocketAddr,
+    pub(crate) tls: Option<Box<super::info::TlsInfo>>,
 }
 
 impl HttpRequest {
+    /// What TLS agreed on, for a request that came over https; `None` for
+    /// plain http.
+    pub fn tls(&self) -> Option<&super::info::TlsInfo> {
+        self.tls.as_deref()
+    }
+
+    /// `"https"` for a request that came over TLS, else `"http"`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     /// The request method.
     pub fn method(&self) -> &Method {
         &self.method
@@ -300,6 +316,7 @@ mod tests {
             headers: vec![("x-api-key".into(), "s3cret".into())],
             body: Vec::new(),
             peer: "127.0.0.1:1".parse().unwrap(),
+            tls: None,
         }
     }
 

@@ -119,6 +119,7 @@ pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize
         headers,
         body: Vec::new(),
         peer,
+        tls: None,
     };
     let keep_alive = keep_alive(&request);
     Ok(Some(Head {

@@ -5,6 +5,21 @@ use std::sync::OnceLock;
 
 use super::http::{query_pairs, HttpRequest};
 
+/// What a TLS handshake agreed on, for a connection that came over TLS
+/// (https/wss): kept in its [`HttpRequest`] and [`ChannelInfo`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// The host name the client asked for (SNI), if it sent one (clients
+    /// connecting to an IP address do not).
+    pub sni: Option<String>,
+    /// The application protocol agreed by ALPN (`http/1.1`), if any.
+    pub alpn: Option<String>,
+    /// The protocol version, as `TLSv1_3`.
+    pub version: String,
+    /// The cipher suite, as `TLS13_AES_128_GCM_SHA256`.
+    pub cipher_suite: String,
+}
+
 /// What the server knows about a channel from its opening handshake: path,
 /// query, headers (lower-cased names), peer address, chosen subprotocol.
 ///
@@ -25,6 +40,7 @@ pub struct ChannelInfo {
     path_len: u32,
     peer: SocketAddr,
     protocol: Option<String>,
+    tls: Option<Box<TlsInfo>>,
     /// `headers()` as owned pairs, made when first asked for.
     owned_headers: OnceLock<Vec<(String, String)>>,
 }
@@ -59,6 +75,7 @@ impl ChannelInfo {
             path_len,
             peer: request.peer_addr(),
             protocol,
+            tls: request.tls.clone(),
             owned_headers: OnceLock::new(),
         }
     }
@@ -113,6 +130,12 @@ impl ChannelInfo {
     /// The subprotocol chosen in the handshake, if any.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// What TLS agreed on (SNI, ALPN, version), for a `wss://` channel;
+    /// `None` for a plain one.
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.tls.as_deref()
     }
 }
 

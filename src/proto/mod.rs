@@ -49,8 +49,11 @@ pub mod info;
 pub mod input;
 pub mod limits;
 pub mod outgoing;
+pub mod proxy;
 pub mod server;
 pub mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod utf8;
 mod ws;
 

@@ -22,6 +22,8 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
 pub mod bad_peers;
+#[cfg(feature = "tls")]
+pub mod certs;
 pub mod tungstenite_peer;
 
 /// How long any wait may take before the test fails.

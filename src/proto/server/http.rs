@@ -38,6 +38,7 @@ impl ServerConn {
             return None;
         }
         let mut req = head.request;
+        req.tls = self.tls.clone();
         req.body = buf[head.head_len..end].to_vec();
         input.consume(end);
         // The next request's time starts now (keep-alive).

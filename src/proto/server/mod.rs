@@ -40,7 +40,7 @@ use super::close::{is_valid_server_code, CloseInfo, CloseInitiator, Ended};
 use super::error::{SendError, SendStatus};
 use super::frame::Opcode;
 use super::http::{HttpRequest, HttpResponse};
-use super::info::ChannelInfo;
+use super::info::{ChannelInfo, TlsInfo};
 use super::input::Input;
 use super::limits::Limits;
 use super::timer::{Deadline, Timer};
@@ -154,6 +154,8 @@ pub struct ServerConn {
     /// `deadline` changed since the owner last took it.
     deadline_moved: bool,
     peer: SocketAddr,
+    /// What TLS agreed on, for a connection that came over TLS.
+    tls: Option<Box<TlsInfo>>,
 }
 
 impl ServerConn {
@@ -167,6 +169,7 @@ impl ServerConn {
             deadline: None,
             deadline_moved: false,
             peer,
+            tls: None,
         };
         conn.set_deadline(Some(Deadline::new(Timer::Request, now + limits.request_timeout)));
         conn
@@ -175,6 +178,19 @@ impl ServerConn {
     /// The peer's address.
     pub fn peer(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// Records that the connection came over TLS and what its handshake
+    /// agreed on: requests and channels carry it from then on. The TLS
+    /// layer's driver calls it once the handshake has finished, before the
+    /// first plaintext.
+    pub fn set_tls(&mut self, info: TlsInfo) {
+        self.tls = Some(Box::new(info));
+    }
+
+    /// Whether [`ServerConn::set_tls`] was called.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     fn set_deadline(&mut self, deadline: Option<Deadline>) {
