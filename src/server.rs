@@ -516,7 +516,7 @@ fn flush<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
             Flushed::Close | Flushed::Keep => {}
         }
         if d.core.conns[key].conn.is_finished() {
-            rx.close(key);
+            rx.finish(key);
             d.core.remove(key);
         }
     }

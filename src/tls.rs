@@ -118,7 +118,9 @@ impl ServerTls {
         ServerTls { config }
     }
 
-    pub(crate) fn rustls(&self) -> Arc<rustls::ServerConfig> {
+    /// The rustls configuration, for a [`TlsLayer`](crate::proto::tls::TlsLayer)
+    /// on your own I/O.
+    pub fn rustls(&self) -> Arc<rustls::ServerConfig> {
         self.config.clone()
     }
 }
@@ -194,8 +196,9 @@ impl ClientTls {
         Ok(self)
     }
 
-    /// The rustls configuration these settings make.
-    pub(crate) fn build(&self) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    /// The rustls configuration these settings make, for a
+    /// [`TlsLayer`](crate::proto::tls::TlsLayer) on your own I/O.
+    pub fn build(&self) -> Result<Arc<rustls::ClientConfig>, TlsError> {
         let builder = rustls::ClientConfig::builder_with_provider(Arc::new(default_provider()))
             .with_safe_default_protocol_versions()?
             .with_root_certificates(self.roots.clone());

@@ -258,3 +258,150 @@ fn callback_panics_close_only_their_channel() {
     good.round(&mut s);
     assert!(s.is_running());
 }
+
+/// The same bad peers on a TLS port (feature `tls`), with a good wss client
+/// beside them that must lose nothing.
+#[cfg(feature = "tls")]
+mod tls {
+    use std::time::{Duration, Instant};
+
+    use hvws::{ClientConfig, Server, ServerConfig, SlowConsumer, WebSocketClient};
+
+    use super::util::bad_peers::{config, Target};
+    use super::util::certs::Pki;
+    use super::util::tungstenite_peer::Recorder;
+    use super::util::{init_logging, pump_until, Raw, TIMEOUT};
+
+    type Client = WebSocketClient<Recorder>;
+
+    struct Setup {
+        server: Server<Target>,
+        pki: Pki,
+        good: Client,
+        sent: usize,
+    }
+
+    impl Setup {
+        fn new(config: ServerConfig) -> Setup {
+            init_logging();
+            let pki = Pki::new("hvws hostile CA");
+            let mut server = Server::with_config(Target::default(), config);
+            server
+                .init_tls_addr("127.0.0.1:0".parse().unwrap(), pki.server_tls())
+                .unwrap();
+            server.start().unwrap();
+            let mut good = client(&pki);
+            good.init(&format!("wss://{}/good", server.tls_addr().unwrap())).unwrap();
+            let mut s = Setup {
+                server,
+                pki,
+                good,
+                sent: 0,
+            };
+            s.pump("the good client to open", |s| s.good.handler().opens == 1);
+            s.round();
+            s
+        }
+
+        #[track_caller]
+        fn pump(&mut self, what: &str, done: impl Fn(&Setup) -> bool) {
+            let deadline = Instant::now() + TIMEOUT;
+            while !done(self) {
+                assert!(Instant::now() < deadline, "timed out waiting for {what}");
+                self.server.tick().unwrap();
+                self.good.process_event_que();
+                std::thread::sleep(Duration::from_micros(300));
+            }
+        }
+
+        /// Three numbered messages, echoed back in order.
+        #[track_caller]
+        fn round(&mut self) {
+            let first = self.sent;
+            for _ in 0..3 {
+                assert!(self.good.send(&format!("good-{}", self.sent)).is_queued());
+                self.sent += 1;
+            }
+            let want: Vec<String> = (first..self.sent).map(|i| format!("text:good-{i}")).collect();
+            self.pump("the good client's echoes", |s| s.good.handler().log.len() > s.sent);
+            let log = &self.good.handler().log;
+            assert_eq!(log[log.len() - 3..], want[..], "the good client lost or reordered a message");
+        }
+
+        /// A raw TCP connection to the TLS port that sends `bytes`; returns
+        /// once the server has closed it.
+        #[track_caller]
+        fn raw_until_closed(&mut self, bytes: &[u8]) {
+            let mut raw = Raw::connect_to(self.server.tls_addr().unwrap());
+            if !bytes.is_empty() {
+                raw.write(&mut self.server, bytes);
+            }
+            raw.read_to_eof(&mut self.server);
+        }
+    }
+
+    fn client(pki: &Pki) -> Client {
+        Client::with_config(
+            Recorder::default(),
+            ClientConfig {
+                tls: pki.client_tls(),
+                ..ClientConfig::default()
+            },
+        )
+    }
+
+    #[test]
+    fn garbage_plaintext_http_and_stalled_handshakes_are_closed() {
+        let mut s = Setup::new(ServerConfig {
+            request_timeout: Duration::from_millis(300),
+            ..config()
+        });
+        // Plaintext HTTP on the TLS port.
+        s.raw_until_closed(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n");
+        s.round();
+        // Bytes that are no TLS at all.
+        s.raw_until_closed(&[0xde, 0xad, 0xbe, 0xef].repeat(64));
+        s.round();
+        // A ClientHello cut short, then silence; and plain silence: the
+        // request timeout bounds the handshake too.
+        s.raw_until_closed(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]);
+        s.raw_until_closed(b"");
+        s.round();
+        assert!(s.server.handler().opened.len() == 1, "no bad peer got a channel");
+    }
+
+    #[test]
+    fn a_tls_client_that_stops_reading_meets_the_write_cap() {
+        let mut s = Setup::new(ServerConfig {
+            max_write_buffer: 256 << 10,
+            slow_consumer: SlowConsumer::Close,
+            ..config()
+        });
+        let mut sloth = client(&s.pki);
+        sloth.init(&format!("wss://{}/sloth", s.server.tls_addr().unwrap())).unwrap();
+        let deadline = Instant::now() + TIMEOUT;
+        while s.server.handler().opened.len() < 2 {
+            assert!(Instant::now() < deadline, "the sloth never opened");
+            s.server.tick().unwrap();
+            sloth.process_event_que();
+        }
+        // From here on the sloth is never pumped again: it reads nothing.
+        let ch = s.server.handler().opened[1];
+        let chunk = vec![7u8; 16 << 10];
+        let mut status = hvws::SendStatus::Queued;
+        for _ in 0..10_000 {
+            status = s.server.with_context(|_, ctx| ctx.send_binary(ch, &chunk));
+            if !status.is_queued() {
+                break;
+            }
+            s.server.tick().unwrap();
+        }
+        assert_eq!(status, hvws::SendStatus::Dropped, "the cap was never reached");
+        pump_until(&mut s.server, "the sloth's close", |srv| {
+            srv.handler().closes.iter().any(|(c, _)| *c == ch)
+        });
+        let code = s.server.handler().closes.iter().find(|(c, _)| *c == ch).unwrap().1;
+        assert_eq!(code, 1008);
+        s.round();
+    }
+}

@@ -471,7 +471,7 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
         }
         conn.handle_flushed();
         if conn.is_finished() {
-            self.io.close();
+            self.io.finish();
             self.conn = None;
         }
     }

@@ -135,6 +135,15 @@ impl ClientIo {
         }
     }
 
+    /// Drops the socket after a graceful end: under TLS, with
+    /// `close_notify` first.
+    pub fn finish(&mut self) {
+        if let Some(sock) = self.sock.as_mut() {
+            sock.finish();
+        }
+        self.close();
+    }
+
     /// Drops the socket.
     pub fn close(&mut self) {
         if let (Some(mut sock), Some(poll)) = (self.sock.take(), self.poll.as_ref()) {

@@ -412,6 +412,15 @@ impl Reactor {
         }
     }
 
+    /// Closes `key`'s socket after a graceful end: under TLS, with
+    /// `close_notify` first.
+    pub fn finish(&mut self, key: usize) {
+        if let Some(s) = self.socks.get_mut(key).and_then(Option::as_mut) {
+            s.stream.finish();
+        }
+        self.close(key);
+    }
+
     /// Closes `key`'s socket (closing it also removes it from the poller).
     pub fn close(&mut self, key: usize) {
         if let Some(slot) = self.socks.get_mut(key) {

@@ -119,6 +119,18 @@ impl Stream {
         let _ = self.tcp.shutdown(Shutdown::Write);
     }
 
+    /// Before the socket is dropped after a graceful end: under TLS, sends
+    /// `close_notify` (if our side has not yet), so the peer knows the
+    /// stream was not cut. Best effort: a full socket drops it.
+    pub fn finish(&mut self) {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls.as_mut() {
+            // rustls sends it once, however often asked.
+            tls.layer.close();
+            let _ = tls.push(&mut self.tcp);
+        }
+    }
+
     /// What the TLS handshake agreed on, once, as soon as it has finished.
     #[cfg(feature = "tls")]
     pub fn take_tls_info(&mut self) -> Option<TlsInfo> {

@@ -10,3 +10,9 @@ mod cuts;
 mod http;
 mod timers;
 mod websocket;
+
+#[cfg(feature = "tls")]
+#[path = "../util/certs.rs"]
+mod certs;
+#[cfg(feature = "tls")]
+mod tls;

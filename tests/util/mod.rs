@@ -292,7 +292,12 @@ pub struct Raw {
 impl Raw {
     /// Opens a connection (the server accepts it on a later tick).
     pub fn connect<H: HvWebServer>(server: &Server<H>) -> Raw {
-        let stream = TcpStream::connect(addr(server)).expect("TCP connect");
+        Raw::connect_to(addr(server))
+    }
+
+    /// Opens a connection to `addr` (a server's TLS port, say).
+    pub fn connect_to(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).expect("TCP connect");
         stream.set_nonblocking(true).expect("set_nonblocking");
         stream.set_nodelay(true).expect("set_nodelay");
         Raw {
