@@ -291,7 +291,8 @@ mod tls {
                 .unwrap();
             server.start().unwrap();
             let mut good = client(&pki);
-            good.init(&format!("wss://{}/good", server.tls_addr().unwrap())).unwrap();
+            good.init(&format!("wss://{}/good", server.tls_addr().unwrap()))
+                .unwrap();
             let mut s = Setup {
                 server,
                 pki,
@@ -325,7 +326,11 @@ mod tls {
             let want: Vec<String> = (first..self.sent).map(|i| format!("text:good-{i}")).collect();
             self.pump("the good client's echoes", |s| s.good.handler().log.len() > s.sent);
             let log = &self.good.handler().log;
-            assert_eq!(log[log.len() - 3..], want[..], "the good client lost or reordered a message");
+            assert_eq!(
+                log[log.len() - 3..],
+                want[..],
+                "the good client lost or reordered a message"
+            );
         }
 
         /// A raw TCP connection to the TLS port that sends `bytes`; returns
@@ -378,7 +383,9 @@ mod tls {
             ..config()
         });
         let mut sloth = client(&s.pki);
-        sloth.init(&format!("wss://{}/sloth", s.server.tls_addr().unwrap())).unwrap();
+        sloth
+            .init(&format!("wss://{}/sloth", s.server.tls_addr().unwrap()))
+            .unwrap();
         let deadline = Instant::now() + TIMEOUT;
         while s.server.handler().opened.len() < 2 {
             assert!(Instant::now() < deadline, "the sloth never opened");

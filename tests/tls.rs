@@ -166,8 +166,7 @@ fn an_untrusted_certificate_is_a_clear_error_not_a_hang() {
     assert!(server.handler().opened.is_empty());
 }
 
-/// An https GET with rustls's own client, with SNI, on a thread.
-fn https_get(port: u16, ca_pem: &str, name: &str, path: &str) -> thread::JoinHandle<String> {
+fn rustls_client(ca_pem: &str) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();
@@ -178,10 +177,16 @@ fn https_get(port: u16, ca_pem: &str, name: &str, path: &str) -> thread::JoinHan
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// An https GET with rustls's own client, with SNI, on a thread.
+fn https_get(port: u16, ca_pem: &str, name: &str, path: &str) -> thread::JoinHandle<String> {
+    let config = rustls_client(ca_pem);
     let (name, path) = (name.to_owned(), path.to_owned());
     thread::spawn(move || {
         let server_name = rustls::pki_types::ServerName::try_from(name.clone()).unwrap();
-        let conn = rustls::ClientConnection::new(Arc::new(config), server_name).unwrap();
+        let conn = rustls::ClientConnection::new(config, server_name).unwrap();
         let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
         tcp.set_read_timeout(Some(util::TIMEOUT)).unwrap();
         let mut tls = rustls::StreamOwned::new(conn, tcp);
@@ -206,6 +211,36 @@ fn https_routes_know_the_scheme_sni_and_alpn() {
         text.ends_with("{\"scheme\":\"https\",\"tls\":true,\"sni\":\"localhost\",\"alpn\":\"http/1.1\"}"),
         "{text}"
     );
+}
+
+#[test]
+fn a_peer_that_drops_tcp_without_close_notify_is_not_a_clean_close() {
+    let pki = Pki::new("hvws test CA");
+    let mut server = tls_server(&pki, ServerConfig::default());
+    let port = server.tls_addr().unwrap().port();
+    let config = rustls_client(&pki.ca_pem);
+    let peer = thread::spawn(move || {
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(config, name).unwrap();
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(util::TIMEOUT)).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        tls.write_all(
+            b"GET /x HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .unwrap();
+        let mut head = [0u8; 12];
+        tls.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 101");
+        // Gone: TCP closes with neither a close frame nor close_notify.
+        drop(tls);
+    });
+    util::pump_until(&mut server, "the dropped channel's close", |s| {
+        !s.handler().closed.is_empty()
+    });
+    peer.join().unwrap();
+    assert_eq!(server.handler().closed, [(1006, false)]);
 }
 
 #[test]
@@ -296,4 +331,67 @@ fn a_new_certificate_serves_new_connections_and_old_ones_stay() {
     });
     // And from the server itself.
     server.set_tls(old.server_tls()).unwrap();
+}
+
+#[test]
+fn mutual_tls_the_client_shows_its_certificate_when_asked() {
+    let pki = Pki::new("hvws mTLS CA");
+    let client_id = Pki::new("client CA");
+    // A server that requires client certificates from `client_id`'s CA.
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(client_id.ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .unwrap();
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(pki.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(pki.key_pem.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .unwrap();
+    util::init_logging();
+    let mut server = Server::new(App::default());
+    server
+        .init_tls_addr(
+            "127.0.0.1:0".parse().unwrap(),
+            hvws::ServerTls::from_rustls(Arc::new(config)),
+        )
+        .unwrap();
+    server.start().unwrap();
+    let url = format!("wss://127.0.0.1:{}/x", server.tls_addr().unwrap().port());
+
+    // Without a certificate: refused by the server.
+    let mut anonymous = client_for(&pki);
+    anonymous.init(&url).unwrap();
+    pump_both(&mut server, &mut [&mut anonymous], "refusal", |_, c| {
+        !c[0].handler().closes.is_empty()
+    });
+    assert_eq!(anonymous.handler().opens, 0);
+    assert!(!anonymous.handler().errors.is_empty());
+
+    // With one (the leaf `client_id` made serves as a client certificate).
+    let tls = pki
+        .client_tls()
+        .client_cert_pem(client_id.cert_pem.as_bytes(), client_id.key_pem.as_bytes())
+        .unwrap();
+    let mut known = Client::with_config(
+        Recorder::default(),
+        ClientConfig {
+            tls,
+            ..ClientConfig::default()
+        },
+    );
+    known.init(&url).unwrap();
+    pump_both(&mut server, &mut [&mut known], "open", |_, c| c[0].handler().opens == 1);
+    assert!(known.send("it is me").is_queued());
+    pump_both(&mut server, &mut [&mut known], "echo", |_, c| {
+        c[0].handler().log.last().map(String::as_str) == Some("text:it is me")
+    });
 }

@@ -130,7 +130,11 @@ impl TlsPair {
         if (self.server_tls.peer_closed() || self.client_fin) && !self.server_saw_end {
             self.server_saw_end = true;
             moved = true;
-            let how = if self.server_tls.peer_closed() { "close_notify" } else { "EOF without close_notify" };
+            let how = if self.server_tls.peer_closed() {
+                "close_notify"
+            } else {
+                "EOF without close_notify"
+            };
             self.server_log.push(format!("tls: {how}"));
             if let Some(ev) = self.server.handle_eof(now, &limits) {
                 self.server_log.push(server_line(&ev));
@@ -201,8 +205,14 @@ fn handshake_messages_and_a_close_that_ends_with_close_notify() {
 
     // A message bigger than a TLS record (16 KiB) crosses in several.
     let big = "x".repeat(100_000);
-    assert!(p.client.send_message(Opcode::Text, big.as_bytes(), &p.limits).is_queued());
-    assert!(p.server.send_message(Opcode::Text, b"hello over TLS", &p.limits).is_queued());
+    assert!(p
+        .client
+        .send_message(Opcode::Text, big.as_bytes(), &p.limits)
+        .is_queued());
+    assert!(p
+        .server
+        .send_message(Opcode::Text, b"hello over TLS", &p.limits)
+        .is_queued());
     p.drive();
     assert_eq!(p.server_log, ["text ".to_owned() + &big]);
     assert_eq!(p.client_log, ["text hello over TLS"]);
@@ -226,7 +236,9 @@ fn tcp_ending_without_close_notify_mid_message_is_not_clean() {
     // The client's first fragment, then its TCP just ends: no close frame,
     // no close_notify.
     let limits = p.limits.clone();
-    p.client.send_raw(Opcode::Text, b"half of a mess", false, &limits).unwrap();
+    p.client
+        .send_raw(Opcode::Text, b"half of a mess", false, &limits)
+        .unwrap();
     p.client_fin = true;
     p.drive();
     assert_eq!(
