@@ -218,6 +218,24 @@ mod tests {
     }
 
     #[test]
+    fn from_env_reads_the_variables_for_the_scheme_and_no_proxy() {
+        // The only test in this binary that touches these variables.
+        std::env::set_var("https_proxy", "http://u:p@secure-proxy:3128");
+        std::env::set_var("http_proxy", "plain-proxy:8080");
+        std::env::set_var("no_proxy", "localhost,.internal");
+        let p = Proxy::from_env();
+        let secure = p.resolve("example.com", true).unwrap().unwrap();
+        assert_eq!((secure.host.as_str(), secure.port, secure.basic.is_some()), ("secure-proxy", 3128, true));
+        let plain = p.resolve("example.com", false).unwrap().unwrap();
+        assert_eq!((plain.host.as_str(), plain.port), ("plain-proxy", 8080));
+        assert!(p.resolve("db.internal", true).unwrap().is_none());
+        assert!(p.resolve("localhost", false).unwrap().is_none());
+        for v in ["https_proxy", "http_proxy", "no_proxy"] {
+            std::env::remove_var(v);
+        }
+    }
+
+    #[test]
     fn no_proxy_matching() {
         assert!(bypasses("localhost,.corp.example", "api.corp.example"));
         assert!(bypasses("corp.example", "corp.example"));
