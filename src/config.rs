@@ -52,11 +52,32 @@ pub struct ServerConfig {
     /// Ping a WebSocket that has sent nothing for this long. Default 30 s;
     /// `None` never pings. Values under 1 ms count as 1 ms.
     pub ping_interval: Option<Duration>,
-    /// Close a WebSocket that has sent nothing at all (not even a pong) for
-    /// this long, with 1001 "idle timeout". Default 60 s, which with the
-    /// default ping interval gives a live client 30 s to answer a ping;
-    /// `None` keeps silent connections forever.
+    /// Close a WebSocket that showed no activity for this long. Default
+    /// 60 s; `None` keeps inactive connections forever.
+    ///
+    /// What counts as activity is [`ServerConfig::idle_activity`]: by
+    /// default any frame, pongs included, so with the default 30 s
+    /// `ping_interval` a live client has 30 s to answer a ping and only a
+    /// dead or stalled one is closed; with
+    /// [`IdleActivity::DataMessages`](crate::IdleActivity::DataMessages)
+    /// pings still go out every `ping_interval` (they keep NAT and proxies
+    /// open and find dead links), but only the player's own messages keep
+    /// the channel. The close is a normal closing handshake with
+    /// `idle_close_code` and `idle_close_reason`: `on_ws_error`
+    /// ([`WsError::IdleTimeout`](crate::WsError::IdleTimeout)) and
+    /// `on_ws_close` follow when the peer answers (clean) or after
+    /// `close_timeout` (not clean).
     pub idle_timeout: Option<Duration>,
+    /// What keeps a channel from being idle. Default
+    /// [`IdleActivity::AnyFrame`](crate::IdleActivity::AnyFrame).
+    pub idle_activity: crate::IdleActivity,
+    /// The close code an idle channel gets: 1001 (going away) by default, or
+    /// the game's own 4000-4999 (so its client knows not to reconnect).
+    /// Checked by `init`.
+    pub idle_close_code: u16,
+    /// The close reason an idle channel gets. Default "idle timeout"; cut
+    /// to 123 bytes.
+    pub idle_close_reason: String,
     /// Bytes that one flush could not write to a channel (the peer is not
     /// reading them) beyond which it counts as a slow consumer. What a tick
     /// queues is measured at its flush, so a burst of sends, or a message
@@ -86,6 +107,9 @@ impl ServerConfig {
             close_timeout: self.close_timeout,
             ping_interval: self.ping_interval,
             idle_timeout: self.idle_timeout,
+            idle_activity: self.idle_activity,
+            idle_close_code: self.idle_close_code,
+            idle_close_reason: self.idle_close_reason.clone(),
             max_write_buffer: self.max_write_buffer,
             close_slow_consumers: self.slow_consumer == SlowConsumer::Close,
             ..Limits::default()
@@ -124,6 +148,9 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(10),
             ping_interval: Some(Duration::from_secs(30)),
             idle_timeout: Some(Duration::from_secs(60)),
+            idle_activity: crate::IdleActivity::AnyFrame,
+            idle_close_code: 1001,
+            idle_close_reason: "idle timeout".to_owned(),
             max_write_buffer: 4 << 20,
             slow_consumer: SlowConsumer::Close,
             allowed_origins: None,

@@ -120,6 +120,15 @@ impl Context<'_> {
         self.core.info(channel)
     }
 
+    /// When `channel`'s peer last sent a whole data message (text or
+    /// binary; pings and pongs do not count), or when it opened if it has
+    /// sent none: the base for game rules such as "kick after 10 s without
+    /// input" beyond [`ServerConfig::idle_timeout`](crate::ServerConfig::idle_timeout).
+    /// `None` once the channel is closing or gone.
+    pub fn last_message_at(&self, channel: Channel) -> Option<std::time::Instant> {
+        self.core.last_message_at(channel)
+    }
+
     /// Every channel whose `on_ws_open` ran and whose `on_ws_close` has not:
     /// the channels the application knows of, closing ones included (sends
     /// to those return [`SendStatus::Closed`]).

@@ -29,6 +29,10 @@ pub enum ServerError {
     /// The poller failed; the reactor cannot go on.
     #[error("poller failed: {0}")]
     Poll(#[source] io::Error),
+    /// A [`ServerConfig`](crate::ServerConfig) value cannot work; the
+    /// message names the field and what it accepts.
+    #[error("invalid server configuration: {0}")]
+    InvalidConfig(String),
 }
 
 /// A channel failed; given to `on_ws_error` before its close callback.

@@ -83,6 +83,7 @@ pub use proto::handshake::offered_protocols;
 pub use proto::http::{HttpRequest, HttpResponse, Method};
 pub use proto::info::ChannelInfo;
 pub use proto::info::TlsInfo;
+pub use proto::limits::IdleActivity;
 pub use server::Server;
 #[cfg(feature = "tls")]
 pub use tls::{ClientTls, ServerTls, TlsError};

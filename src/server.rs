@@ -19,7 +19,7 @@ use crate::handle::{Command, ServerHandle};
 use crate::handler::HvWebServer;
 use crate::http::Routes;
 use crate::proto::http::HttpResponse;
-use crate::proto::Flushed;
+use crate::proto::{Flushed, ServerConn};
 use crate::table::Core;
 
 /// Connections refused with 503 that may linger at once, past
@@ -181,6 +181,12 @@ impl<H: HvWebServer> Server<H> {
     ) -> Result<(), ServerError> {
         if self.state != State::New {
             return Err(ServerError::AlreadyInitialized);
+        }
+        let code = self.core.config.idle_close_code;
+        if ServerConn::check_close_code(code).is_err() {
+            return Err(ServerError::InvalidConfig(format!(
+                "idle_close_code {code} cannot be sent: use 1000-1003, 1007-1011 or 3000-4999"
+            )));
         }
         let mut reactor = Reactor::new().map_err(ServerError::Poll)?;
         // rustls holds at most this much unsent, so a slow TLS reader's

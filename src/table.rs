@@ -217,6 +217,13 @@ impl Core {
             .and_then(|s| s.conn.info())
     }
 
+    pub fn last_message_at(&self, ch: Channel) -> Option<std::time::Instant> {
+        self.conns
+            .get(ch.index as usize)
+            .filter(|s| s.gen == ch.gen)
+            .and_then(|s| s.conn.last_message_at())
+    }
+
     /// Channels opened and not yet reported closed (a closing one still
     /// counts: the application has not heard of its end).
     pub fn channels(&self) -> impl Iterator<Item = Channel> + '_ {

@@ -225,7 +225,10 @@ mod tests {
         std::env::set_var("no_proxy", "localhost,.internal");
         let p = Proxy::from_env();
         let secure = p.resolve("example.com", true).unwrap().unwrap();
-        assert_eq!((secure.host.as_str(), secure.port, secure.basic.is_some()), ("secure-proxy", 3128, true));
+        assert_eq!(
+            (secure.host.as_str(), secure.port, secure.basic.is_some()),
+            ("secure-proxy", 3128, true)
+        );
         let plain = p.resolve("example.com", false).unwrap().unwrap();
         assert_eq!((plain.host.as_str(), plain.port), ("plain-proxy", 8080));
         assert!(p.resolve("db.internal", true).unwrap().is_none());

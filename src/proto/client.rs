@@ -318,17 +318,17 @@ impl ClientConn {
                 let close = WsConn::dropped(CloseInitiator::Local, "");
                 Some(self.end(close, Some(ConnError::ConnectTimeout), true, now, limits))
             }
-            (Timer::Keepalive, State::Ws(ws)) => match ws.handle_keepalive(&mut self.out, now, limits) {
-                Some((close, error)) => Some(self.end(close, Some(error), false, now, limits)),
-                None => {
-                    self.deadline = ws
-                        .next_keepalive(now, limits)
-                        .map(|at| Deadline::new(Timer::Keepalive, at));
-                    None
-                }
-            },
-            (Timer::CloseHandshake, State::Ws(_)) => {
-                let (close, error) = WsConn::close_timed_out();
+            (Timer::Keepalive, State::Ws(ws)) => {
+                self.deadline = if ws.handle_keepalive(&mut self.out, now, limits) {
+                    Some(Deadline::new(Timer::CloseHandshake, now + limits.close_timeout))
+                } else {
+                    ws.next_keepalive(now, limits)
+                        .map(|at| Deadline::new(Timer::Keepalive, at))
+                };
+                None
+            }
+            (Timer::CloseHandshake, State::Ws(ws)) => {
+                let (close, error) = ws.close_timed_out();
                 Some(self.end(close, Some(error), true, now, limits))
             }
             (Timer::Linger, State::Closing { done, .. }) => {

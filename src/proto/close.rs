@@ -77,14 +77,23 @@ pub enum CloseInitiator {
 }
 
 /// How a WebSocket connection ended, as given to close callbacks.
+///
+/// Both sides describe the same close the same way: the code and reason of
+/// whichever side started it (`initiator`), and `was_clean` when both close
+/// frames were exchanged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CloseInfo {
-    /// The close code: the peer's, if it sent a close frame; the one we sent
-    /// when we failed the connection; 1006 when it dropped without one.
+    /// The close code. For a close this side started (the application's
+    /// `close`, the idle timeout, a shutdown, a failure of the peer's), this
+    /// side's own code, whether or not the peer answered; for one the peer
+    /// started, the peer's (1005 if its close frame had none); 1006 when the
+    /// connection dropped with no close frame from either side.
     pub code: u16,
     /// The reason that came with `code` (may be empty).
     pub reason: String,
-    /// Whether both close frames were exchanged before the TCP close.
+    /// Whether both close frames were exchanged before the TCP close: true
+    /// on both sides of the same completed closing handshake, false for a
+    /// drop, a failure, or a close whose answer never came.
     pub was_clean: bool,
     /// Who started the close.
     pub initiator: CloseInitiator,

@@ -32,8 +32,15 @@ pub struct Limits {
     pub close_timeout: Duration,
     /// Ping a WebSocket peer silent for this long.
     pub ping_interval: Option<Duration>,
-    /// Give up on a WebSocket peer silent (not even a pong) for this long.
+    /// Close a WebSocket whose peer showed no activity (see
+    /// `idle_activity`) for this long.
     pub idle_timeout: Option<Duration>,
+    /// What counts as activity for `idle_timeout`.
+    pub idle_activity: IdleActivity,
+    /// The code of the idle close (1001 by default; a game's own 4xxx, say).
+    pub idle_close_code: u16,
+    /// The reason of the idle close ("idle timeout" by default).
+    pub idle_close_reason: String,
     /// Unwritten bytes (as of the last flush) past which a peer is a slow
     /// consumer.
     pub max_write_buffer: usize,
@@ -54,8 +61,40 @@ impl Default for Limits {
             close_timeout: Duration::from_secs(5),
             ping_interval: None,
             idle_timeout: None,
+            idle_activity: IdleActivity::AnyFrame,
+            idle_close_code: 1001,
+            idle_close_reason: "idle timeout".to_owned(),
             max_write_buffer: 4 << 20,
             close_slow_consumers: true,
         }
     }
+}
+
+/// What keeps a WebSocket from being idle.
+///
+/// ```
+/// use hvws::{IdleActivity, ServerConfig};
+/// use std::time::Duration;
+///
+/// // A game drops players who stop playing, even if their client still
+/// // answers pings, with its own close code.
+/// let config = ServerConfig {
+///     idle_timeout: Some(Duration::from_secs(10)),
+///     idle_activity: IdleActivity::DataMessages,
+///     idle_close_code: 4001,
+///     idle_close_reason: "idle".into(),
+///     ..ServerConfig::default()
+/// };
+/// # let _ = config;
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IdleActivity {
+    /// Any frame from the peer, pongs and pings included: the idle timeout
+    /// finds dead or stalled peers (the transport's view).
+    #[default]
+    AnyFrame,
+    /// Only whole data messages (text or binary): the idle timeout finds
+    /// players who stopped playing, however well their client answers
+    /// pings (the game's view).
+    DataMessages,
 }

@@ -62,7 +62,7 @@ pub use close::{CloseInfo, CloseInitiator, Ended};
 pub use decoder::{Decoded, Decoder, Event, Frame, Role};
 pub use error::{ConnError, SendError, SendStatus};
 pub use input::Input;
-pub use limits::Limits;
+pub use limits::{IdleActivity, Limits};
 pub use server::{Flushed, ServerConn, ServerEvent};
 
 /// Why a peer's bytes broke the WebSocket protocol. Each maps to the close

@@ -12,7 +12,7 @@ use super::decoder::{Decoded, Decoder, Event, Frame, Role};
 use super::error::{ConnError, SendError, SendStatus};
 use super::frame::{encode_frame, Opcode};
 use super::input::Input;
-use super::limits::Limits;
+use super::limits::{IdleActivity, Limits};
 use super::outgoing::{Fragmenter, RawFrame};
 use super::ProtocolError;
 
@@ -46,8 +46,12 @@ pub(crate) struct WsConn {
     /// A send found the peer not reading and closed it; the owner reports
     /// it from `poll_event`.
     slow: bool,
+    /// Our close is the idle timeout's: its end reports `IdleTimeout`.
+    idle_closed: bool,
     /// When the peer last sent anything.
     last_rx: Instant,
+    /// When the peer last completed a data message (text or binary).
+    last_data: Instant,
 }
 
 /// The events a WebSocket hands its owner, built where they are decoded
@@ -98,7 +102,23 @@ impl WsConn {
             deferred: Vec::new(),
             close_sent: false,
             slow: false,
+            idle_closed: false,
             last_rx: now,
+            last_data: now,
+        }
+    }
+
+    /// When the peer last completed a data message (or, before its first,
+    /// when the WebSocket opened).
+    pub fn last_message_at(&self) -> Instant {
+        self.last_data
+    }
+
+    /// The instant idleness is counted from.
+    fn last_activity(&self, limits: &Limits) -> Instant {
+        match limits.idle_activity {
+            IdleActivity::AnyFrame => self.last_rx,
+            IdleActivity::DataMessages => self.last_data,
         }
     }
 
@@ -293,6 +313,12 @@ impl WsConn {
                 }
             }
         };
+        if matches!(
+            frame,
+            Frame::Text(_) | Frame::Binary(_) | Frame::AssembledText(_) | Frame::AssembledBinary(_)
+        ) {
+            self.last_data = now;
+        }
         let input: &'i Input<'_> = input;
         let buf = input.last();
         Some(match frame {
@@ -342,7 +368,11 @@ impl WsConn {
                             initiator: CloseInitiator::Remote,
                         }
                     };
-                    E::closed(Ended::boxed(info, None))
+                    // An idle close that completed is still the idle
+                    // timeout's doing; the application hears why.
+                    let error =
+                        (self.idle_closed && info.initiator == CloseInitiator::Local).then_some(ConnError::IdleTimeout);
+                    E::closed(Ended::boxed(info, error))
                 }
                 Ok(Event::Ping(_) | Event::Pong(_)) => unreachable!("handled above"),
                 Err(e) => self.fail(out, e),
@@ -367,58 +397,66 @@ impl WsConn {
 
     /// When the keepalive next needs a look, if pings or an idle timeout
     /// are configured: a ping once the peer has been silent for the
-    /// interval (then every interval), giving up once silent for the idle
-    /// timeout. Not moved by every read: a look that finds the peer talked
-    /// meanwhile just schedules the next one.
+    /// interval (then every interval), the idle close once it has shown no
+    /// activity (`limits.idle_activity`) for the idle timeout. Not moved by
+    /// every read: a look that finds the peer active meanwhile just
+    /// schedules the next one.
     pub fn next_keepalive(&self, now: Instant, limits: &Limits) -> Option<Instant> {
         let ping = limits.ping_interval.map(at_least_1ms);
         let idle = limits.idle_timeout.map(at_least_1ms);
         let silent = now.saturating_duration_since(self.last_rx);
         let next_ping = ping.map(|p| if silent < p { self.last_rx + p } else { now + p });
-        let give_up = idle.map(|i| self.last_rx + i);
+        let give_up = idle.map(|i| self.last_activity(limits) + i);
         next_ping.into_iter().chain(give_up).min().map(|at| at.max(now))
     }
 
-    /// The keepalive's look: gives up on a peer silent past the idle
-    /// timeout (our 1001 close goes out, no answer awaited), pings one
-    /// silent past the ping interval.
-    pub fn handle_keepalive(
-        &mut self,
-        out: &mut Outbox,
-        now: Instant,
-        limits: &Limits,
-    ) -> Option<(CloseInfo, ConnError)> {
+    /// The keepalive's look: pings a peer silent past the ping interval,
+    /// and starts the closing handshake with the idle code and reason for
+    /// one inactive past the idle timeout. Returns whether it did the
+    /// latter: the owner then waits for the answer as for any close it
+    /// started, so both sides see the same close, clean when the peer
+    /// answers (a live player who stopped playing) and not when it does not
+    /// (a dead link).
+    pub fn handle_keepalive(&mut self, out: &mut Outbox, now: Instant, limits: &Limits) -> bool {
         if !self.is_open() {
-            return None;
+            return false;
+        }
+        let inactive = now.saturating_duration_since(self.last_activity(limits));
+        if limits.idle_timeout.map(at_least_1ms).is_some_and(|t| inactive >= t) {
+            log::debug!("websocket idle for {inactive:?}");
+            self.start_close(out, limits.idle_close_code, &limits.idle_close_reason);
+            self.idle_closed = true;
+            return true;
         }
         let silent = now.saturating_duration_since(self.last_rx);
-        if limits.idle_timeout.map(at_least_1ms).is_some_and(|t| silent >= t) {
-            log::debug!("websocket idle for {silent:?}");
-            self.queue_close(out, 1001, "idle timeout");
-            let info = CloseInfo {
-                code: 1001,
-                reason: "idle timeout".into(),
-                was_clean: false,
-                initiator: CloseInitiator::Local,
-            };
-            return Some((info, ConnError::IdleTimeout));
-        }
         if limits.ping_interval.map(at_least_1ms).is_some_and(|p| silent >= p) {
             let mask = self.mask();
             encode_frame(&mut out.buf, true, Opcode::Ping, b"", mask);
         }
-        None
+        false
     }
 
-    /// The peer's answer to our close did not come in time.
-    pub fn close_timed_out() -> (CloseInfo, ConnError) {
+    /// The peer's answer to the close this side started did not come in
+    /// time: reported with this side's code and reason (as when it does
+    /// come), not clean, and the cause (the idle timeout, or the close
+    /// timeout) as the error.
+    pub fn close_timed_out(&self) -> (CloseInfo, ConnError) {
+        let ours = (!self.deferred.is_empty())
+            .then(|| parse_close_payload(&self.deferred).ok())
+            .flatten();
+        let (code, reason) = ours.unwrap_or((ABNORMAL, "closing handshake timed out"));
         let info = CloseInfo {
-            code: ABNORMAL,
-            reason: "closing handshake timed out".into(),
+            code,
+            reason: reason.to_owned(),
             was_clean: false,
             initiator: CloseInitiator::Local,
         };
-        (info, ConnError::CloseTimeout)
+        let error = if self.idle_closed {
+            ConnError::IdleTimeout
+        } else {
+            ConnError::CloseTimeout
+        };
+        (info, error)
     }
 
     /// The connection dropped without a closing handshake.

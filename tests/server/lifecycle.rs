@@ -194,15 +194,16 @@ fn dropped_peers_and_close_timeout() {
         (1006, false, CloseInitiator::Remote)
     );
 
-    // Our close is never answered: after close_timeout, 1006 and an error.
+    // Our close is never answered: after close_timeout, our own code and
+    // reason, not clean, and an error.
     let mut raw = Raw::ws(&mut server, "/");
     let ch = nth_open(&mut server, 3);
     server.with_context(|_, ctx| ctx.close(ch, 4000, "go away")).unwrap();
     assert_eq!(raw.frame(&mut server).close_code(), (4000, "go away".to_owned()));
     let info = close_info(&mut server, ch);
     assert_eq!(
-        (info.code, info.was_clean, info.initiator),
-        (1006, false, CloseInitiator::Local)
+        (info.code, info.reason.as_str(), info.was_clean, info.initiator),
+        (4000, "go away", false, CloseInitiator::Local)
     );
     assert!(
         server

@@ -246,6 +246,15 @@ impl ServerConn {
         }
     }
 
+    /// When the WebSocket's peer last completed a data message (its open,
+    /// before the first); `None` unless a WebSocket.
+    pub fn last_message_at(&self) -> Option<Instant> {
+        match &self.state {
+            State::Ws(w) => Some(w.ws.last_message_at()),
+            _ => None,
+        }
+    }
+
     /// Drops a finished WebSocket's details (after its close was reported).
     pub fn release(&mut self) {
         if let State::Closing { ws, .. } = &mut self.state {
@@ -446,19 +455,20 @@ impl ServerConn {
                 self.respond_and_close(&HttpResponse::error(408), now, limits);
                 None
             }
-            (Timer::Keepalive, State::Ws(w)) => match w.ws.handle_keepalive(&mut self.out, now, limits) {
-                Some((close, error)) => {
-                    self.begin_closing(now, limits, false, false);
-                    Some(ServerEvent::Closed(Ended::boxed(close, Some(error))))
-                }
-                None => {
-                    let next = w.ws.next_keepalive(now, limits);
-                    self.set_deadline(next.map(|at| Deadline::new(Timer::Keepalive, at)));
-                    None
-                }
-            },
-            (Timer::CloseHandshake, State::Ws(_)) => {
-                let (close, error) = WsConn::close_timed_out();
+            (Timer::Keepalive, State::Ws(w)) => {
+                let next = if w.ws.handle_keepalive(&mut self.out, now, limits) {
+                    Deadline::new(Timer::CloseHandshake, now + limits.close_timeout)
+                } else {
+                    match w.ws.next_keepalive(now, limits) {
+                        Some(at) => Deadline::new(Timer::Keepalive, at),
+                        None => return None,
+                    }
+                };
+                self.set_deadline(Some(next));
+                None
+            }
+            (Timer::CloseHandshake, State::Ws(w)) => {
+                let (close, error) = w.ws.close_timed_out();
                 self.begin_closing(now, limits, false, true);
                 Some(ServerEvent::Closed(Ended::boxed(close, Some(error))))
             }
