@@ -231,8 +231,12 @@ struct Listener {
     opens: usize,
     /// Every update, as JSON text.
     updates: Vec<String>,
-    /// When each connection (or attempt) ended, and its code.
+    /// When each connection ended, and its code.
     closes: Vec<(Instant, u16)>,
+    /// Each planned reconnect: its number and its delay.
+    retries: Vec<(u32, Duration)>,
+    /// Failed attempts (connection refused while the server is down).
+    errors: usize,
     verbose: bool,
 }
 
@@ -251,9 +255,18 @@ impl HvWebSocketClient for Listener {
         println!("client: closed ({} {:?})", close.code, close.reason);
         self.closes.push((Instant::now(), close.code));
     }
+    fn on_error(&mut self, error: &hvws::ClientError) {
+        println!("client: {error}");
+        self.errors += 1;
+    }
+    fn on_reconnecting(&mut self, attempt: u32, delay: Duration) {
+        println!("client: reconnecting in {delay:?} (attempt {attempt})");
+        self.retries.push((attempt, delay));
+    }
 }
 
-/// Reconnects after 100 ms, 200 ms, 400 ms ... at most 2 s apart, forever.
+/// Reconnects after 100 ms, 200 ms, 400 ms ... at most 2 s apart, forever
+/// (but not after a close the server chose for it, 4000-4999 or 1008).
 fn reconnecting_client() -> WebSocketClient<Listener> {
     let config = ClientConfig {
         reconnect: Some(Reconnect {
@@ -261,6 +274,7 @@ fn reconnecting_client() -> WebSocketClient<Listener> {
             max_delay: Duration::from_secs(2),
             factor: 2.0,
             max_attempts: None,
+            ..Reconnect::default()
         }),
         ..ClientConfig::default()
     };
@@ -340,14 +354,14 @@ fn selftest() -> Result<(), String> {
     stop_a.store(true, Ordering::Relaxed);
     pump_until(&mut client, 5, "the server's close", |l| l.closes.len() == 1)?;
     server_a.join().map_err(|_| "server A panicked")?;
-    pump_until(&mut client, 5, "three failed reconnects", |l| l.closes.len() >= 4)?;
+    pump_until(&mut client, 5, "three failed reconnects", |l| l.errors >= 3)?;
     let stop_b = Arc::new(AtomicBool::new(false));
     let (_, server_b) = spawn_server(([127, 0, 0, 1], port).into(), stop_b.clone())?;
     pump_until(&mut client, 10, "the reconnection", |l| l.opens == 2)?;
     let (status, created) = post(port, r#"{"message": "after the restart"}"#)?;
     pump_until(&mut client, 5, "the second update", |l| l.updates.len() == 2)?;
     client.close();
-    pump_until(&mut client, 5, "the final close", |l| l.closes.len() == 5)?;
+    pump_until(&mut client, 5, "the final close", |l| l.closes.len() == 2)?;
     stop_b.store(true, Ordering::Relaxed);
     server_b.join().map_err(|_| "server B panicked")?;
 
@@ -355,20 +369,21 @@ fn selftest() -> Result<(), String> {
     if status != 201 || l.updates[1] != created {
         return Err(format!("after the restart: {status}, {:?}", l.updates));
     }
-    // 1001 from the stopping server, the failed attempts, our own 1000.
-    let closes = &l.closes[..l.closes.len() - 1];
-    let codes: Vec<u16> = closes.iter().map(|c| c.1).collect();
-    let gaps: Vec<Duration> = closes.windows(2).map(|w| w[1].0 - w[0].0).collect();
-    println!("client closes {codes:?}, {} attempts apart by {gaps:?}", gaps.len());
-    if codes[0] != 1001 || codes[1..].iter().any(|&c| c != 1006) {
-        return Err(format!(
-            "close codes {codes:?}: wanted 1001 then failed attempts (1006)"
-        ));
+    // Two closes (1001 from the stopping server, our own 1000); between
+    // them, failed attempts reported as errors and announced retries.
+    let codes: Vec<u16> = l.closes.iter().map(|c| c.1).collect();
+    let delays: Vec<Duration> = l.retries.iter().map(|r| r.1).collect();
+    println!("client closes {codes:?}; retries after {delays:?}");
+    if codes != [1001, 1000] {
+        return Err(format!("close codes {codes:?}: wanted [1001, 1000]"));
     }
-    // Exponential: each wait is about twice the one before (100, 200, 400 ms...).
-    let grows = gaps.windows(2).all(|w| w[1] > w[0].mul_f64(1.5));
-    if !grows || gaps[0] < Duration::from_millis(90) {
-        return Err(format!("reconnect delays do not grow exponentially: {gaps:?}"));
+    // Exponential: 100, 200, 400 ms..., numbered 1, 2, 3...
+    let numbered = l.retries.iter().enumerate().all(|(i, r)| r.0 == i as u32 + 1);
+    let doubling = delays
+        .windows(2)
+        .all(|w| w[1] == (w[0] * 2).min(Duration::from_secs(2)));
+    if !numbered || !doubling || delays.len() < 3 || delays[0] != Duration::from_millis(100) {
+        return Err(format!("reconnects are not 100, 200, 400 ms...: {:?}", l.retries));
     }
     Ok(())
 }

@@ -264,6 +264,13 @@ fn reconnects_with_backoff_when_the_server_restarts() {
         c.process_event_que_timeout(Duration::from_millis(10));
     }
     assert!(c.handler().errors.iter().any(|e| e.starts_with("connection failed")));
+    // Each refused attempt is one error and one announced retry, not a
+    // stream of 1006 closes.
+    assert_eq!(c.handler().closes.len(), 1, "{:?}", c.handler().closes);
+    let h = c.handler();
+    assert!(h.reconnecting.len() >= 2, "{:?}", h.reconnecting);
+    assert_eq!(h.reconnecting, (1..=h.reconnecting.len() as u32).collect::<Vec<_>>());
+    assert_eq!(h.errors.len(), h.reconnecting.len() - 1, "{:?}", h.errors);
     let mut server = Server::new(Quiet);
     server.init_addr(addr).unwrap();
     server.start().unwrap();
@@ -289,4 +296,51 @@ fn server_and_client_move_to_other_threads() {
     assert_send::<Server<Quiet>>();
     assert_send::<Client>();
     assert_send::<hvws::ServerHandle>();
+}
+
+/// Closes every channel that sends "kick me" with the code it names.
+struct Kicker;
+impl HvWebServer for Kicker {
+    fn on_ws_message(&mut self, ctx: &mut Context<'_>, ch: Channel, msg: &str) {
+        if let Some(code) = msg.strip_prefix("close ") {
+            ctx.close(ch, code.parse().unwrap(), "by the game").unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_client_kicked_with_4000_to_4999_or_1008_does_not_come_back() {
+    let mut server = Server::new(Kicker);
+    server.init_addr("127.0.0.1:0".parse().unwrap()).unwrap();
+    server.start().unwrap();
+    let url = format!("ws://{}/game", server.local_addr().unwrap());
+    let reconnect = Reconnect {
+        initial_delay: Duration::from_millis(10),
+        ..Reconnect::default()
+    };
+    for (code, comes_back) in [(4000, false), (4999, false), (1008, false), (1011, true), (1000, true)] {
+        let config = ClientConfig {
+            reconnect: Some(reconnect.clone()),
+            ..ClientConfig::default()
+        };
+        let mut c = WebSocketClient::with_config(Recorder::default(), config);
+        c.init(&url).unwrap();
+        pump_both(&mut server, &mut c, "open", |c| c.handler().opens == 1);
+        c.send(&format!("close {code}"));
+        pump_both(&mut server, &mut c, "the kick", |c| !c.handler().closes.is_empty());
+        assert_eq!(c.handler().closes[0], (code, "by the game".to_owned(), true));
+        if comes_back {
+            pump_both(&mut server, &mut c, "the reconnect", |c| c.handler().opens == 2);
+            assert_eq!(c.handler().reconnecting, [1]);
+            c.close();
+        } else {
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_millis(100) {
+                server.tick().unwrap();
+                c.process_event_que_timeout(Duration::from_millis(5));
+            }
+            assert_eq!((c.handler().opens, c.handler().reconnecting.len()), (1, 0), "{code}");
+            assert_eq!(c.ready_state(), ReadyState::Closed);
+        }
+    }
 }

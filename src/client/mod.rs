@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use crate::config::ClientConfig;
 use crate::driver::{ClientIo, FlushResult, ReadResult};
 use crate::error::ClientError;
-use crate::proto::client::{Backoff, Request};
-use crate::proto::close::CloseInfo;
+use crate::proto::client::{Backoff, Next, Request, StopReason};
+use crate::proto::close::{CloseInfo, CloseInitiator};
 use crate::proto::frame::Opcode;
 use crate::proto::{ClientConn, ClientEvent, Limits, SendError, SendStatus};
 
@@ -73,14 +73,21 @@ pub trait HvWebSocketClient {
     }
 
     /// The connection closed, described as the server's `on_ws_close`
-    /// describes it: `code` from the server's close frame (1005 if it had
-    /// none), ours if we failed it, 1006 if it dropped; `was_clean` when
-    /// both close frames were exchanged; who started it. Called once for
-    /// every connection attempt that got a socket, whether or not it
-    /// opened; an attempt that fails before that (a reconnect whose name no
-    /// longer resolves, say) is reported through `on_error` only.
+    /// describes the same close (see [`CloseInfo`]). Called once for every
+    /// connection that opened, and once when an attempt that never opened
+    /// is not followed by another (no reconnect policy, or it gave up): a
+    /// reconnect policy's failed attempts are reported by `on_error` and
+    /// `on_reconnecting` alone, not by a stream of 1006 closes.
     fn on_close(&mut self, close: &CloseInfo) {
         let _ = close;
+    }
+
+    /// A reconnect is planned: attempt number `attempt` (1 for the first
+    /// after a loss) in `delay`. Follows `on_close` (or, for a failed
+    /// attempt, `on_error`). A game shows "reconnecting..." here; calling
+    /// `close()` cancels it.
+    fn on_reconnecting(&mut self, attempt: u32, delay: Duration) {
+        let _ = (attempt, delay);
     }
 
     /// Something failed (connect, handshake, protocol, socket); `on_close`
@@ -183,6 +190,8 @@ pub struct WebSocketClient<H: HvWebSocketClient> {
     protocol: Option<String>,
     /// The user closed: no reconnect.
     user_closed: bool,
+    /// The current connection opened (its `on_open` ran).
+    opened: bool,
     backoff: Backoff,
     /// The read budget ran out: read again next call, edge or not.
     read_owed: bool,
@@ -217,6 +226,7 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
             conn: None,
             protocol: None,
             user_closed: false,
+            opened: false,
             backoff: Backoff::default(),
             read_owed: false,
         }
@@ -236,6 +246,7 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
         self.conn = None;
         self.protocol = None;
         self.user_closed = false;
+        self.opened = false;
         self.backoff.reset();
         self.read_owed = false;
         self.target = Some(target);
@@ -295,8 +306,14 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
         let now = Instant::now();
         if self.backoff.take_due(now) {
             if let Err(e) = self.connect(now) {
-                self.handler.on_error(&e);
-                self.reconnect_later(now);
+                // No socket, no connection: the attempt failed as a whole.
+                let close = CloseInfo {
+                    code: 1006,
+                    reason: String::new(),
+                    was_clean: false,
+                    initiator: CloseInitiator::Local,
+                };
+                self.ended(&close, Some(e), now);
             }
         }
         // Write first: what stays queued waits for the writable edge, so
@@ -379,6 +396,8 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
                 conn,
                 protocol,
                 user_closed,
+                opened,
+                backoff,
                 ..
             } = self;
             let Some(c) = conn.as_mut() else { return };
@@ -394,6 +413,8 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
                 match event {
                     ClientEvent::Open { protocol: p } => {
                         *protocol = p;
+                        *opened = true;
+                        backoff.opened(now);
                         handler.on_open(&mut ctx);
                     }
                     ClientEvent::Text(text) => handler.on_message(&mut ctx, &text),
@@ -404,10 +425,6 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
                 }
             }
             c.end_input(input);
-            if c.is_open() {
-                // Reconnects start from the first delay again.
-                self.backoff.reset();
-            }
             if let Some(end) = ended {
                 self.ended(&end.close, end.error.map(ClientError::from), now);
                 return;
@@ -440,23 +457,44 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
         self.conn = None;
     }
 
-    /// The connection is over: tell the application, and plan a reconnect
-    /// if configured and the user did not close.
+    /// The connection (or an attempt) is over: tell the application, and
+    /// plan a reconnect as the policy says (`proto::reconnect`).
     fn ended(&mut self, close: &CloseInfo, error: Option<ClientError>, now: Instant) {
+        let was_open = std::mem::take(&mut self.opened);
+        // Every failed attempt is reported once, as an error.
+        let error = error.or_else(|| {
+            (!was_open).then(|| {
+                ClientError::Io(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "the connection ended before the WebSocket opened",
+                ))
+            })
+        });
         if let Some(e) = error {
             self.handler.on_error(&e);
         }
-        self.handler.on_close(close);
-        if !self.user_closed {
-            self.reconnect_later(now);
+        let next = self.backoff.after_end(
+            self.config.reconnect.as_ref(),
+            self.user_closed,
+            was_open.then_some(close),
+            now,
+        );
+        let retry = matches!(next, Next::Retry { .. });
+        if was_open || !retry {
+            self.handler.on_close(close);
         }
-    }
-
-    fn reconnect_later(&mut self, now: Instant) {
-        if let Some(policy) = &self.config.reconnect {
-            if let Some(at) = self.backoff.schedule(policy, now) {
-                log::debug!("reconnecting to {} in {:?}", self.url, at - now);
+        match next {
+            Next::Retry { attempt, delay, .. } => {
+                log::debug!("reconnecting to {} in {delay:?} (attempt {attempt})", self.url);
+                self.handler.on_reconnecting(attempt, delay);
             }
+            Next::Stop(StopReason::NotRetried(code)) => {
+                log::info!("not reconnecting to {}: the server closed with {code}", self.url);
+            }
+            Next::Stop(StopReason::OutOfAttempts) => {
+                log::info!("not reconnecting to {}: out of attempts", self.url);
+            }
+            Next::Stop(_) => {}
         }
     }
 

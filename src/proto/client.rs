@@ -20,7 +20,7 @@
 //! ```
 
 use std::borrow::Cow;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::close::{is_valid_app_code, CloseInfo, CloseInitiator, Ended};
 use super::decoder::Role;
@@ -32,6 +32,8 @@ use super::limits::Limits;
 use super::server::{check_close, Flushed};
 use super::timer::{Deadline, Timer};
 use super::ws::{send_raw_on, Outbox, WsConn, WsEvent};
+
+pub use super::reconnect::{Backoff, Next, Reconnect, StopReason};
 
 /// The upgrade request a client sends.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -407,142 +409,5 @@ impl ClientConn {
             State::Closing { done, .. } => done || self.out.buf.is_empty(),
             _ => false,
         }
-    }
-}
-
-/// Automatic reconnection after a connection is lost: delays grow from
-/// `initial_delay` by `factor` up to `max_delay`.
-///
-/// ```
-/// use std::time::Duration;
-/// let r = hvws::Reconnect::default();
-/// assert_eq!(r.delay(0), Duration::from_millis(500));
-/// assert_eq!(r.delay(3), Duration::from_secs(4));
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct Reconnect {
-    /// Delay before the first attempt. Default 500 ms.
-    pub initial_delay: Duration,
-    /// Cap on the delay. Default 30 s.
-    pub max_delay: Duration,
-    /// Growth per failed attempt. Default 2.
-    pub factor: f64,
-    /// Give up after this many attempts in a row; `None` retries forever.
-    pub max_attempts: Option<u32>,
-}
-
-impl Default for Reconnect {
-    fn default() -> Self {
-        Reconnect {
-            initial_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(30),
-            factor: 2.0,
-            max_attempts: None,
-        }
-    }
-}
-
-impl Reconnect {
-    /// The delay before attempt `n` (0-based).
-    pub fn delay(&self, attempt: u32) -> Duration {
-        // A factor below 1 (or NaN) would shrink or break the backoff.
-        let factor = if self.factor >= 1.0 { self.factor } else { 1.0 };
-        let secs = self.initial_delay.as_secs_f64() * factor.powi(attempt.min(64) as i32);
-        Duration::from_secs_f64(secs.min(self.max_delay.as_secs_f64()))
-    }
-}
-
-/// When to try again: the attempts made since the last success, and the
-/// time of the next.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Backoff {
-    attempt: u32,
-    next: Option<Instant>,
-}
-
-impl Backoff {
-    /// A connection ended at `now`: schedules the next attempt by `policy`,
-    /// unless it ran out of attempts. Returns when.
-    pub fn schedule(&mut self, policy: &Reconnect, now: Instant) -> Option<Instant> {
-        if policy.max_attempts.is_some_and(|max| self.attempt >= max) {
-            self.next = None;
-            return None;
-        }
-        let at = now + policy.delay(self.attempt);
-        self.attempt += 1;
-        self.next = Some(at);
-        self.next
-    }
-
-    /// A connection opened: the next loss starts from the first delay.
-    pub fn reset(&mut self) {
-        *self = Backoff::default();
-    }
-
-    /// No attempt planned any more (the user closed).
-    pub fn cancel(&mut self) {
-        self.next = None;
-    }
-
-    /// When the next attempt is due.
-    pub fn next(&self) -> Option<Instant> {
-        self.next
-    }
-
-    /// Attempts since the last success.
-    pub fn attempts(&self) -> u32 {
-        self.attempt
-    }
-
-    /// Whether the next attempt is due at `now`; clears it if so.
-    pub fn take_due(&mut self, now: Instant) -> bool {
-        match self.next {
-            Some(at) if at <= now => {
-                self.next = None;
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_caps() {
-        let r = Reconnect::default();
-        let d: Vec<u64> = (0..10).map(|i| r.delay(i).as_millis() as u64).collect();
-        assert_eq!(&d[..4], &[500, 1000, 2000, 4000]);
-        assert_eq!(d[9], 30_000);
-        assert_eq!(r.delay(u32::MAX), Duration::from_secs(30));
-        let odd = Reconnect {
-            factor: -3.0,
-            ..Reconnect::default()
-        };
-        assert_eq!(odd.delay(5), Duration::from_millis(500));
-    }
-
-    #[test]
-    fn schedule_counts_attempts_until_reset_or_the_limit() {
-        let t0 = Instant::now();
-        let policy = Reconnect {
-            max_attempts: Some(3),
-            ..Reconnect::default()
-        };
-        let mut b = Backoff::default();
-        let ms = |d: Option<Instant>| d.map(|at| at.duration_since(t0).as_millis());
-        assert_eq!(ms(b.schedule(&policy, t0)), Some(500));
-        assert!(!b.take_due(t0 + Duration::from_millis(499)));
-        assert!(b.take_due(t0 + Duration::from_millis(500)));
-        assert_eq!(b.next(), None, "taken");
-        assert_eq!(ms(b.schedule(&policy, t0)), Some(1000));
-        assert_eq!(ms(b.schedule(&policy, t0)), Some(2000));
-        assert_eq!(b.schedule(&policy, t0), None, "three attempts, then no more");
-        b.reset();
-        assert_eq!(ms(b.schedule(&policy, t0)), Some(500), "an open connection resets");
-        b.cancel();
-        assert!(!b.take_due(t0 + Duration::from_secs(60)));
     }
 }

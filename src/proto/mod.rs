@@ -50,6 +50,7 @@ pub mod input;
 pub mod limits;
 pub mod outgoing;
 pub mod proxy;
+pub mod reconnect;
 pub mod server;
 pub mod timer;
 #[cfg(feature = "tls")]

@@ -17,6 +17,8 @@ pub struct Recorder {
     pub opens: usize,
     pub closes: Vec<(u16, String, bool)>,
     pub errors: Vec<String>,
+    /// The attempt numbers `on_reconnecting` announced.
+    pub reconnecting: Vec<u32>,
 }
 
 impl HvWebSocketClient for Recorder {
@@ -38,6 +40,9 @@ impl HvWebSocketClient for Recorder {
     }
     fn on_error(&mut self, error: &ClientError) {
         self.errors.push(error.to_string());
+    }
+    fn on_reconnecting(&mut self, attempt: u32, _delay: std::time::Duration) {
+        self.reconnecting.push(attempt);
     }
 }
 
