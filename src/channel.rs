@@ -8,6 +8,18 @@ use std::fmt;
 /// connection ends, its slot may be reused, but with a new generation, so a
 /// stale `Channel` can never address the newer connection; sending to it
 /// returns [`SendStatus::Closed`](crate::SendStatus::Closed).
+///
+/// [`Channel::id`] is the same pair as one `u64`, for a game's player ids,
+/// logs and JSON; with the `json` feature a `Channel` serializes as that
+/// number.
+///
+/// ```
+/// # use hvws::Channel;
+/// # fn f(ch: Channel) {
+/// let id: u64 = ch.id();
+/// assert_eq!(Channel::from_id(id), Some(ch));
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Channel {
     pub(crate) index: u32,
@@ -19,10 +31,69 @@ impl Channel {
     pub fn index(self) -> u32 {
         self.index
     }
+
+    /// A number for this channel that no other channel of the server has
+    /// for the server's life (until one slot has been reused 2^32 times):
+    /// the generation in the high 32 bits, the index in the low.
+    pub fn id(self) -> u64 {
+        (u64::from(self.gen) << 32) | u64::from(self.index)
+    }
+
+    /// The channel an [`id`](Channel::id) came from. `None` for a number no
+    /// channel can have (an index past what a server can hold); a stale id
+    /// gives a channel that sends report closed, as any stale channel.
+    pub fn from_id(id: u64) -> Option<Channel> {
+        let index = id as u32;
+        // Slot indexes stay far below this: a process holds 20,000 files.
+        (index < u32::MAX / 2).then_some(Channel {
+            index,
+            gen: (id >> 32) as u32,
+        })
+    }
 }
 
 impl fmt::Display for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ch{}.{}", self.index, self.gen)
+    }
+}
+
+#[cfg(feature = "json")]
+impl serde::Serialize for Channel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.id())
+    }
+}
+
+#[cfg(feature = "json")]
+impl<'de> serde::Deserialize<'de> for Channel {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Channel, D::Error> {
+        let id = <u64 as serde::Deserialize>::deserialize(deserializer)?;
+        Channel::from_id(id).ok_or_else(|| serde::de::Error::custom(format!("{id} is not a channel id")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_differ_by_generation() {
+        let a = Channel { index: 7, gen: 0 };
+        let b = Channel { index: 7, gen: 1 };
+        assert_ne!(a.id(), b.id());
+        assert_eq!(b.id(), (1 << 32) | 7);
+        assert_eq!(Channel::from_id(b.id()), Some(b));
+        assert_eq!(Channel::from_id(u64::from(u32::MAX)), None);
+    }
+
+    #[cfg(feature = "json")]
+    #[test]
+    fn serde_as_the_id() {
+        let ch = Channel { index: 3, gen: 2 };
+        let text = serde_json::to_string(&ch).unwrap();
+        assert_eq!(text, ch.id().to_string());
+        assert_eq!(serde_json::from_str::<Channel>(&text).unwrap(), ch);
+        assert!(serde_json::from_str::<Channel>("-1").is_err());
     }
 }

@@ -39,6 +39,32 @@ impl Context<'_> {
         self.core.send_message(channel, Opcode::Binary, data)
     }
 
+    /// Queues `value` as a JSON text message (feature `json`). Fails only
+    /// if `value` cannot be JSON (a map with non-string keys, a failing
+    /// `Serialize`); nothing is sent then.
+    #[cfg(feature = "json")]
+    pub fn send_json<T: serde::Serialize + ?Sized>(
+        &mut self,
+        channel: Channel,
+        value: &T,
+    ) -> Result<SendStatus, serde_json::Error> {
+        let text = serde_json::to_vec(value)?;
+        Ok(self.core.send_message(channel, Opcode::Text, &text))
+    }
+
+    /// Sends `value` as JSON text to every open channel but `except`,
+    /// serialized and framed once (feature `json`). Returns how many it was
+    /// queued for.
+    #[cfg(feature = "json")]
+    pub fn broadcast_json<T: serde::Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+        except: Option<Channel>,
+    ) -> Result<usize, serde_json::Error> {
+        let text = serde_json::to_vec(value)?;
+        Ok(self.core.broadcast_where(Opcode::Text, &text, |c| Some(c) != except))
+    }
+
     /// Queues one raw frame: the tutorial's `send(channel, msg, opcode, fin)`.
     ///
     /// With `fin == false` a fragmented message starts (opcode `Text` or

@@ -232,6 +232,13 @@ impl<H: HvWebServer> Server<H> {
     /// one flush, so everything queued during the tick, by callbacks or by
     /// the loop since the last tick, leaves in one `write` per connection.
     ///
+    /// So a tick reads before it flushes: a game frame that calls `tick()`
+    /// first sees this frame's inputs in its callbacks, can step its
+    /// simulation on them, queue the snapshot through
+    /// [`Server::context`], and send it at once with [`Server::flush`]
+    /// rather than at the next tick ([`FramePacer`](crate::FramePacer)
+    /// runs that loop at a fixed rate).
+    ///
     /// Its cost grows with the ready work, not with the number of open
     /// connections. Work per tick is bounded, so a flood cannot keep a
     /// frame from ending: at most 1024 readiness events, 256 accepts,
@@ -247,6 +254,46 @@ impl<H: HvWebServer> Server<H> {
         match self.state {
             State::Running | State::Stopping { .. } => self.run_once(timeout),
             _ => Err(ServerError::NotRunning),
+        }
+    }
+
+    /// Writes what is queued now (sends made since the last tick, from the
+    /// loop), without reading or waiting: the end of a game frame that
+    /// queued its snapshot after its `tick()`. A connection found not
+    /// reading may be closed by it (the slow-consumer policy), with its
+    /// `on_ws_error` and `on_ws_close`.
+    pub fn flush(&mut self) -> Result<(), ServerError> {
+        if !self.is_running() {
+            return Err(ServerError::NotRunning);
+        }
+        let Server {
+            handler,
+            routes,
+            core,
+            reactor,
+            ..
+        } = self;
+        let rx = reactor.as_mut().ok_or(ServerError::NotRunning)?;
+        core.now = Instant::now();
+        let mut d = Dispatch { handler, routes, core };
+        d.report_sends();
+        flush(rx, &mut d);
+        Ok(())
+    }
+
+    /// Ticks until `deadline`, sleeping in the poller between network
+    /// events (never spinning, never sleeping past it), and returns at it:
+    /// the wait between two game frames, spent serving the network.
+    pub fn tick_until(&mut self, deadline: Instant) -> Result<(), ServerError> {
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return self.tick();
+            }
+            self.tick_timeout(deadline - now)?;
+            if !self.is_running() {
+                return Ok(());
+            }
         }
     }
 

@@ -249,3 +249,30 @@ fn server_closes_with_policy_violation() {
         .unwrap();
     assert_eq!(recv_close(&mut s, &mut client), (1008, "missing x-api-key".to_owned()));
 }
+
+#[test]
+fn flush_sends_what_the_loop_queued_without_another_tick() {
+    let mut server = util::server(Probe::default());
+    let mut client = connect(&mut server, "/");
+    let ch = nth_open(&mut server, 1);
+    assert_eq!(server.channel_count(), 1);
+    // The frame: a tick (reads), then the game queues its snapshot and
+    // flushes; no tick follows.
+    server.tick().unwrap();
+    assert!(server
+        .with_context(|_, ctx| ctx.send_text(ch, "snapshot 1"))
+        .is_queued());
+    server.flush().unwrap();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let got = loop {
+        if let Some(m) = client.try_recv() {
+            break m;
+        }
+        assert!(std::time::Instant::now() < deadline, "flush did not send");
+        thread::sleep(std::time::Duration::from_millis(1));
+    };
+    assert_eq!(got, Message::text("snapshot 1"));
+    drop(client);
+    server.stop().unwrap();
+    assert!(matches!(server.flush(), Err(ServerError::NotRunning)));
+}
