@@ -303,7 +303,8 @@ fn watch_certificate(
         loop {
             // A file missing for a moment (being replaced) is read next round.
             if let (Ok(chain), Ok(key)) = (fs::read(&files.chain), fs::read(&files.key)) {
-                if last.as_ref() != Some(&(chain.clone(), key.clone())) {
+                let unchanged = last.as_ref().is_some_and(|(c, k)| *c == chain && *k == key);
+                if !unchanged {
                     let outcome = match ServerTls::from_pem(&chain, &key) {
                         Ok(tls) => match handle.set_tls(tls) {
                             Ok(()) => Reload::Loaded,
