@@ -5,17 +5,43 @@
 //! cargo run --release --example chat_client -- --url ws://127.0.0.1:8080/chat
 //! ```
 //!
+//! Over wss, in a build with the `tls` feature, against a `chat_server`
+//! started with `--tls-cert`/`--tls-key`: `--ca` adds the CA that signed
+//! the server's certificate to the ones trusted (`examples/gen_test_certs.rs`
+//! makes a test CA), and `--proxy` goes through an HTTP proxy's `CONNECT`
+//! tunnel, with Basic credentials if the URL has them:
+//!
+//! ```text
+//! cargo run --release --features tls --example chat_client -- \
+//!     --url wss://127.0.0.1:8443/chat --ca /tmp/hvws-certs/ca.pem \
+//!     [--proxy http://[user:pass@]127.0.0.1:8888]
+//! ```
+//!
 //! Prints what each client received; exits 0 when every expected message
-//! arrived, 1 (naming what is missing) otherwise.
+//! arrived, 1 otherwise, with the reason on stderr: what is missing, or the
+//! error that ended a connection (a certificate that is not trusted, a
+//! proxy's 407).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use hvws::{ClientContext, CloseInfo, HvWebSocketClient, WebSocketClient};
+use hvws::{ClientConfig, ClientContext, ClientError, CloseInfo, HvWebSocketClient, Proxy, WebSocketClient};
 
 struct ChatClient {
     name: &'static str,
     received: Vec<String>,
+    /// The first error reported, which ends the conversation.
+    error: Option<String>,
+}
+
+impl ChatClient {
+    fn new(name: &'static str) -> ChatClient {
+        ChatClient {
+            name,
+            received: Vec::new(),
+            error: None,
+        }
+    }
 }
 
 impl HvWebSocketClient for ChatClient {
@@ -25,6 +51,10 @@ impl HvWebSocketClient for ChatClient {
     fn on_message(&mut self, _ctx: &mut ClientContext<'_>, msg: &str) {
         println!("[{}] received: {msg}", self.name);
         self.received.push(msg.to_owned());
+    }
+    fn on_error(&mut self, error: &ClientError) {
+        eprintln!("[{}] error: {error}", self.name);
+        self.error.get_or_insert_with(|| error.to_string());
     }
     fn on_close(&mut self, close: &CloseInfo) {
         println!(
@@ -36,7 +66,8 @@ impl HvWebSocketClient for ChatClient {
 
 type Client = WebSocketClient<ChatClient>;
 
-/// Pumps both clients until `done` holds or five seconds pass.
+/// Pumps both clients until `done` holds, five seconds pass, or a client
+/// reports an error (nothing more will arrive, so waiting on is pointless).
 fn wait_for(
     alice: &mut Client,
     bob: &mut Client,
@@ -45,6 +76,11 @@ fn wait_for(
 ) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !done(alice, bob) {
+        for c in [&*alice, &*bob] {
+            if let Some(e) = &c.handler().error {
+                return Err(format!("{} failed while waiting for {what}: {e}", c.handler().name));
+            }
+        }
         if Instant::now() > deadline {
             return Err(format!("timed out waiting for {what}"));
         }
@@ -70,15 +106,9 @@ fn missing(received: &[String], expected: &[String]) -> Vec<String> {
     expected.iter().filter(|e| !it.any(|r| r == *e)).cloned().collect()
 }
 
-fn run(url: &str) -> Result<(), String> {
-    let mut alice = Client::new(ChatClient {
-        name: "alice",
-        received: Vec::new(),
-    });
-    let mut bob = Client::new(ChatClient {
-        name: "bob",
-        received: Vec::new(),
-    });
+fn run(url: &str, config: ClientConfig) -> Result<(), String> {
+    let mut alice = Client::with_config(ChatClient::new("alice"), config.clone());
+    let mut bob = Client::with_config(ChatClient::new("bob"), config);
     alice.init(url).map_err(|e| e.to_string())?;
     wait_for(&mut alice, &mut bob, "alice's welcome", |a, _| nickname(a).is_some())?;
     alice.send("hello server!");
@@ -122,20 +152,48 @@ fn run(url: &str) -> Result<(), String> {
     }
 }
 
+/// Trusts the CA certificates in the PEM file `ca` besides the usual roots.
+#[cfg(feature = "tls")]
+fn trust_ca(config: &mut ClientConfig, ca: &str) -> Result<(), String> {
+    config.tls = config.tls.clone().add_ca_file(ca).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// A build without the `tls` feature has no wss:// to trust a CA for.
+#[cfg(not(feature = "tls"))]
+fn trust_ca(_: &mut ClientConfig, _: &str) -> Result<(), String> {
+    Err("--ca: this chat_client was built without TLS; rebuild with --features tls".into())
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let usage =
+        "usage: chat_client [--url ws[s]://HOST:PORT/chat] [--ca CA.pem] [--proxy http://[user:pass@]HOST:PORT]";
     let mut url = "ws://127.0.0.1:8080/chat".to_owned();
+    let mut config = ClientConfig::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next()) {
-            ("--url", Some(v)) => url = v,
-            _ => {
-                eprintln!("usage: chat_client [--url ws://HOST:PORT/chat]");
-                return ExitCode::from(2);
+        let set = match (arg.as_str(), args.next()) {
+            ("--url", Some(v)) => {
+                url = v;
+                Ok(())
             }
+            ("--ca", Some(path)) => trust_ca(&mut config, &path),
+            ("--proxy", Some(proxy)) => match Proxy::http(&proxy) {
+                Ok(proxy) => {
+                    config.proxy = Some(proxy);
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            _ => Err(usage.to_owned()),
+        };
+        if let Err(e) = set {
+            eprintln!("chat_client: {e}");
+            return ExitCode::from(2);
         }
     }
-    match run(&url) {
+    match run(&url, config) {
         Ok(()) => {
             println!("all expected messages arrived");
             ExitCode::SUCCESS

@@ -10,11 +10,28 @@
 //! the binary) shows your nickname, the log and a text box, and reconnects
 //! with exponential backoff when the server goes away.
 //!
+//! Over https/wss (the same page, routes and chat), in a build with the
+//! `tls` feature, with a certificate and its key in PEM
+//! (`examples/gen_test_certs.rs` makes a throwaway pair for tests):
+//!
+//! ```text
+//! cargo run --release --example gen_test_certs -- --out /tmp/hvws-certs
+//! cargo run --release --features tls --example chat_server -- --port 8443 \
+//!     --tls-cert /tmp/hvws-certs/cert.pem --tls-key /tmp/hvws-certs/key.pem
+//! cargo run --release --features tls --example chat_client -- \
+//!     --url wss://127.0.0.1:8443/chat --ca /tmp/hvws-certs/ca.pem
+//! ```
+//!
+//! A browser warns about the test CA unless it is told to trust it (the
+//! browser test, `tests/browser/chat.test.mjs`, shows how). Without the
+//! `tls` feature the two flags are refused: rebuild with `--features tls`.
+//!
 //! On open the new client gets `welcome user_K` and everyone else
 //! `user_K joined`; a message M gets `echo: M` back and `user_K: M` to the
 //! others; a close tells the rest `user_K left`.
 
 use std::collections::HashMap;
+use std::error::Error;
 use std::time::Duration;
 
 use hvws::{Channel, CloseInfo, Context, HttpResponse, HvWebServer, Routes, Server};
@@ -72,23 +89,53 @@ impl HvWebServer for ChatServer {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// Binds `port` for https/wss with the certificate chain and key in the
+/// PEM files `cert` and `key`; returns the port bound.
+#[cfg(feature = "tls")]
+fn init_tls(server: &mut Server<ChatServer>, port: u16, cert: &str, key: &str) -> Result<u16, Box<dyn Error>> {
+    let tls = hvws::ServerTls::from_pem_files(cert, key)?;
+    server.init_tls(port, tls)?;
+    Ok(server.tls_addr().map_or(port, |a| a.port()))
+}
+
+/// A build without the `tls` feature has no TLS to offer: say how to get it
+/// rather than serve plain text where the user asked for TLS.
+#[cfg(not(feature = "tls"))]
+fn init_tls(_: &mut Server<ChatServer>, _: u16, _: &str, _: &str) -> Result<u16, Box<dyn Error>> {
+    Err("--tls-cert/--tls-key: this chat_server was built without TLS; rebuild with --features tls".into())
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let usage = "usage: chat_server [--port N] [--tls-cert CERT.pem --tls-key KEY.pem]";
     let mut port = 8080u16;
+    let (mut cert, mut key) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
-            other => return Err(format!("unknown argument {other:?}; usage: chat_server [--port N]").into()),
+            "--tls-cert" => cert = Some(args.next().ok_or("--tls-cert needs a file")?),
+            "--tls-key" => key = Some(args.next().ok_or("--tls-key needs a file")?),
+            other => return Err(format!("unknown argument {other:?}; {usage}").into()),
         }
     }
     let mut server = Server::new(ChatServer::default());
-    server.init(port)?;
-    server.start()?;
-    log::info!(
-        "chat on ws://127.0.0.1:{}/chat",
-        server.local_addr().map_or(port, |a| a.port())
-    );
+    match (cert, key) {
+        (None, None) => {
+            server.init(port)?;
+            server.start()?;
+            log::info!(
+                "chat on ws://127.0.0.1:{}/chat",
+                server.local_addr().map_or(port, |a| a.port())
+            );
+        }
+        (Some(cert), Some(key)) => {
+            let port = init_tls(&mut server, port, &cert, &key)?;
+            server.start()?;
+            log::info!("chat on wss://127.0.0.1:{port}/chat, page at https://127.0.0.1:{port}/");
+        }
+        _ => return Err(format!("--tls-cert and --tls-key go together; {usage}").into()),
+    }
     // A game would do its frame here; the chat only waits for the network.
     while server.is_running() {
         server.tick_timeout(Duration::from_millis(100))?;

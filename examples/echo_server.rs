@@ -11,8 +11,20 @@
 //! Both paths also accept a query string (`/echo?case=1`). Flags: `--port N`
 //! (default 9001), `--host H` (default 127.0.0.1). Logs at `warn` unless
 //! `RUST_LOG` says otherwise.
+//!
+//! Over wss, in a build with the `tls` feature, with a certificate and its
+//! key in PEM (`examples/gen_test_certs.rs` makes a throwaway pair):
+//!
+//! ```text
+//! cargo run --release --features tls --example echo_server -- --port N \
+//!     --tls-cert CERT.pem --tls-key KEY.pem
+//! ```
+//!
+//! Without the `tls` feature the two flags are refused: rebuild with
+//! `--features tls`.
 
 use std::collections::HashSet;
+use std::error::Error;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
@@ -65,16 +77,40 @@ impl HvWebServer for EchoServer {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// Binds `addr` for wss with the certificate chain and key in the PEM files
+/// `cert` and `key`; returns the address bound.
+#[cfg(feature = "tls")]
+fn init_tls(
+    server: &mut Server<EchoServer>,
+    addr: SocketAddr,
+    cert: &str,
+    key: &str,
+) -> Result<SocketAddr, Box<dyn Error>> {
+    let tls = hvws::ServerTls::from_pem_files(cert, key)?;
+    server.init_tls_addr(addr, tls)?;
+    Ok(server.tls_addr().unwrap_or(addr))
+}
+
+/// A build without the `tls` feature has no TLS to offer: say how to get it
+/// rather than serve plain text where the user asked for TLS.
+#[cfg(not(feature = "tls"))]
+fn init_tls(_: &mut Server<EchoServer>, _: SocketAddr, _: &str, _: &str) -> Result<SocketAddr, Box<dyn Error>> {
+    Err("--tls-cert/--tls-key: this echo_server was built without TLS; rebuild with --features tls".into())
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let usage = "usage: echo_server [--port N] [--host H]";
+    let usage = "usage: echo_server [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem]";
     let mut port = 9001u16;
     let mut host = String::from("127.0.0.1");
+    let (mut cert, mut key) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
             "--host" => host = args.next().ok_or("--host needs a value")?,
+            "--tls-cert" => cert = Some(args.next().ok_or("--tls-cert needs a file")?),
+            "--tls-key" => key = Some(args.next().ok_or("--tls-key needs a file")?),
             "-h" | "--help" => {
                 println!("{usage}");
                 return Ok(());
@@ -95,10 +131,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     let mut server = Server::with_config(EchoServer::default(), config);
-    server.init_addr(addr)?;
+    let (scheme, local) = match (cert, key) {
+        (None, None) => {
+            server.init_addr(addr)?;
+            ("ws", server.local_addr().unwrap_or(addr))
+        }
+        (Some(cert), Some(key)) => ("wss", init_tls(&mut server, addr, &cert, &key)?),
+        _ => return Err(format!("--tls-cert and --tls-key go together; {usage}").into()),
+    };
     server.start()?;
-    let local = server.local_addr().unwrap_or(addr);
-    println!("echo on ws://{local}/echo, broadcast on ws://{local}/broadcast");
+    println!("echo on {scheme}://{local}/echo, broadcast on {scheme}://{local}/broadcast");
     while server.is_running() {
         server.tick_timeout(Duration::from_millis(100))?;
     }

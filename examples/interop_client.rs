@@ -6,6 +6,16 @@
 //! cargo run --release --example interop_client -- --url ws://127.0.0.1:PORT --peer python-websockets
 //! ```
 //!
+//! Over wss (feature `tls`), against the same server given a certificate,
+//! trusting the CA that signed it (`examples/gen_test_certs.rs` makes one):
+//!
+//! ```text
+//! tests/interop/.venv/bin/python tests/interop/py_server.py \
+//!     --tls-cert cert.pem --tls-key key.pem &                    # prints wss://127.0.0.1:PORT
+//! cargo run --release --features tls --example interop_client -- \
+//!     --url wss://127.0.0.1:PORT --ca ca.pem --peer python-websockets-tls
+//! ```
+//!
 //! The server must offer `/echo`, `/fragments`, `/close`, `/record` and
 //! `/report` as `py_server.py` documents. Checks text, binary, 1 MiB
 //! messages, fragments both ways, ping/pong both ways, subprotocol choice,
@@ -56,13 +66,20 @@ impl HvWebSocketClient for Recorder {
 
 type Client = WebSocketClient<Recorder>;
 
-fn open(base: &str, path: &str, protocols: &[&str]) -> Result<Client, String> {
+/// The server under test: its URL without a path, and the settings every
+/// connection starts from (what it trusts for wss://).
+struct Peer {
+    base: String,
+    config: ClientConfig,
+}
+
+fn open(peer: &Peer, path: &str, protocols: &[&str]) -> Result<Client, String> {
     let config = ClientConfig {
         protocols: protocols.iter().map(|p| p.to_string()).collect(),
-        ..ClientConfig::default()
+        ..peer.config.clone()
     };
     let mut c = Client::with_config(Recorder::default(), config);
-    c.init(&format!("{base}{path}")).map_err(|e| e.to_string())?;
+    c.init(&format!("{}{path}", peer.base)).map_err(|e| e.to_string())?;
     wait(&mut c, "open", |r| r.opened)?;
     Ok(c)
 }
@@ -101,8 +118,8 @@ fn e(e: SendError) -> String {
     e.to_string()
 }
 
-fn text_and_binary(base: &str) -> Result<String, String> {
-    let mut c = open(base, "/echo", &[])?;
+fn text_and_binary(peer: &Peer) -> Result<String, String> {
+    let mut c = open(peer, "/echo", &[])?;
     let texts = ["hello from hvws", "", "héllo wörld ✓ 🎉"];
     for t in texts {
         c.send(t);
@@ -118,8 +135,8 @@ fn text_and_binary(base: &str) -> Result<String, String> {
     Ok("3 texts (empty, UTF-8) and 256 bytes of binary echoed".into())
 }
 
-fn one_mib(base: &str) -> Result<String, String> {
-    let mut c = open(base, "/echo", &[])?;
+fn one_mib(peer: &Peer) -> Result<String, String> {
+    let mut c = open(peer, "/echo", &[])?;
     let text = "0123456789abcdef".repeat((1 << 20) / 16);
     let data: Vec<u8> = (0..1u32 << 20)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
@@ -135,9 +152,9 @@ fn one_mib(base: &str) -> Result<String, String> {
     Ok("1 MiB text and 1 MiB binary echoed intact".into())
 }
 
-fn fragments_and_pings(base: &str) -> Result<String, String> {
+fn fragments_and_pings(peer: &Peer) -> Result<String, String> {
     // Ours, fragmented, to the echo path; and our ping.
-    let mut c = open(base, "/echo", &[])?;
+    let mut c = open(peer, "/echo", &[])?;
     c.send_frame(b"frag", Opcode::Text, false).map_err(e)?;
     c.send_frame(b"men", Opcode::Continuation, false).map_err(e)?;
     c.send_frame("ted ✓".as_bytes(), Opcode::Continuation, true)
@@ -150,7 +167,7 @@ fn fragments_and_pings(base: &str) -> Result<String, String> {
     ensure(c.handler().pongs[0] == b"hvws-ping", || "pong payload differs".into())?;
     close(&mut c)?;
     // Theirs: a fragmented message, and a ping our client must answer.
-    let mut c = open(base, "/fragments", &[])?;
+    let mut c = open(peer, "/fragments", &[])?;
     wait(&mut c, "their fragments and pong report", |r| r.texts.len() == 2)?;
     ensure(c.handler().texts == ["Hello, hvws", "pong received"], || {
         format!("{:?}", c.handler().texts)
@@ -162,17 +179,17 @@ fn fragments_and_pings(base: &str) -> Result<String, String> {
     Ok("3-fragment send reassembled by the server; its 3-fragment message reassembled here; pings both ways".into())
 }
 
-fn subprotocol(base: &str) -> Result<String, String> {
-    let mut c = open(base, "/echo", &["v0.interop", "v1.interop", "v2.interop"])?;
+fn subprotocol(peer: &Peer) -> Result<String, String> {
+    let mut c = open(peer, "/echo", &["v0.interop", "v1.interop", "v2.interop"])?;
     let chosen = c.protocol().map(str::to_owned);
     ensure(chosen.as_deref() == Some("v2.interop"), || format!("chose {chosen:?}"))?;
     close(&mut c)?;
     Ok("offered v0, v1, v2; the server chose v2.interop".into())
 }
 
-fn closes(base: &str) -> Result<String, String> {
+fn closes(peer: &Peer) -> Result<String, String> {
     // The server closes with a code and reason of our choosing.
-    let mut c = open(base, "/close", &[])?;
+    let mut c = open(peer, "/close", &[])?;
     c.send("4002 the server closes this one");
     wait(&mut c, "their close", |r| r.close.is_some())?;
     let theirs = c.handler().close.clone();
@@ -181,14 +198,14 @@ fn closes(base: &str) -> Result<String, String> {
         || format!("their close arrived as {theirs:?}"),
     )?;
     // We close with a code and reason; the server records them.
-    let mut c = open(base, "/record", &[])?;
+    let mut c = open(peer, "/record", &[])?;
     c.close_with(4003, "hvws leaving ✓").map_err(e)?;
     wait(&mut c, "our close", |r| r.close.is_some())?;
     let ours = c.handler().close.clone();
     ensure(ours.as_ref().is_some_and(|c| c.0 == 4003 && c.2), || {
         format!("{ours:?}")
     })?;
-    let mut report = open(base, "/report", &[])?;
+    let mut report = open(peer, "/report", &[])?;
     wait(&mut report, "the report", |r| !r.texts.is_empty())?;
     let seen = report.handler().texts[0].clone();
     ensure(seen == "4003 hvws leaving ✓", || format!("the server saw {seen:?}"))?;
@@ -198,22 +215,44 @@ fn closes(base: &str) -> Result<String, String> {
     ))
 }
 
+/// Trusts the CA certificates in the PEM file `ca` besides the usual roots.
+#[cfg(feature = "tls")]
+fn trust_ca(config: &mut ClientConfig, ca: &str) -> Result<(), String> {
+    config.tls = config.tls.clone().add_ca_file(ca).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// A build without the `tls` feature has no wss:// to trust a CA for.
+#[cfg(not(feature = "tls"))]
+fn trust_ca(_: &mut ClientConfig, _: &str) -> Result<(), String> {
+    Err("--ca: this interop_client was built without TLS; rebuild with --features tls".into())
+}
+
 fn main() -> ExitCode {
+    let usage = "usage: interop_client --url ws[s]://HOST:PORT [--ca CA.pem] [--peer NAME]";
     let mut url = String::new();
     let mut peer = "peer".to_owned();
+    let mut config = ClientConfig::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
             ("--url", Some(v)) => url = v.trim_end_matches('/').to_owned(),
             ("--peer", Some(v)) => peer = v,
+            ("--ca", Some(path)) => {
+                if let Err(e) = trust_ca(&mut config, &path) {
+                    eprintln!("interop_client: {e}");
+                    return ExitCode::from(2);
+                }
+            }
             _ => url.clear(),
         }
     }
     if url.is_empty() {
-        eprintln!("usage: interop_client --url ws://HOST:PORT [--peer NAME]");
+        eprintln!("{usage}");
         return ExitCode::from(2);
     }
-    type Check = fn(&str) -> Result<String, String>;
+    let target = Peer { base: url, config };
+    type Check = fn(&Peer) -> Result<String, String>;
     let checks: [(&str, Check); 5] = [
         ("text_and_binary", text_and_binary),
         ("one_mib", one_mib),
@@ -223,7 +262,7 @@ fn main() -> ExitCode {
     ];
     let (mut passed, mut failed) = (0, 0);
     for (name, check) in checks {
-        match check(&url) {
+        match check(&target) {
             Ok(detail) => {
                 passed += 1;
                 println!("ok   {name}: {detail}");

@@ -76,10 +76,11 @@ pub enum ClientError {
     /// the `tls` feature.
     #[error("unsupported URL scheme {0:?}: use ws://, or wss:// with hvws's `tls` feature")]
     UnsupportedScheme(String),
+    // `ClientTls` is no link here: it exists only with the `tls` feature,
+    // and a link would break the plain build's docs.
     /// TLS with the server failed: its certificate is not trusted (add its
-    /// CA with [`ClientTls::add_ca_pem`](crate::ClientTls::add_ca_pem)),
-    /// not valid for the host, or the handshake broke. The reason says
-    /// which.
+    /// CA with `ClientTls::add_ca_pem`), not valid for the host, or the
+    /// handshake broke. The reason says which.
     #[error("{reason}")]
     Tls {
         /// The server's host.

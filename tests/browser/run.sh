@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # tests/browser/run.sh -- the chat page of examples/chat_server in headless
-# Chromium (Debian's `chromium` package, driven by playwright-core).
+# Chromium (Debian's `chromium` package, driven by playwright-core), over
+# http/ws and over https/wss with a test certificate Chromium is told to
+# trust (chat.test.mjs says how).
 #
 # Installs Chromium with apt-get when it is missing and we are root (CI is);
 # installs playwright-core into tests/browser/node_modules from the lock
-# file (Playwright's own browser download is not used). Needs the release
-# chat_server (cargo build --release --example chat_server). Writes the
-# screenshot tutorials/browser-chat.png.
+# file (Playwright's own browser download is not used). Builds the release
+# chat_server and gen_test_certs with --features tls. The plain run writes
+# the screenshot tutorials/browser-chat.png (SCREENSHOT=path elsewhere); the
+# https run writes none.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
 cd "$HERE"
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 
@@ -24,6 +28,8 @@ if [ ! -x "$CHROMIUM" ]; then
   fi
 fi
 "$CHROMIUM" --version
+
+(cd "$ROOT" && cargo build --release --features tls --example chat_server --example gen_test_certs)
 
 npm ci --no-audit --no-fund --loglevel=error
 CHROMIUM="$CHROMIUM" node --test --test-reporter=spec chat.test.mjs

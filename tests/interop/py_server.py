@@ -2,6 +2,8 @@
 (examples/interop_client.rs) to talk to.
 
     tests/interop/.venv/bin/python tests/interop/py_server.py   # prints its ws:// address
+    tests/interop/.venv/bin/python tests/interop/py_server.py \
+        --tls-cert CERT.pem --tls-key KEY.pem                   # wss://, prints that
 
 Paths:
   /echo        every message back, text as text, binary as binary
@@ -13,8 +15,10 @@ Paths:
 Subprotocols: v2.interop, v1.interop. Stops on SIGTERM.
 """
 
+import argparse
 import asyncio
 import signal
+import ssl
 
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
@@ -75,7 +79,7 @@ def select_subprotocol(_conn, offered):
     return None
 
 
-async def main():
+async def main(tls):
     global recorded
     recorded = asyncio.Event()
     stop = asyncio.get_running_loop().create_future()
@@ -87,11 +91,29 @@ async def main():
         select_subprotocol=select_subprotocol,
         max_size=16 << 20,
         compression=None,
+        ssl=tls,
     ) as server:
         port = server.sockets[0].getsockname()[1]
-        print(f"websockets server on ws://127.0.0.1:{port}", flush=True)
+        scheme = "wss" if tls else "ws"
+        print(f"websockets server on {scheme}://127.0.0.1:{port}", flush=True)
         await stop
 
 
+def server_tls(cert, key):
+    """An `ssl` context serving `cert` (PEM chain) with `key`; None for
+    plain ws://."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise SystemExit("--tls-cert and --tls-key go together")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description="websockets interop server for hvws's client")
+    parser.add_argument("--tls-cert", help="serve wss:// with this PEM certificate chain")
+    parser.add_argument("--tls-key", help="and this PEM private key")
+    args = parser.parse_args()
+    asyncio.run(main(server_tls(args.tls_cert, args.tls_key)))

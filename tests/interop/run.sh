@@ -2,16 +2,24 @@
 # tests/interop/run.sh -- hvws against WebSocket implementations nobody on
 # this project wrote:
 #
+#   0. examples built without the `tls` feature refuse --tls-cert/--tls-key
+#      and --ca ("rebuild with --features tls"); then everything is built
+#      with it (cargo build --release --examples --features tls) and
+#      examples/gen_test_certs makes a throwaway CA and server certificate
 #   1. Python `websockets` (PyPI) as a client of echo_server, chat_server and
-#      tutorial04_patterns            (tests/interop/test_websockets.py)
+#      tutorial04_patterns, and of echo_server and chat_server over wss://
+#      trusting the test CA         (tests/interop/test_websockets.py)
 #   2. Node `ws` (npm) as a client of the same servers  (ws.test.mjs)
 #   3. hvws's client (examples/interop_client) against a Python `websockets`
-#      server (py_server.py) and a Node `ws` server (ws_server.mjs)
+#      server (py_server.py) and a Node `ws` server (ws_server.mjs), each
+#      over ws:// and over wss:// (--tls-cert/--tls-key there, --ca here)
+#   4. examples/chat_client over wss:// directly and through Debian's
+#      tinyproxy, open and with Basic credentials   (tls_proxy.sh)
 #
 # Installs what it needs inside this folder: a venv in .venv (from
 # requirements.txt) and node_modules (from package-lock.json); both are
-# git-ignored. Needs the release examples (cargo build --release --examples).
-# Servers started here are stopped by their PIDs on exit.
+# git-ignored. tls_proxy.sh installs tinyproxy with apt-get when missing (as
+# root). Servers started here are stopped by their PIDs on exit.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -20,6 +28,43 @@ BIN="$ROOT/target/release/examples"
 cd "$HERE"
 
 step() { printf '\n--- %s\n' "$*"; }
+
+PIDS=()
+CERTS=""
+cleanup() {
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [ -n "$CERTS" ]; then rm -rf "$CERTS"; fi
+}
+trap cleanup EXIT
+
+step "examples built without the tls feature refuse the TLS flags"
+(cd "$ROOT" && cargo build --release --example chat_server --example echo_server \
+  --example chat_client --example interop_client)
+# `name args...` must exit non-zero at once, saying how to get TLS.
+refuses() {
+  local out status=0
+  out="$(timeout 10 "$BIN/$1" "${@:2}" 2>&1)" || status=$?
+  if [ "$status" -eq 0 ] || [ "$status" -eq 124 ] || ! grep -q "rebuild with --features tls" <<<"$out"; then
+    echo "FAIL $1 ${*:2}: exit $status (124: still running), said: $out" >&2
+    return 1
+  fi
+  echo "ok   $1 ${*:2}: exit $status: $out"
+}
+refuses chat_server --port 0 --tls-cert cert.pem --tls-key key.pem
+refuses echo_server --port 0 --tls-cert cert.pem --tls-key key.pem
+refuses chat_client --url wss://127.0.0.1:9/chat --ca ca.pem
+refuses interop_client --url wss://127.0.0.1:9 --ca ca.pem
+
+step "build the examples with --features tls"
+(cd "$ROOT" && cargo build --release --examples --features tls)
+
+step "test certificates (examples/gen_test_certs, made now, deleted on exit)"
+CERTS="$(mktemp -d)"
+"$BIN/gen_test_certs" --out "$CERTS"
+export TLS_CERTS="$CERTS"
 
 step "Python websockets in tests/interop/.venv"
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -36,17 +81,9 @@ BIN_DIR="$BIN" .venv/bin/python test_websockets.py
 step "Node ws client -> hvws servers"
 BIN_DIR="$BIN" node --test --test-reporter=spec ws.test.mjs
 
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-}
-trap cleanup EXIT
-
-# Starts a server that prints "... ws://127.0.0.1:PORT"; sets PEER_URL. Runs
-# in this shell (not in $(...)), so its PID reaches the cleanup trap.
+# Starts a server that prints "... ws://127.0.0.1:PORT" (or wss://); sets
+# PEER_URL. Runs in this shell (not in $(...)), so its PID reaches the
+# cleanup trap.
 start_peer() {
   local log
   log="$(mktemp)"
@@ -54,7 +91,7 @@ start_peer() {
   PIDS+=("$!")
   PEER_URL=""
   for _ in $(seq 100); do
-    PEER_URL="$(grep -o 'ws://127\.0\.0\.1:[0-9]*' "$log" | head -n 1 || true)"
+    PEER_URL="$(grep -o 'wss\?://127\.0\.0\.1:[0-9]*' "$log" | head -n 1 || true)"
     [ -n "$PEER_URL" ] && return 0
     sleep 0.1
   done
@@ -62,10 +99,23 @@ start_peer() {
   return 1
 }
 
+TLS_FLAGS=(--tls-cert "$CERTS/cert.pem" --tls-key "$CERTS/key.pem")
+
 step "hvws client -> Python websockets server"
 start_peer .venv/bin/python py_server.py
 "$BIN/interop_client" --url "$PEER_URL" --peer python-websockets
 
+step "hvws client -> Python websockets server over wss"
+start_peer .venv/bin/python py_server.py "${TLS_FLAGS[@]}"
+"$BIN/interop_client" --url "$PEER_URL" --ca "$CERTS/ca.pem" --peer python-websockets-wss
+
 step "hvws client -> Node ws server"
 start_peer node ws_server.mjs
 "$BIN/interop_client" --url "$PEER_URL" --peer node-ws
+
+step "hvws client -> Node ws server over wss"
+start_peer node ws_server.mjs "${TLS_FLAGS[@]}"
+"$BIN/interop_client" --url "$PEER_URL" --ca "$CERTS/ca.pem" --peer node-ws-wss
+
+step "chat_client over wss, directly and through tinyproxy"
+bash "$HERE/tls_proxy.sh" "$CERTS"

@@ -1,27 +1,34 @@
 """Interop: Python's `websockets` (PyPI, not written here) as the client of
-hvws's example servers.
+hvws's example servers, over ws:// and over wss://.
 
-    cargo build --release --examples
+    cargo build --release --examples --features tls
     tests/interop/.venv/bin/python tests/interop/test_websockets.py
 
 Starts target/release/examples/{echo_server,chat_server,tutorial04_patterns}
-on port 0 (each prints the port it got), runs every check against them,
-stops them by PID, and prints `python-websockets: N passed, M failed`. Exits
-1 if any check failed. BIN_DIR overrides where the binaries are.
+on port 0 (each prints the port it got), and echo_server and chat_server
+once more with --tls-cert/--tls-key; runs every check against the plain
+servers and the echo and chat checks again over TLS, with an `ssl` context
+that trusts only the test CA; stops them by PID; and prints
+`python-websockets: N passed, M failed` and `python-websockets over wss: N
+passed, M failed`. Exits 1 if any check failed. BIN_DIR overrides where the
+binaries are; TLS_CERTS names a directory with ca.pem, cert.pem and key.pem
+(otherwise gen_test_certs makes them in a temporary one).
 """
 
 import asyncio
 import os
 import re
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 import urllib.request
 from pathlib import Path
 
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(os.environ.get("BIN_DIR", ROOT / "target" / "release" / "examples"))
@@ -29,10 +36,27 @@ MiB = 1 << 20
 API_KEY = "interop-secret"
 
 
-class Server:
-    """An example binary started with --port 0; `port` is the one it printed."""
+# What clients of the wss:// servers trust: the test CA and nothing else, so
+# a check passes only if the server shows the certificate the CA signed.
+CLIENT_SSL = None
 
-    def __init__(self, name, args, pattern):
+
+def connect(url, **kwargs):
+    """websockets' `connect`, trusting the test CA for wss:// URLs."""
+    if url.startswith("wss://"):
+        kwargs.setdefault("ssl", CLIENT_SSL)
+    return ws_connect(url, **kwargs)
+
+
+class Server:
+    """An example binary started with --port 0; `port` is the one it printed.
+    With `tls` (the certificate directory) it is started with --tls-cert and
+    --tls-key, and its URLs are wss:// and https://."""
+
+    def __init__(self, name, args, pattern, tls=None):
+        self.tls = tls is not None
+        if tls is not None:
+            args = [*args, "--tls-cert", str(tls / "cert.pem"), "--tls-key", str(tls / "key.pem")]
         env = dict(os.environ, RUST_LOG="info")
         self.proc = subprocess.Popen(
             [str(BIN_DIR / name), *args],
@@ -62,7 +86,10 @@ class Server:
         self.drain = asyncio.get_event_loop().run_in_executor(None, self.proc.stdout.read)
 
     def url(self, path):
-        return f"ws://127.0.0.1:{self.port}{path}"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}{path}"
+
+    def http_url(self, path):
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}{path}"
 
     def stop(self):
         if self.proc.poll() is None:
@@ -74,8 +101,9 @@ class Server:
                 self.proc.wait()
 
 
-def http_get(port, path):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+def http_get(server, path):
+    context = CLIENT_SSL if server.tls else None
+    with urllib.request.urlopen(server.http_url(path), timeout=5, context=context) as r:
         return r.read().decode()
 
 
@@ -168,8 +196,8 @@ async def chat_session(s):
         async with connect(chat.url("/chat")) as bob:
             name_b = (await recv(bob)).removeprefix("welcome ")
             assert await recv(alice) == f"{name_b} joined"
-            assert http_get(chat.port, "/clients") == "2"
-            assert http_get(chat.port, "/ping") == "pong"
+            assert http_get(chat, "/clients") == "2"
+            assert http_get(chat, "/ping") == "pong"
             await bob.send("hi everyone!")
             assert await recv(bob) == "echo: hi everyone!"
             assert await recv(alice) == f"{name_b}: hi everyone!"
@@ -179,7 +207,7 @@ async def chat_session(s):
 
 
 async def chat_page(s):
-    html = http_get(s["chat"].port, "/")
+    html = http_get(s["chat"], "/")
     assert "<title>hvws chat</title>" in html and "new WebSocket(url)" in html
     return f"GET / serves the chat page ({len(html)} bytes)"
 
@@ -219,7 +247,7 @@ async def client_close_reaches_server(s):
         await ws.close(code=4321, reason="python client leaving")
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        summaries = http_get(p.port, "/ticker/summaries").splitlines()
+        summaries = http_get(p, "/ticker/summaries").splitlines()
         if "final:3 (4321 python client leaving)" in summaries:
             return "server recorded final:3 (4321 python client leaving)"
         await asyncio.sleep(0.05)
@@ -268,6 +296,28 @@ async def bridge_and_room(s):
     return "bridge acked 12 bytes in binary; room: joined, named, message, left"
 
 
+# --- over TLS only ---------------------------------------------------------------------
+
+
+async def tls_is_verified(s):
+    """The certificate is really checked, and the port speaks only TLS."""
+    chat = s["chat"]
+    try:
+        async with connect(chat.url("/chat"), ssl=ssl.create_default_context(), open_timeout=5):
+            raise AssertionError("a client without the test CA was accepted")
+    except ssl.SSLCertVerificationError as e:
+        refused = e.verify_message
+    try:
+        async with connect(f"ws://127.0.0.1:{chat.port}/chat", open_timeout=5):
+            raise AssertionError("plain ws:// was accepted on the TLS port")
+    except (InvalidMessage, ConnectionError, EOFError) as e:
+        plain = type(e).__name__
+    async with connect(chat.url("/chat")) as ws:
+        assert (await recv(ws)).startswith("welcome user_")
+        version = ws.transport.get_extra_info("ssl_object").version()
+    return f"without the test CA: {refused!r}; ws:// on the TLS port: {plain}; with it: {version}"
+
+
 TESTS = [
     echo_text,
     echo_binary,
@@ -284,7 +334,48 @@ TESTS = [
 ]
 
 
+# The echo_server and chat_server checks again, over wss:// and https://.
+TLS_TESTS = [
+    echo_text,
+    echo_binary,
+    echo_one_mib,
+    echo_fragments_and_ping,
+    echo_client_close_code,
+    broadcast_path,
+    chat_session,
+    chat_page,
+    tls_is_verified,
+]
+
+
+async def run_tests(tests, servers, tag):
+    """Runs each check; prints one line per check; returns (passed, failed)."""
+    passed = failed = 0
+    for test in tests:
+        try:
+            detail = await asyncio.wait_for(test(servers), 30)
+            print(f"ok   {test.__name__}{tag}: {detail}")
+            passed += 1
+        except Exception:
+            print(f"FAIL {test.__name__}{tag}:\n{traceback.format_exc()}")
+            failed += 1
+    return passed, failed
+
+
+def test_certs():
+    """The directory with ca.pem, cert.pem and key.pem, and the temporary
+    directory to clean up if we made it."""
+    if os.environ.get("TLS_CERTS"):
+        return Path(os.environ["TLS_CERTS"]), None
+    tmp = tempfile.TemporaryDirectory(prefix="hvws-certs-")
+    subprocess.run([str(BIN_DIR / "gen_test_certs"), "--out", tmp.name], check=True, capture_output=True, timeout=30)
+    return Path(tmp.name), tmp
+
+
 async def main():
+    global CLIENT_SSL
+    certs, tmp = test_certs()
+    CLIENT_SSL = ssl.create_default_context(cafile=str(certs / "ca.pem"))
     servers = {}
     try:
         servers["echo"] = Server("echo_server", ["--port", "0"], r"echo on ws://[\d.]+:(\d+)/echo")
@@ -294,20 +385,21 @@ async def main():
             ["--port", "0", "--session-secs", "1", "--api-key", API_KEY],
             r"patterns on ws://[\d.]+:(\d+)/",
         )
-        passed = failed = 0
-        for test in TESTS:
-            try:
-                detail = await asyncio.wait_for(test(servers), 30)
-                print(f"ok   {test.__name__}: {detail}")
-                passed += 1
-            except Exception:
-                print(f"FAIL {test.__name__}:\n{traceback.format_exc()}")
-                failed += 1
+        tls = {
+            "echo": Server("echo_server", ["--port", "0"], r"echo on wss://[\d.]+:(\d+)/echo", tls=certs),
+            "chat": Server("chat_server", ["--port", "0"], r"chat on wss://[\d.]+:(\d+)/chat", tls=certs),
+        }
+        servers.update({f"{name} (tls)": server for name, server in tls.items()})
+        passed, failed = await run_tests(TESTS, servers, "")
+        tls_passed, tls_failed = await run_tests(TLS_TESTS, tls, " [wss]")
     finally:
         for s in servers.values():
             s.stop()
+        if tmp is not None:
+            tmp.cleanup()
     print(f"python-websockets: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    print(f"python-websockets over wss: {tls_passed} passed, {tls_failed} failed")
+    return 1 if failed or tls_failed else 0
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 // with the same paths as py_server.py:
 //
 //   node tests/interop/ws_server.mjs        # prints its ws:// address
+//   node tests/interop/ws_server.mjs --tls-cert CERT.pem --tls-key KEY.pem
+//                                           # wss://, prints that
 //
 //   /echo        every message back, text as text, binary as binary
 //   /fragments   one text message in three frames, a ping, then
@@ -10,15 +12,27 @@
 //   /record      remembers the code and reason of the client's close
 //   /report      sends "CODE REASON" of the last /record close
 // Subprotocols: v2.interop, v1.interop. Stops on SIGTERM.
+import { readFileSync } from "node:fs";
+import { createServer } from "node:https";
+import { parseArgs } from "node:util";
 import { WebSocketServer } from "ws";
+
+const { values: args } = parseArgs({ options: { "tls-cert": { type: "string" }, "tls-key": { type: "string" } } });
+if (Boolean(args["tls-cert"]) !== Boolean(args["tls-key"])) {
+  console.error("--tls-cert and --tls-key go together");
+  process.exit(2);
+}
+// With a certificate, an https server carries the WebSockets (wss://).
+const https = args["tls-cert"]
+  ? createServer({ cert: readFileSync(args["tls-cert"]), key: readFileSync(args["tls-key"]) })
+  : null;
 
 let lastClose = "none";
 let recorded = Promise.resolve();
 let markRecorded = () => {};
 
 const wss = new WebSocketServer({
-  host: "127.0.0.1",
-  port: 0,
+  ...(https ? { server: https } : { host: "127.0.0.1", port: 0 }),
   maxPayload: 16 << 20,
   perMessageDeflate: false,
   // Our favourite of what the client offered; none if it offered none.
@@ -55,7 +69,8 @@ wss.on("connection", (ws, req) => {
   }
 });
 
-wss.on("listening", () => console.log(`ws server on ws://127.0.0.1:${wss.address().port}`));
+wss.on("listening", () => console.log(`ws server on ${https ? "wss" : "ws"}://127.0.0.1:${wss.address().port}`));
+https?.listen(0, "127.0.0.1");
 process.on("SIGTERM", () => {
   for (const c of wss.clients) c.terminate();
   wss.close(() => process.exit(0));
