@@ -29,6 +29,10 @@ pub enum ServerError {
     /// The poller failed; the reactor cannot go on.
     #[error("poller failed: {0}")]
     Poll(#[source] io::Error),
+    /// A certificate was given to a server with no TLS listener: bind one
+    /// with `init_tls` or `listen_tls_addr` first.
+    #[error("the server has no TLS listener to use the certificate")]
+    NoTlsListener,
     /// A [`ServerConfig`](crate::ServerConfig) value cannot work; the
     /// message names the field and what it accepts.
     #[error("invalid server configuration: {0}")]
@@ -76,15 +80,18 @@ pub enum ClientError {
     /// the `tls` feature.
     #[error("unsupported URL scheme {0:?}: use ws://, or wss:// with hvws's `tls` feature")]
     UnsupportedScheme(String),
-    // `ClientTls` is no link here: it exists only with the `tls` feature,
-    // and a link would break the plain build's docs.
-    /// TLS with the server failed: its certificate is not trusted (add its
-    /// CA with `ClientTls::add_ca_pem`), not valid for the host, or the
-    /// handshake broke. The reason says which.
+    /// TLS with the server failed (feature `tls`): its certificate is not
+    /// trusted (add its CA with
+    /// [`ClientTls::add_ca_pem`](crate::ClientTls::add_ca_pem)), not valid
+    /// for the host, expired, or the handshake broke. `kind` says which for
+    /// code, `reason` in words.
+    #[cfg(feature = "tls")]
     #[error("{reason}")]
     Tls {
         /// The server's host.
         host: String,
+        /// What failed.
+        kind: crate::proto::tls::TlsFailure,
         /// What failed, in words ("certificate not trusted for 127.0.0.1:
         /// UnknownIssuer ...").
         reason: String,

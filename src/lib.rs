@@ -86,6 +86,8 @@ pub use proto::http::{HttpRequest, HttpResponse, Method};
 pub use proto::info::ChannelInfo;
 pub use proto::info::TlsInfo;
 pub use proto::limits::IdleActivity;
+#[cfg(feature = "tls")]
+pub use proto::tls::TlsFailure;
 pub use server::Server;
 #[cfg(feature = "tls")]
 pub use tls::{ClientTls, ServerTls, TlsError};

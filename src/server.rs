@@ -160,13 +160,20 @@ impl<H: HvWebServer> Server<H> {
     /// New connections to the TLS listeners use `tls` from now on: a renewed
     /// certificate without a restart. Open connections keep theirs. From
     /// another thread, [`ServerHandle::set_tls`] does the same.
+    ///
+    /// Fails with [`ServerError::NoTlsListener`] on a server without a TLS
+    /// listener (nothing would use the certificate), and before `init`.
     #[cfg(feature = "tls")]
     pub fn set_tls(&mut self, tls: crate::ServerTls) -> Result<(), ServerError> {
-        let rx = self.reactor.as_mut().ok_or(ServerError::NotRunning)?;
-        if rx.set_tls(tls.rustls()) == 0 {
-            log::warn!("set_tls: the server has no TLS listener");
+        let rx = match (self.state, self.reactor.as_mut()) {
+            (State::New, _) => return Err(ServerError::NotInitialized),
+            (_, Some(rx)) => rx,
+            (_, None) => return Err(ServerError::NotRunning),
+        };
+        match rx.set_tls(tls.rustls()) {
+            0 => Err(ServerError::NoTlsListener),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// The address of the first https/wss listener, once initialized.

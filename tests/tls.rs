@@ -164,6 +164,25 @@ fn an_untrusted_certificate_is_a_clear_error_not_a_hang() {
         assert_eq!(c.handler().closes[0].0, 1006);
     }
     assert!(server.handler().opened.is_empty());
+
+    // The kind, for code that reacts to it.
+    struct Kind(Option<hvws::TlsFailure>);
+    impl hvws::HvWebSocketClient for Kind {
+        fn on_error(&mut self, e: &hvws::ClientError) {
+            if let hvws::ClientError::Tls { kind, .. } = e {
+                self.0 = Some(*kind);
+            }
+        }
+    }
+    let mut c = WebSocketClient::new(Kind(None));
+    c.init(&url).unwrap();
+    let deadline = Instant::now() + util::TIMEOUT;
+    while c.handler().0.is_none() {
+        assert!(Instant::now() < deadline, "no TLS error");
+        server.tick().unwrap();
+        c.process_event_que();
+    }
+    assert_eq!(c.handler().0, Some(hvws::TlsFailure::UntrustedCertificate));
 }
 
 fn rustls_client(ca_pem: &str) -> Arc<rustls::ClientConfig> {
@@ -329,8 +348,18 @@ fn a_new_certificate_serves_new_connections_and_old_ones_stay() {
     pump_both(&mut server, &mut [&mut before], "old connection", |_, c| {
         c[0].handler().log.last().map(String::as_str) == Some("text:still here")
     });
-    // And from the server itself.
+    // And from the server itself; a server without a TLS listener says so.
     server.set_tls(old.server_tls()).unwrap();
+    let mut plain = Server::new(App::default());
+    assert!(matches!(
+        plain.set_tls(old.server_tls()),
+        Err(hvws::ServerError::NotInitialized)
+    ));
+    plain.init_addr("127.0.0.1:0".parse().unwrap()).unwrap();
+    assert!(matches!(
+        plain.set_tls(old.server_tls()),
+        Err(hvws::ServerError::NoTlsListener)
+    ));
 }
 
 #[test]

@@ -25,7 +25,7 @@ pub enum ReadyState {
 }
 
 /// Callbacks of a WebSocket client application. All default to doing
-/// nothing; they run inside [`WebSocketClient::process_event_que`].
+/// nothing; they run inside [`WebSocketClient::process_event_que`](crate::WebSocketClient::process_event_que).
 pub trait HvWebSocketClient {
     /// The handshake completed; sending is possible.
     fn on_open(&mut self, ctx: &mut ClientContext<'_>) {

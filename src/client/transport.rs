@@ -145,10 +145,12 @@ impl Transport {
             match crate::proto::tls::TlsLayer::client(tls, &target.host, limit) {
                 Ok(layer) => io.start_tls(layer),
                 Err(e) => {
+                    let (kind, reason) = crate::proto::tls::describe(&e, &target.host);
                     return Step::Failed(ClientError::Tls {
                         host: target.host.clone(),
-                        reason: crate::proto::tls::describe(&e, &target.host),
-                    })
+                        kind,
+                        reason,
+                    });
                 }
             }
             Step::Ready
@@ -167,9 +169,11 @@ impl Transport {
 pub(super) fn io_error(e: io::Error, host: &str) -> ClientError {
     #[cfg(feature = "tls")]
     if let Some(tls) = crate::proto::tls::tls_error(&e) {
+        let (kind, reason) = crate::proto::tls::describe(tls, host);
         return ClientError::Tls {
             host: host.to_owned(),
-            reason: crate::proto::tls::describe(tls, host),
+            kind,
+            reason,
         };
     }
     let _ = host;

@@ -173,20 +173,56 @@ pub fn tls_error(e: &io::Error) -> Option<&rustls::Error> {
     e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
 }
 
-/// Says what went wrong in words for a log or an `on_error`:
-/// "certificate not trusted for 127.0.0.1: UnknownIssuer" rather than
-/// rustls's enum.
-pub fn describe(e: &rustls::Error, host: &str) -> String {
+/// What kind of TLS failure a client met, for code that reacts to it (ask
+/// the user to install a CA, say); the words are in the error's reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The certificate chain leads to no trusted root: a self-signed or
+    /// private-CA certificate, or a server that sends its leaf without the
+    /// intermediate.
+    UntrustedCertificate,
+    /// The certificate is valid, but not for the host connected to.
+    WrongName,
+    /// The certificate expired or is not yet valid (check the clocks).
+    Expired,
+    /// The certificate was refused for another reason (revoked, bad
+    /// signature, wrong usage).
+    CertificateRejected,
+    /// The handshake failed otherwise: the server sent an alert (it wants a
+    /// client certificate, say), or no protocol version or cipher suite in
+    /// common, or the server is no TLS server.
+    Handshake,
+}
+
+/// Says what went wrong, as a kind and in words for a log or an
+/// `on_error`: "certificate not trusted for 127.0.0.1: UnknownIssuer"
+/// rather than rustls's enum.
+pub fn describe(e: &rustls::Error, host: &str) -> (TlsFailure, String) {
     use rustls::{CertificateError, Error};
     match e {
-        Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
-            format!("certificate not trusted for {host}: UnknownIssuer (add its CA to the client's trusted roots)")
-        }
+        Error::InvalidCertificate(CertificateError::UnknownIssuer) => (
+            TlsFailure::UntrustedCertificate,
+            format!("certificate not trusted for {host}: UnknownIssuer (add its CA to the client's trusted roots)"),
+        ),
         Error::InvalidCertificate(CertificateError::NotValidForName)
-        | Error::InvalidCertificate(CertificateError::NotValidForNameContext { .. }) => {
-            format!("certificate not valid for {host}: NotValidForName")
-        }
-        Error::InvalidCertificate(other) => format!("certificate rejected for {host}: {other:?}"),
-        other => format!("TLS with {host} failed: {other}"),
+        | Error::InvalidCertificate(CertificateError::NotValidForNameContext { .. }) => (
+            TlsFailure::WrongName,
+            format!("certificate not valid for {host}: NotValidForName"),
+        ),
+        Error::InvalidCertificate(
+            CertificateError::Expired
+            | CertificateError::ExpiredContext { .. }
+            | CertificateError::NotValidYet
+            | CertificateError::NotValidYetContext { .. },
+        ) => (
+            TlsFailure::Expired,
+            format!("certificate for {host} is expired or not yet valid: {e}"),
+        ),
+        Error::InvalidCertificate(other) => (
+            TlsFailure::CertificateRejected,
+            format!("certificate rejected for {host}: {other:?}"),
+        ),
+        other => (TlsFailure::Handshake, format!("TLS with {host} failed: {other}")),
     }
 }
