@@ -15,10 +15,11 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PROFILE="${1:-debug}"
 cd "$ROOT"
 
+# Chapter 3 uses the `json` feature (serde for `Channel`, `broadcast_json`).
 if [ "$PROFILE" = release ]; then
-  cargo build --quiet --release --examples || exit 1
+  cargo build --quiet --release --features json --examples || exit 1
 else
-  cargo build --quiet --examples || exit 1
+  cargo build --quiet --features json --examples || exit 1
 fi
 
 passed=0
