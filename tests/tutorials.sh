@@ -19,8 +19,9 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PROFILE="${1:-debug}"
 cd "$ROOT"
 
-# Example name -> the features its build needs (chapter 7: https/wss).
-declare -A FEATURES=([tutorial07_https]=tls)
+# Example name -> the features its build needs (chapter 3: json, for serde
+# on `Channel` and `broadcast_json`; chapter 7: https/wss).
+declare -A FEATURES=([tutorial03_game_loop]=json [tutorial07_https]=tls)
 
 build=(cargo build --quiet)
 [ "$PROFILE" = release ] && build+=(--release)
