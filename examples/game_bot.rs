@@ -14,7 +14,7 @@
 //! One line per bot event on stdout, `bot K EVENT key=value...`:
 //!
 //! ```text
-//! bot 0 open id=4294967296
+//! bot 0 open id=16777216
 //! bot 0 close code=1001 reason="server shutting down" clean=true by=Remote
 //! bot 0 reconnecting attempt=1 delay_ms=250
 //! bot 0 error connect failed: Connection refused (os error 111)

@@ -2,6 +2,11 @@
 
 use std::fmt;
 
+/// Bits of [`Channel::id`] that hold the slot index: room for 16 M open
+/// connections, far past what one reactor (or a process's files) holds;
+/// `init` refuses a `max_connections` that could pass it.
+pub(crate) const INDEX_BITS: u32 = 24;
+
 /// Identifies one WebSocket connection on a server.
 ///
 /// A small `Copy` value: a slot index plus the slot's generation. When the
@@ -33,21 +38,23 @@ impl Channel {
     }
 
     /// A number for this channel that no other channel of the server has
-    /// for the server's life (until one slot has been reused 2^32 times):
-    /// the generation in the high 32 bits, the index in the low.
+    /// for the server's life: the generation above the low 24 bits, the
+    /// slot index in them. Generations grow only with WebSockets (one per
+    /// channel that used the slot), so ids stay small, and below 2^53, where
+    /// JavaScript's numbers (and `JSON.parse` in a browser) are exact, until
+    /// one slot has held 2^29 channels.
     pub fn id(self) -> u64 {
-        (u64::from(self.gen) << 32) | u64::from(self.index)
+        (u64::from(self.gen) << INDEX_BITS) | u64::from(self.index)
     }
 
     /// The channel an [`id`](Channel::id) came from. `None` for a number no
-    /// channel can have (an index past what a server can hold); a stale id
-    /// gives a channel that sends report closed, as any stale channel.
+    /// channel can have; a stale id gives a channel that sends report
+    /// closed, as any stale channel.
     pub fn from_id(id: u64) -> Option<Channel> {
-        let index = id as u32;
-        // Slot indexes stay far below this: a process holds 20,000 files.
-        (index < u32::MAX / 2).then_some(Channel {
-            index,
-            gen: (id >> 32) as u32,
+        let gen = u32::try_from(id >> INDEX_BITS).ok()?;
+        Some(Channel {
+            index: (id & ((1 << INDEX_BITS) - 1)) as u32,
+            gen,
         })
     }
 }
@@ -82,9 +89,24 @@ mod tests {
         let a = Channel { index: 7, gen: 0 };
         let b = Channel { index: 7, gen: 1 };
         assert_ne!(a.id(), b.id());
-        assert_eq!(b.id(), (1 << 32) | 7);
+        assert_eq!(a.id(), 7);
+        assert_eq!(b.id(), (1 << 24) | 7);
         assert_eq!(Channel::from_id(b.id()), Some(b));
-        assert_eq!(Channel::from_id(u64::from(u32::MAX)), None);
+        let last = Channel {
+            index: (1 << 24) - 1,
+            gen: u32::MAX,
+        };
+        assert_eq!(Channel::from_id(last.id()), Some(last));
+        assert_eq!(Channel::from_id(1 << 56), None);
+        // Exact in JavaScript (2^53) while a slot has held under 2^29.
+        assert!(
+            Channel {
+                index: (1 << 24) - 1,
+                gen: (1 << 29) - 1
+            }
+            .id()
+                < 1 << 53
+        );
     }
 
     #[cfg(feature = "json")]

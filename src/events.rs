@@ -227,6 +227,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
         if !slot.conn.accept_upgrade(info, now, limits) {
             return;
         }
+        slot.had_channel = true;
         self.core.live += 1;
         self.core.reschedule(key);
         self.core.mark_dirty(key);

@@ -189,6 +189,13 @@ impl<H: HvWebServer> Server<H> {
         if self.state != State::New {
             return Err(ServerError::AlreadyInitialized);
         }
+        let most = self.core.config.max_connections.saturating_add(REFUSAL_SLOTS);
+        if most >= 1 << crate::channel::INDEX_BITS {
+            return Err(ServerError::InvalidConfig(format!(
+                "max_connections {} is over what channel ids hold (16,777,150)",
+                self.core.config.max_connections
+            )));
+        }
         let code = self.core.config.idle_close_code;
         if ServerConn::check_close_code(code).is_err() {
             return Err(ServerError::InvalidConfig(format!(

@@ -23,6 +23,10 @@ pub(crate) struct Slot {
     pub gen: u32,
     /// Listed in `Core::dirty`.
     pub dirty: bool,
+    /// Became a WebSocket: a `Channel` names it, so its slot's next user
+    /// needs a new generation. (Plain HTTP connections leave it as it is,
+    /// so generations, and channel ids, grow only with WebSockets.)
+    pub had_channel: bool,
 }
 
 /// The connection table and what goes with it.
@@ -86,6 +90,7 @@ impl Core {
             conn,
             gen: self.gens[key],
             dirty: false,
+            had_channel: false,
         });
         self.reschedule(key);
         key
@@ -95,7 +100,9 @@ impl Core {
     /// generation, so stale `Channel`s cannot reach it.
     pub fn remove(&mut self, key: usize) {
         if let Some(mut slot) = self.conns.try_remove(key) {
-            self.gens[key] = self.gens[key].wrapping_add(1);
+            if slot.had_channel {
+                self.gens[key] = self.gens[key].wrapping_add(1);
+            }
             if slot.conn.is_websocket() {
                 self.live -= 1;
             }
