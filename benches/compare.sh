@@ -121,7 +121,7 @@ stop_server() {
 trap stop_server EXIT
 
 start_server() { # name tls(0|1)
-  local port="${SERVER_PORT[$1]}" bin="${SERVER_BIN[$1]}"
+  local port="${SERVER_PORT[$1]}" bin="${SERVER_BIN[$1]:-}"
   local tls_args=()
   if [ "$2" = 1 ]; then
     bin="${SERVER_BIN_TLS[$1]}"

@@ -13,9 +13,12 @@
 //!
 //! With `--tls-cert` and `--tls-key` the listener speaks https/wss only
 //! (rustls on ring, `hvws::ServerTls::from_pem_files`, its defaults).
+//! `--tls-tickets N` sets rustls's `send_tls13_tickets` (default 2), for
+//! measuring what the session tickets cost.
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hvws::{Channel, CloseInfo, Context, HvWebServer, Opcode, Routes, Server, ServerConfig, ServerTls};
@@ -64,10 +67,10 @@ impl HvWebServer for EchoServer {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let usage = "usage: hvws-echo [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem]";
+    let usage = "usage: hvws-echo [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem [--tls-tickets N]]";
     let mut port = 9001u16;
     let mut host = String::from("127.0.0.1");
-    let (mut cert, mut key) = (None, None);
+    let (mut cert, mut key, mut tickets) = (None, None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -75,6 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--host" => host = args.next().ok_or("--host needs a value")?,
             "--tls-cert" => cert = Some(args.next().ok_or("--tls-cert needs a file")?),
             "--tls-key" => key = Some(args.next().ok_or("--tls-key needs a file")?),
+            "--tls-tickets" => tickets = Some(args.next().ok_or("--tls-tickets needs a number")?.parse()?),
             "-h" | "--help" => {
                 println!("{usage}");
                 return Ok(());
@@ -94,7 +98,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut server = Server::with_config(EchoServer::default(), config);
     let scheme = match (cert, key) {
         (Some(cert), Some(key)) => {
-            server.init_tls_addr(addr, ServerTls::from_pem_files(cert, key)?)?;
+            let tls = match tickets {
+                None => ServerTls::from_pem_files(cert, key)?,
+                Some(n) => ServerTls::from_rustls(rustls_config(&cert, &key, n)?),
+            };
+            server.init_tls_addr(addr, tls)?;
             "wss"
         }
         (None, None) => {
@@ -110,4 +118,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         server.tick_timeout(Duration::from_millis(100))?;
     }
     Ok(())
+}
+
+/// What `ServerTls::from_pem_files` makes, with `send_tls13_tickets = tickets`.
+fn rustls_config(
+    cert: &str,
+    key: &str,
+    tickets: usize,
+) -> Result<Arc<rustls::ServerConfig>, Box<dyn std::error::Error>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)?.collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(key)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.send_tls13_tickets = tickets;
+    Ok(Arc::new(config))
 }

@@ -115,7 +115,12 @@ pub fn open_many(
         poll.poll(&mut events, Some(Duration::from_millis(100)))
             .map_err(|e| format!("poll: {e}"))?;
         for ev in events.iter() {
-            let i = ev.token().0 - first_token;
+            // Connections opened earlier on the same poller (idle's warm-up
+            // ones) may still get events, e.g. a server's late TLS session
+            // tickets: not ours to handle here.
+            let Some(i) = ev.token().0.checked_sub(first_token).filter(|&i| i < socks.len()) else {
+                continue;
+            };
             let sock = &mut socks[i];
             if let Opening::Connecting = states[i] {
                 if !sock.connected().map_err(|e| format!("connect {addr}: {e}"))? {
