@@ -26,6 +26,17 @@
 # changes.
 #
 #   BASELINE=/work/before/target/release/examples/echo_server benches/compare.sh 5
+#
+# Workloads named wss-* run over TLS (rustls, ring provider, TLS 1.3, full
+# handshakes): a fresh CA and server certificate are made for every run
+# (`wsload certs`, into target/bench/tls; no key is committed), hvws is
+# benches/hvws-echo (the echo_server protocol with --tls-cert/--tls-key),
+# the peer is peer-tokio with the same flags (tokio-rustls), and wsload
+# trusts the CA (--tls). hvws-base joins them only with BASELINE_TLS, a
+# binary that takes --tls-cert/--tls-key (hvws-echo built from another
+# commit); BASELINE's echo_server has no TLS.
+#
+#   ONLY=wss benches/compare.sh 5        # only the wss rows
 set -euo pipefail
 
 BASELINE="${BASELINE:-}"
@@ -34,6 +45,15 @@ if [ -n "$BASELINE" ]; then
   case "$BASELINE" in /*) ;; *) BASELINE="$PWD/$BASELINE" ;; esac
   if [ ! -f "$BASELINE" ] || [ ! -x "$BASELINE" ]; then
     echo "BASELINE=$BASELINE is not an executable file" >&2
+    exit 1
+  fi
+fi
+
+BASELINE_TLS="${BASELINE_TLS:-}"
+if [ -n "$BASELINE_TLS" ]; then
+  case "$BASELINE_TLS" in /*) ;; *) BASELINE_TLS="$PWD/$BASELINE_TLS" ;; esac
+  if [ ! -f "$BASELINE_TLS" ] || [ ! -x "$BASELINE_TLS" ]; then
+    echo "BASELINE_TLS=$BASELINE_TLS is not an executable file" >&2
     exit 1
   fi
 fi
@@ -52,15 +72,28 @@ OUT="${OUT:-target/bench/compare-$(date -u +%Y%m%dT%H%M%SZ).tsv}"
 ulimit -n 20000
 
 cargo build --release --quiet --example echo_server
-cargo build --release --quiet -p wsload -p peer-tokio
+cargo build --release --quiet -p wsload -p peer-tokio -p hvws-echo
+
+# The wss workloads' certificates, fresh for every run.
+TLS_DIR=target/bench/tls
+target/release/wsload certs --dir "$TLS_DIR" >/dev/null
 
 declare -A SERVER_BIN=(
   [hvws]="target/release/examples/echo_server"
   [tokio-tungstenite]="target/release/peer-tokio"
 )
 declare -A SERVER_PORT=([hvws]=9101 [tokio-tungstenite]=9102)
+# Over TLS (wss-* workloads): the same servers' TLS-capable binaries.
+declare -A SERVER_BIN_TLS=(
+  [hvws]="target/release/hvws-echo"
+  [tokio-tungstenite]="target/release/peer-tokio"
+)
 if [ -n "$BASELINE" ]; then
   SERVER_BIN[hvws-base]="$BASELINE"
+  SERVER_PORT[hvws-base]=9103
+fi
+if [ -n "$BASELINE_TLS" ]; then
+  SERVER_BIN_TLS[hvws-base]="$BASELINE_TLS"
   SERVER_PORT[hvws-base]=9103
 fi
 
@@ -72,6 +105,9 @@ WORKLOADS=(
   "bcast-32B-r1000-s1-w16|broadcast --receivers 1000 --senders 1 --size 32 --window 16"
   "idle-10000|idle --conns 10000"
   "churn-16-lanes|churn --lanes 16"
+  "wss-echo-32B-text-c100-k16|echo --conns 100 --inflight 16 --size 32"
+  "wss-idle-10000|idle --conns 10000"
+  "wss-churn-16-lanes|churn --lanes 16"
 )
 
 SERVER_PID=""
@@ -84,9 +120,14 @@ stop_server() {
 }
 trap stop_server EXIT
 
-start_server() { # name
-  local port="${SERVER_PORT[$1]}" bin="${SERVER_BIN[$1]}"
-  taskset -c 0 "$bin" --port "$port" >/dev/null &
+start_server() { # name tls(0|1)
+  local port="${SERVER_PORT[$1]}" bin="${SERVER_BIN[$1]:-}"
+  local tls_args=()
+  if [ "$2" = 1 ]; then
+    bin="${SERVER_BIN_TLS[$1]}"
+    tls_args=(--tls-cert "$TLS_DIR/cert.pem" --tls-key "$TLS_DIR/key.pem")
+  fi
+  taskset -c 0 "$bin" --port "$port" "${tls_args[@]}" >/dev/null &
   SERVER_PID=$!
   # CPU time and RSS are read from /proc/$SERVER_PID: it must be the server
   # itself (taskset execs it), not a shell around it. Its comm is the name of
@@ -111,12 +152,17 @@ start_server() { # name
 }
 
 run_one() { # server round workload-name args...
-  local server="$1" round="$2" name="$3"
+  local server="$1" round="$2" name="$3" tls=0
+  local tls_args=()
   shift 3
-  start_server "$server"
+  if [[ "$name" == wss-* ]]; then
+    tls=1
+    tls_args=(--tls "$TLS_DIR/ca.pem")
+  fi
+  start_server "$server" "$tls"
   sleep 0.2
   # shellcheck disable=SC2068
-  taskset -c 1 target/release/wsload $@ --addr "127.0.0.1:${SERVER_PORT[$server]}" --pid "$SERVER_PID" \
+  taskset -c 1 target/release/wsload $@ "${tls_args[@]}" --addr "127.0.0.1:${SERVER_PORT[$server]}" --pid "$SERVER_PID" \
     --warmup "$WARMUP" --duration "$DURATION" \
     --out "$OUT" --server "$server" --round "$round" --workload "$name"
   stop_server
@@ -136,7 +182,7 @@ ORDERS3=(
 
 START=$(date +%s)
 for round in $(seq "$ROUNDS"); do
-  if [ -n "$BASELINE" ]; then
+  if [ -n "$BASELINE$BASELINE_TLS" ]; then
     read -r -a order <<< "${ORDERS3[$(((round - 1) % 6))]}"
   elif [ $((round % 2)) -eq 1 ]; then order=(hvws tokio-tungstenite); else order=(tokio-tungstenite hvws); fi
   for w in "${WORKLOADS[@]}"; do
@@ -144,6 +190,9 @@ for round in $(seq "$ROUNDS"); do
     args="${w#*|}"
     if [ -n "$ONLY" ] && [[ "$name" != *"$ONLY"* ]]; then continue; fi
     for server in "${order[@]}"; do
+      if [ "$server" = hvws-base ]; then
+        if [[ "$name" == wss-* ]]; then [ -n "$BASELINE_TLS" ] || continue; else [ -n "$BASELINE" ] || continue; fi
+      fi
       # shellcheck disable=SC2086
       run_one "$server" "$round" "$name" $args
     done
@@ -152,7 +201,7 @@ done
 
 echo
 echo "## $(date -u +%Y-%m-%d) -- $ROUNDS rounds, ${WARMUP}s warm-up + ${DURATION}s per run, $(($(date +%s) - START))s in all"
-echo "## hvws $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src examples Cargo.toml || echo '+changes'), $(uname -r), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "## hvws $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src examples benches/hvws-echo Cargo.toml || echo '+changes'), $(uname -r), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 if [ -n "$BASELINE" ]; then
   # The commit of the tree the baseline binary sits in (if it is in one).
   base_rev='?'
@@ -161,16 +210,22 @@ if [ -n "$BASELINE" ]; then
   fi
   echo "## hvws-base $base_rev ($BASELINE)"
 fi
+if [ -n "$BASELINE_TLS" ]; then
+  echo "## hvws-base over TLS: $BASELINE_TLS"
+fi
 echo
 target/release/wsload report "$OUT" --a hvws --b tokio-tungstenite \
   --target "echo-32B-text-c100-k16 cpu_ns_per_msg <= 0.65" \
   --target "echo-32B-text-c100-k16 msg_per_s >= 1.5" \
   --target "echo-64KiB-bin-c10-k4 mb_per_s >= 1.0" \
   --target "bcast-32B-r1000-s1-w16 cpu_ns_per_delivery <= 0.70" \
-  --target "churn-16-lanes cpu_us_per_conn <= 0.75"
-if [ -n "$BASELINE" ]; then
+  --target "churn-16-lanes cpu_us_per_conn <= 0.75" \
+  --target "wss-echo-32B-text-c100-k16 cpu_ns_per_msg <= 0.7" \
+  --target "wss-idle-10000 rss_bytes_per_conn <= 0.5" \
+  --target "wss-churn-16-lanes cpu_us_per_conn <= 0.9"
+if [ -n "$BASELINE$BASELINE_TLS" ]; then
   echo
-  echo "hvws (this tree) against hvws-base (BASELINE):"
+  echo "hvws (this tree) against hvws-base (BASELINE, BASELINE_TLS):"
   echo
   target/release/wsload report "$OUT" --a hvws --b hvws-base
 fi

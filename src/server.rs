@@ -520,8 +520,9 @@ fn read<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>, key: usize, d
         }
     }
     // Under TLS, what a connection queued before its handshake finished
-    // may wait in it for the read that finished the handshake.
-    if rx.is_tls(key) && d.core.conns.get(key).is_some_and(|s| s.conn.has_output()) {
+    // may wait in it for the read that finished the handshake, and what TLS
+    // says after its handshake (session tickets) waits for this flush.
+    if rx.is_tls(key) && (rx.holds_output(key) || d.core.conns.get(key).is_some_and(|s| s.conn.has_output())) {
         d.core.mark_dirty(key);
     }
 }

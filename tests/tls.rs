@@ -186,12 +186,21 @@ fn an_untrusted_certificate_is_a_clear_error_not_a_hang() {
 }
 
 fn rustls_client(ca_pem: &str) -> Arc<rustls::ClientConfig> {
+    rustls_client_with(ca_pem, rustls::DEFAULT_VERSIONS)
+}
+
+/// A rustls client trusting `ca_pem`, offering only the TLS `versions`
+/// given.
+fn rustls_client_with(
+    ca_pem: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();
     }
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
@@ -201,7 +210,18 @@ fn rustls_client(ca_pem: &str) -> Arc<rustls::ClientConfig> {
 
 /// An https GET with rustls's own client, with SNI, on a thread.
 fn https_get(port: u16, ca_pem: &str, name: &str, path: &str) -> thread::JoinHandle<String> {
-    let config = rustls_client(ca_pem);
+    https_get_with(port, ca_pem, name, path, rustls::DEFAULT_VERSIONS)
+}
+
+/// The same, offering only the TLS `versions` given.
+fn https_get_with(
+    port: u16,
+    ca_pem: &str,
+    name: &str,
+    path: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> thread::JoinHandle<String> {
+    let config = rustls_client_with(ca_pem, versions);
     let (name, path) = (name.to_owned(), path.to_owned());
     thread::spawn(move || {
         let server_name = rustls::pki_types::ServerName::try_from(name.clone()).unwrap();
@@ -230,6 +250,22 @@ fn https_routes_know_the_scheme_sni_and_alpn() {
         text.ends_with("{\"scheme\":\"https\",\"tls\":true,\"sni\":\"localhost\",\"alpn\":\"http/1.1\"}"),
         "{text}"
     );
+}
+
+/// A TLS 1.2 server's last flight (its Finished) is written by the tick's
+/// flush, not by the read that completed the handshake (which leaves what
+/// a server says after its handshake for the flush): the client waits for
+/// it before it sends its request, so a flight left unwritten would hang
+/// here.
+#[test]
+fn a_tls12_handshake_gets_the_servers_last_flight_from_the_flush() {
+    let pki = Pki::new("hvws test CA");
+    let mut server = tls_server(&pki, ServerConfig::default());
+    let port = server.tls_addr().unwrap().port();
+    let get = https_get_with(port, &pki.ca_pem, "localhost", "/api/info", &[&rustls::version::TLS12]);
+    util::pump_until(&mut server, "https answer over TLS 1.2", |_| get.is_finished());
+    let text = get.join().unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
 }
 
 #[test]
@@ -422,5 +458,28 @@ fn mutual_tls_the_client_shows_its_certificate_when_asked() {
     assert!(known.send("it is me").is_queued());
     pump_both(&mut server, &mut [&mut known], "echo", |_, c| {
         c[0].handler().log.last().map(String::as_str) == Some("text:it is me")
+    });
+}
+
+#[test]
+fn a_backlog_behind_a_slow_tls_reader_drains_once_it_reads() {
+    let pki = Pki::new("hvws test CA");
+    let mut server = tls_server(&pki, ServerConfig::default());
+    let url = format!("wss://127.0.0.1:{}/x", server.tls_addr().unwrap().port());
+    let mut c = client_for(&pki);
+    c.init(&url).unwrap();
+    pump_both(&mut server, &mut [&mut c], "open", |s, _| s.channel_count() == 1);
+    let ch = server.handler().opened[0].0;
+    // 3 MiB queued while the client reads nothing: the socket, then
+    // rustls's buffer, fill, and the rest waits in the connection.
+    let chunk = vec![1u8; 64 << 10];
+    for _ in 0..48 {
+        assert!(server.with_context(|_, ctx| ctx.send_binary(ch, &chunk)).is_queued());
+        server.tick().unwrap();
+    }
+    // Now it reads: every writable edge must move the backlog on, with no
+    // other traffic to wake the server.
+    pump_both(&mut server, &mut [&mut c], "the whole backlog", |_, c| {
+        c[0].handler().log.iter().filter(|l| *l == "binary:65536").count() == 48
     });
 }

@@ -2,16 +2,19 @@
 //! go through here, so TLS is a layer between the socket and the connection
 //! core that neither the core nor the tick loop has to know about.
 //!
-//! Under TLS a read takes ciphertext until the socket would block or the
-//! caller's buffer is full of plaintext (rustls's own 16 KiB plaintext
-//! buffer is drained each round, as it must be), and writes the handshake's
-//! answers as it goes. A write moves the connection's queued plaintext into
+//! Under TLS a read takes ciphertext until the socket is drained (a short
+//! read, as for plain TCP, or `WouldBlock`) or the caller's buffer is full
+//! of plaintext (rustls's own 16 KiB plaintext buffer is drained each round,
+//! as it must be), and writes the handshake's answers as it goes. What a
+//! server's TLS says after its handshake (TLS 1.3 session tickets, a TLS 1.2
+//! server's last flight) waits for the tick's flush instead, so it shares
+//! a `write` with the first response. A write moves the connection's queued plaintext into
 //! rustls as far as its buffer limit allows and writes the ciphertext; what
 //! rustls does not take stays queued in the connection, where the write cap
 //! sees it, exactly as bytes a full socket refused.
 
 #[cfg(feature = "tls")]
-use std::io;
+use std::io::{self, Read};
 use std::net::Shutdown;
 
 use mio::net::TcpStream;
@@ -156,6 +159,7 @@ impl Stream {
 impl Tls {
     fn read(&mut self, tcp: &mut TcpStream, buf: &mut [u8]) -> ReadResult {
         let mut filled = 0;
+        let mut drained = false;
         loop {
             filled += self.layer.read_plain(&mut buf[filled..]);
             if filled == buf.len() {
@@ -168,12 +172,25 @@ impl Tls {
                     ReadResult::Eof
                 };
             }
-            match self.layer.read_tls(tcp) {
+            if drained {
+                // A short read emptied the socket: the next data raises a
+                // new edge, so no `recv` is spent on learning `WouldBlock`.
+                return if filled > 0 {
+                    ReadResult::Data(filled)
+                } else {
+                    ReadResult::WouldBlock
+                };
+            }
+            let mut rd = ShortRead { tcp, short: false };
+            match self.layer.read_tls(&mut rd) {
                 Ok(0) => self.eof = true,
                 Ok(_) => {
+                    drained = rd.short;
                     // The handshake's answers go now, not at the flush: the
-                    // connection has queued nothing for them.
-                    if self.layer.wants_write() {
+                    // connection has queued nothing for them. A server's
+                    // post-handshake records go with the flush (the caller
+                    // marks the connection, `holds_output`).
+                    if self.layer.wants_write() && (self.layer.is_handshaking() || !self.layer.is_server()) {
                         if let FlushResult::Failed(e) = self.push(tcp) {
                             return ReadResult::Failed(e);
                         }
@@ -214,6 +231,17 @@ impl Tls {
     fn write(&mut self, tcp: &mut TcpStream, out: &mut Vec<u8>) -> FlushResult {
         let mut taken = 0;
         let result = loop {
+            // Encrypt first, then write: records already waiting (session
+            // tickets) leave in the same `write` as the response.
+            let n = if taken < out.len() {
+                self.layer.write_plain(&out[taken..])
+            } else {
+                0
+            };
+            taken += n;
+            // Ciphertext already waiting: writing it makes room, so a
+            // refusal above was the buffer limit, not the handshake.
+            let had_records = self.layer.wants_write();
             match self.push(tcp) {
                 FlushResult::Done => {}
                 other => break other,
@@ -221,14 +249,12 @@ impl Tls {
             if taken == out.len() {
                 break FlushResult::Done;
             }
-            let n = self.layer.write_plain(&out[taken..]);
-            if n == 0 {
+            if n == 0 && !had_records {
                 // rustls holds what it may until the handshake ends; the
                 // rest goes once it has (the read that ends it marks the
                 // connection for a flush).
                 break FlushResult::Blocked;
             }
-            taken += n;
         };
         if taken == out.len() {
             out.clear();
@@ -240,5 +266,23 @@ impl Tls {
             let _ = tcp.shutdown(Shutdown::Write);
         }
         result
+    }
+}
+
+/// The socket as rustls reads it, noting whether a read came back short
+/// (fewer bytes than rustls had room for): the socket is then drained for
+/// now, as after a short plain read.
+#[cfg(feature = "tls")]
+struct ShortRead<'a> {
+    tcp: &'a mut TcpStream,
+    short: bool,
+}
+
+#[cfg(feature = "tls")]
+impl Read for ShortRead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.tcp.read(buf)?;
+        self.short = n < buf.len();
+        Ok(n)
     }
 }

@@ -10,6 +10,8 @@
 //! read:  loop { read_plain(buf) until 0; if peer_closed() { EOF }
 //!               read_tls(socket)?  (0: TCP EOF; decrypts what came)
 //!               if wants_write() { write_tls(socket) } }   // handshake
+//!        (a server may leave what it says after its handshake, the
+//!        session tickets, for the flush; see `is_server`)
 //! flush: write_tls(socket) until !wants_write();
 //!        write_plain(queued) (takes what the buffer limit allows);
 //!        write_tls(socket) ... ; to end: close() then write_tls.
@@ -129,6 +131,11 @@ impl TlsLayer {
     /// Queues `close_notify`: the end of our side, after what is queued.
     pub fn close(&mut self) {
         self.conn.send_close_notify();
+    }
+
+    /// Whether this is the server side.
+    pub fn is_server(&self) -> bool {
+        matches!(self.conn, rustls::Connection::Server(_))
     }
 
     /// True until the handshake has finished.

@@ -10,37 +10,52 @@
 //!   counted), queued on each connection's unbounded queue, and each
 //!   connection's task drains its whole queue, then flushes once.
 //!
+//! With `--tls-cert` and `--tls-key` it speaks wss only: tokio-rustls on
+//! the same rustls and ring provider as hvws, configured as
+//! `hvws::ServerTls::from_pem` does (rustls's safe defaults, no client
+//! auth, ALPN `http/1.1`).
+//!
 //! ```text
-//! cargo run --release -p peer-tokio -- --port N [--host H]
+//! cargo run --release -p peer-tokio -- --port N [--host H] [--tls-cert CERT.pem --tls-key KEY.pem]
 //! ```
 
 use std::cell::RefCell;
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::Poll;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::{Error, Message};
 use tokio_tungstenite::{accept_hdr_async, WebSocketStream};
 
-type Ws = WebSocketStream<TcpStream>;
+/// A byte stream a WebSocket runs on: plain TCP or TLS over it.
+trait Io: AsyncRead + AsyncWrite + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Io for T {}
 
 /// The open `/broadcast` connections' queues, by connection id.
 type Registry = Rc<RefCell<Vec<(u64, UnboundedSender<Message>)>>>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let usage = "usage: peer-tokio [--port N] [--host H]";
+    let usage = "usage: peer-tokio [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem]";
     let (mut host, mut port) = (String::from("127.0.0.1"), 9002u16);
+    let (mut cert, mut key) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
             "--host" => host = args.next().ok_or("--host needs a value")?,
+            "--tls-cert" => cert = Some(args.next().ok_or("--tls-cert needs a file")?),
+            "--tls-key" => key = Some(args.next().ok_or("--tls-key needs a file")?),
             "-h" | "--help" => {
                 println!("{usage}");
                 return Ok(());
@@ -49,16 +64,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let addr: SocketAddr = format!("{host}:{port}").parse()?;
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(tls_acceptor(&cert, &key)?),
+        (None, None) => None,
+        _ => return Err(format!("--tls-cert and --tls-key go together; {usage}").into()),
+    };
     let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
     let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, serve(addr))?;
+    local.block_on(&rt, serve(addr, tls))?;
     Ok(())
 }
 
-async fn serve(addr: SocketAddr) -> std::io::Result<()> {
+/// The TLS side, as `hvws::ServerTls::from_pem` configures it.
+fn tls_acceptor(cert: &str, key: &str) -> Result<TlsAcceptor, Box<dyn std::error::Error>> {
+    let certs = CertificateDer::pem_file_iter(cert)?.collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(key)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn serve(addr: SocketAddr, tls: Option<TlsAcceptor>) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    println!("echo on ws://{local}/echo, broadcast on ws://{local}/broadcast");
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    println!("echo on {scheme}://{local}/echo, broadcast on {scheme}://{local}/broadcast");
     let registry = Registry::default();
     let mut next_id = 0u64;
     loop {
@@ -73,11 +106,24 @@ async fn serve(addr: SocketAddr) -> std::io::Result<()> {
         };
         let _ = stream.set_nodelay(true);
         next_id += 1;
-        tokio::task::spawn_local(connection(stream, registry.clone(), next_id));
+        let registry = registry.clone();
+        match &tls {
+            None => {
+                tokio::task::spawn_local(connection(stream, registry, next_id));
+            }
+            Some(acceptor) => {
+                let accept = acceptor.accept(stream);
+                tokio::task::spawn_local(async move {
+                    if let Ok(stream) = accept.await {
+                        connection(stream, registry, next_id).await;
+                    }
+                });
+            }
+        }
     }
 }
 
-async fn connection(stream: TcpStream, registry: Registry, id: u64) {
+async fn connection<S: Io>(stream: S, registry: Registry, id: u64) {
     let mut path = String::new();
     // The signature is tungstenite's `Callback`; its error type is not ours to shrink.
     #[allow(clippy::result_large_err)]
@@ -104,7 +150,7 @@ async fn connection(stream: TcpStream, registry: Registry, id: u64) {
 /// Feeds every data message that is ready into the sink without waiting;
 /// `Ready(Ok(n))` once at least one message was read (n data messages fed),
 /// `Ready(Err)` when the stream has ended.
-fn feed_ready(ws: &mut Ws, cx: &mut std::task::Context<'_>) -> Poll<Result<usize, ()>> {
+fn feed_ready<S: Io>(ws: &mut WebSocketStream<S>, cx: &mut std::task::Context<'_>) -> Poll<Result<usize, ()>> {
     let mut read = 0usize;
     let mut fed = 0usize;
     loop {
@@ -131,7 +177,7 @@ fn feed_ready(ws: &mut Ws, cx: &mut std::task::Context<'_>) -> Poll<Result<usize
     }
 }
 
-async fn echo(mut ws: Ws) {
+async fn echo<S: Io>(mut ws: WebSocketStream<S>) {
     loop {
         let fed = poll_fn(|cx| feed_ready(&mut ws, cx)).await;
         // Also sends the automatic pong and close replies.
@@ -142,7 +188,7 @@ async fn echo(mut ws: Ws) {
     }
 }
 
-async fn broadcast(mut ws: Ws, registry: Registry, id: u64) {
+async fn broadcast<S: Io>(mut ws: WebSocketStream<S>, registry: Registry, id: u64) {
     let (tx, mut rx) = unbounded_channel::<Message>();
     registry.borrow_mut().push((id, tx));
     loop {

@@ -62,7 +62,7 @@ fn get_stamp(src: &[u8], text: bool) -> Option<(u64, u64)> {
 }
 
 struct Rx {
-    sock: mio::net::TcpStream,
+    sock: crate::sock::Sock,
     /// Bytes received of the frame in progress.
     off: usize,
     /// The frame's header and stamp, as they arrive.
@@ -80,7 +80,7 @@ pub fn run(c: &Common, o: &Broadcast) -> Result<Metrics, String> {
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
     let total = o.receivers + o.senders;
     // Senders last: tokens receivers.. are the senders.
-    let socks = ws::open_many(&mut poll, c.addr, "/broadcast", total, 0, 128)?;
+    let socks = ws::open_many(&mut poll, c.addr, &c.tls, "/broadcast", total, 0, 128)?;
     // Let the server finish registering the last connections.
     std::thread::sleep(Duration::from_millis(200));
     let b0 = if o.text { TEXT } else { BINARY };
@@ -129,7 +129,10 @@ pub fn run(c: &Common, o: &Broadcast) -> Result<Metrics, String> {
         }
         for (s, out) in outbox.iter_mut().enumerate() {
             if !out.is_empty() {
-                let n = ws::write_some(&mut conns[o.receivers + s].sock, out).map_err(|e| format!("write: {e}"))?;
+                let n = conns[o.receivers + s]
+                    .sock
+                    .write_some(out)
+                    .map_err(|e| format!("write: {e}"))?;
                 out.drain(..n);
             }
         }
@@ -147,42 +150,47 @@ pub fn run(c: &Common, o: &Broadcast) -> Result<Metrics, String> {
         let measuring = win.measuring();
         for ev in events.iter() {
             let i = ev.token().0;
+            let conn = &mut conns[i];
+            if ev.is_writable() {
+                conn.sock.flush().map_err(|e| format!("write: {e}"))?;
+            }
             if !(ev.is_readable() || ev.is_read_closed() || ev.is_error()) {
                 continue;
             }
-            let conn = &mut conns[i];
             let mut err = None;
             let (off, head) = (&mut conn.off, &mut conn.head);
-            let alive = ws::read_chunks(&mut conn.sock, &mut buf, |chunk| {
-                let mut pos = 0;
-                while pos < chunk.len() {
-                    let take = (rflen - *off).min(chunk.len() - pos);
-                    if *off < headlen {
-                        let k = (headlen - *off).min(take);
-                        head[*off..*off + k].copy_from_slice(&chunk[pos..pos + k]);
+            let alive = conn
+                .sock
+                .read_chunks(&mut buf, |chunk| {
+                    let mut pos = 0;
+                    while pos < chunk.len() {
+                        let take = (rflen - *off).min(chunk.len() - pos);
+                        if *off < headlen {
+                            let k = (headlen - *off).min(take);
+                            head[*off..*off + k].copy_from_slice(&chunk[pos..pos + k]);
+                        }
+                        *off += take;
+                        pos += take;
+                        if *off < rflen {
+                            continue;
+                        }
+                        *off = 0;
+                        let Some((seq, t)) = get_stamp(&head[rhdr..headlen], o.text).filter(|_| head[0] == b0) else {
+                            err = Some("a delivery is not a frame we sent".to_string());
+                            return;
+                        };
+                        if seq < low || seq >= next {
+                            err = Some(format!("sequence {seq} outside the window {low}..{next}"));
+                            return;
+                        }
+                        counts[(seq & mask) as usize] += 1;
+                        if measuring {
+                            deliveries += 1;
+                            hist.record(now.saturating_sub(t));
+                        }
                     }
-                    *off += take;
-                    pos += take;
-                    if *off < rflen {
-                        continue;
-                    }
-                    *off = 0;
-                    let Some((seq, t)) = get_stamp(&head[rhdr..headlen], o.text).filter(|_| head[0] == b0) else {
-                        err = Some("a delivery is not a frame we sent".to_string());
-                        return;
-                    };
-                    if seq < low || seq >= next {
-                        err = Some(format!("sequence {seq} outside the window {low}..{next}"));
-                        return;
-                    }
-                    counts[(seq & mask) as usize] += 1;
-                    if measuring {
-                        deliveries += 1;
-                        hist.record(now.saturating_sub(t));
-                    }
-                }
-            })
-            .map_err(|e| format!("read: {e}"))?;
+                })
+                .map_err(|e| format!("read: {e}"))?;
             if let Some(e) = err {
                 return Err(e);
             }

@@ -1,15 +1,17 @@
 //! churn: L lanes, each doing connect, handshake on `/echo`, one echo,
 //! close handshake (our close, the server's close), then dropping the
-//! socket, over and over. One connection is done when the server's close
+//! socket, over and over. Under TLS each connection also makes a full TLS
+//! handshake (no resumption), and the socket is dropped without a
+//! `close_notify` once the server's close frame is in. One connection is done when the server's close
 //! frame arrives.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::hist::Hist;
+use crate::sock::{Sock, Tls};
 use crate::ws::{self, masked_frame, CLOSE, TEXT};
 use crate::{Common, Metrics, Window};
 
@@ -32,7 +34,7 @@ enum Step {
 }
 
 struct Lane {
-    sock: TcpStream,
+    sock: Sock,
     gen: usize,
     step: Step,
     started: u64,
@@ -44,11 +46,11 @@ struct Lane {
 const LANE_BITS: usize = 16;
 const GEN_MASK: usize = usize::MAX >> LANE_BITS;
 
-fn start(poll: &Poll, addr: SocketAddr, lane: usize, gen: usize) -> Result<TcpStream, String> {
-    let mut s = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+fn start(poll: &Poll, addr: SocketAddr, tls: &Tls, lane: usize, gen: usize) -> Result<Sock, String> {
+    let mut s = Sock::connect(addr, tls).map_err(|e| format!("connect: {e}"))?;
     poll.registry()
         .register(
-            &mut s,
+            &mut s.tcp,
             Token(lane | gen << LANE_BITS),
             Interest::READABLE | Interest::WRITABLE,
         )
@@ -69,7 +71,7 @@ pub fn run(c: &Common, o: &Churn) -> Result<Metrics, String> {
     let mut lanes = Vec::with_capacity(o.lanes);
     for lane in 0..o.lanes {
         lanes.push(Lane {
-            sock: start(&poll, c.addr, lane, 0)?,
+            sock: start(&poll, c.addr, &c.tls, lane, 0)?,
             gen: 0,
             step: Step::Connecting,
             started: win.now_ns(),
@@ -95,17 +97,22 @@ pub fn run(c: &Common, o: &Churn) -> Result<Metrics, String> {
                 continue;
             }
             if lane.step == Step::Connecting {
-                if !ws::connected(&lane.sock).map_err(|e| format!("connect: {e}"))? {
+                if !lane.sock.connected().map_err(|e| format!("connect: {e}"))? {
                     continue;
                 }
-                let _ = lane.sock.set_nodelay(true);
-                if ws::write_some(&mut lane.sock, &request).map_err(|e| format!("write: {e}"))? != request.len() {
+                lane.sock.set_nodelay();
+                if lane.sock.write_some(&request).map_err(|e| format!("write: {e}"))? != request.len() {
                     return Err("short write of the upgrade request".into());
                 }
                 lane.step = Step::Handshake;
             }
+            if ev.is_writable() {
+                lane.sock.flush().map_err(|e| format!("write: {e}"))?;
+            }
             let rx = &mut lane.rx;
-            let alive = ws::read_chunks(&mut lane.sock, &mut buf, |chunk| rx.extend_from_slice(chunk))
+            let alive = lane
+                .sock
+                .read_chunks(&mut buf, |chunk| rx.extend_from_slice(chunk))
                 .map_err(|e| format!("read: {e}"))?;
             loop {
                 match lane.step {
@@ -141,7 +148,7 @@ pub fn run(c: &Common, o: &Churn) -> Result<Metrics, String> {
                         lane.gen = (lane.gen + 1) & GEN_MASK;
                         lane.rx.clear();
                         // Dropping the old socket closes it (and removes it from the poller).
-                        lane.sock = start(&poll, c.addr, i, lane.gen)?;
+                        lane.sock = start(&poll, c.addr, &c.tls, i, lane.gen)?;
                         lane.step = Step::Connecting;
                         lane.started = now;
                         break;
@@ -165,8 +172,8 @@ pub fn run(c: &Common, o: &Churn) -> Result<Metrics, String> {
     Ok(m)
 }
 
-fn write_all(sock: &mut TcpStream, data: &[u8]) -> Result<(), String> {
-    if ws::write_some(sock, data).map_err(|e| format!("write: {e}"))? != data.len() {
+fn write_all(sock: &mut Sock, data: &[u8]) -> Result<(), String> {
+    if sock.write_some(data).map_err(|e| format!("write: {e}"))? != data.len() {
         return Err("short write of a small frame".into());
     }
     Ok(())

@@ -27,7 +27,7 @@ pub struct Echo {
 }
 
 struct Conn {
-    sock: mio::net::TcpStream,
+    sock: crate::sock::Sock,
     /// Queued bytes not yet written: a suffix of back-to-back frames.
     unsent: usize,
     /// Where in a frame the next unsent byte is.
@@ -42,7 +42,7 @@ struct Conn {
 /// Runs the workload and returns its metrics.
 pub fn run(c: &Common, o: &Echo) -> Result<Metrics, String> {
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
-    let socks = ws::open_many(&mut poll, c.addr, "/echo", o.conns, 0, 128)?;
+    let socks = ws::open_many(&mut poll, c.addr, &c.tls, "/echo", o.conns, 0, 128)?;
     let payload: Vec<u8> = if o.binary {
         (0..o.size).map(|i| (i % 251) as u8).collect()
     } else {
@@ -81,7 +81,9 @@ pub fn run(c: &Common, o: &Echo) -> Result<Metrics, String> {
         for &i in &dirty {
             let conn = &mut conns[i];
             conn.dirty = false;
-            let n = ws::write_some(&mut conn.sock, &wire[conn.send_off..conn.send_off + conn.unsent])
+            let n = conn
+                .sock
+                .write_some(&wire[conn.send_off..conn.send_off + conn.unsent])
                 .map_err(|e| format!("write: {e}"))?;
             conn.unsent -= n;
             conn.send_off = (conn.send_off + n) % flen;
@@ -97,26 +99,31 @@ pub fn run(c: &Common, o: &Echo) -> Result<Metrics, String> {
         for ev in events.iter() {
             let i = ev.token().0;
             let conn = &mut conns[i];
+            if ev.is_writable() {
+                conn.sock.flush().map_err(|e| format!("write: {e}"))?;
+            }
             if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                 let mut done = 0usize;
                 let mut bad = false;
                 let rx_off = &mut conn.rx_off;
-                let alive = ws::read_chunks(&mut conn.sock, &mut buf, |chunk| {
-                    let mut pos = 0;
-                    while pos < chunk.len() {
-                        if *rx_off == 0 && chunk[pos] != b0 {
-                            bad = true;
+                let alive = conn
+                    .sock
+                    .read_chunks(&mut buf, |chunk| {
+                        let mut pos = 0;
+                        while pos < chunk.len() {
+                            if *rx_off == 0 && chunk[pos] != b0 {
+                                bad = true;
+                            }
+                            let take = (rflen - *rx_off).min(chunk.len() - pos);
+                            *rx_off += take;
+                            pos += take;
+                            if *rx_off == rflen {
+                                *rx_off = 0;
+                                done += 1;
+                            }
                         }
-                        let take = (rflen - *rx_off).min(chunk.len() - pos);
-                        *rx_off += take;
-                        pos += take;
-                        if *rx_off == rflen {
-                            *rx_off = 0;
-                            done += 1;
-                        }
-                    }
-                })
-                .map_err(|e| format!("read: {e}"))?;
+                    })
+                    .map_err(|e| format!("read: {e}"))?;
                 if bad {
                     return Err("reply is not the frame we sent".into());
                 }

@@ -29,11 +29,11 @@ pub fn run(c: &Common, o: &Idle) -> Result<Metrics, String> {
         return Err(format!("idle needs more than {WARM} connections"));
     }
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
-    let warm = ws::open_many(&mut poll, c.addr, "/echo", WARM, 0, 16)?;
+    let warm = ws::open_many(&mut poll, c.addr, &c.tls, "/echo", WARM, 0, 16)?;
     std::thread::sleep(Duration::from_millis(300));
     let rss0 = rss_bytes(pid)?;
     let n = o.conns - WARM;
-    let rest = ws::open_many(&mut poll, c.addr, "/echo", n, WARM, 128)?;
+    let rest = ws::open_many(&mut poll, c.addr, &c.tls, "/echo", n, WARM, 128)?;
     std::thread::sleep(c.warmup.max(Duration::from_millis(500)));
     let rss1 = rss_bytes(pid)?;
     let cpu = CpuMark::now(Some(pid))?;

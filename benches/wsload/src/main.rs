@@ -10,7 +10,12 @@
 //! wsload idle      --addr 127.0.0.1:9001 --pid PID --conns 10000
 //! wsload churn     --addr 127.0.0.1:9001 --pid PID --lanes 16
 //! wsload report    results.tsv [--a hvws] [--b tokio-tungstenite] [--target "WORKLOAD METRIC <= 0.65"]...
+//! wsload certs     --dir DIR      (writes DIR/ca.pem, cert.pem, key.pem for a wss server)
 //! ```
+//!
+//! `--tls CA.pem` makes any workload speak wss: TLS on rustls (ring
+//! provider, TLS 1.3 by default, no session resumption) trusting only that
+//! CA, with the server's certificate checked against the address's IP.
 //!
 //! Common flags: `--warmup S` (default 1) and `--duration S` (default 4)
 //! seconds; `--pid` is the server's process, whose CPU time (utime + stime
@@ -20,12 +25,14 @@
 //! `server round workload metric value`, which `report` summarizes.
 
 mod broadcast;
+mod certs;
 mod churn;
 mod echo;
 mod hist;
 mod idle;
 mod procfs;
 mod report;
+mod sock;
 mod ws;
 
 use std::fs::OpenOptions;
@@ -46,6 +53,8 @@ pub struct Common {
     pub warmup: Duration,
     /// The measuring window.
     pub duration: Duration,
+    /// TLS (`--tls CA.pem`: wss, trusting that CA) or plain TCP.
+    pub tls: sock::Tls,
 }
 
 /// Named results of one run, in the order they were pushed.
@@ -189,6 +198,13 @@ fn run() -> Result<(), String> {
         print!("{}", report::render(&text, &side_a, &side_b, &targets)?);
         return Ok(());
     }
+    if cmd == "certs" {
+        let dir = a.take("--dir").ok_or("certs needs --dir DIR")?;
+        a.done()?;
+        certs::make(std::path::Path::new(&dir))?;
+        println!("{dir}: ca.pem, cert.pem, key.pem");
+        return Ok(());
+    }
     let common = Common {
         addr: a
             .take("--addr")
@@ -201,6 +217,10 @@ fn run() -> Result<(), String> {
             .transpose()?,
         warmup: secs(a.num("--warmup", 1.0)?),
         duration: secs(a.num("--duration", 4.0)?),
+        tls: a
+            .take("--tls")
+            .map(|ca| certs::client_config(std::path::Path::new(&ca)))
+            .transpose()?,
     };
     let out = a.take("--out");
     let server = a.take("--server").unwrap_or_else(|| "server".into());
@@ -276,11 +296,12 @@ pub fn fmt_num(v: f64) -> String {
 }
 
 const USAGE: &str = "usage: wsload echo|broadcast|idle|churn [--addr A] [--pid P] [--warmup S] [--duration S]
-         [--out FILE --server NAME --round N --workload NAME]
+         [--tls CA.pem] [--out FILE --server NAME --round N --workload NAME]
   echo:      --conns C --inflight K --size S [--binary]
   broadcast: --receivers C --senders N --size S --window W [--text]
   idle:      --conns C
   churn:     --lanes L
+       wsload certs --dir DIR
        wsload report FILE [--a NAME] [--b NAME] [--target \"WORKLOAD METRIC <=|>= RATIO\"]...";
 
 fn main() {

@@ -1,13 +1,13 @@
 //! The little of WebSocket a load generator needs: a fixed upgrade request,
 //! masked client frames, server frame lengths, and opening many connections
-//! at once on a mio poller.
+//! at once on a mio poller (plain or TLS, see [`crate::sock`]).
 
-use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+
+use crate::sock::{Sock, Tls};
 
 /// The masking key of every frame we send; servers must unmask whatever it is.
 pub const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
@@ -73,72 +73,27 @@ pub fn check_101(head: &[u8]) -> Result<(), String> {
     }
 }
 
-/// Reads until `WouldBlock` (or a short read) into `buf`, handing each chunk
-/// to `f`. Returns false when the peer closed.
-pub fn read_chunks(sock: &mut TcpStream, buf: &mut [u8], mut f: impl FnMut(&[u8])) -> io::Result<bool> {
-    loop {
-        match sock.read(buf) {
-            Ok(0) => return Ok(false),
-            Ok(n) => {
-                f(&buf[..n]);
-                if n < buf.len() {
-                    return Ok(true);
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Writes as much of `data` as the socket takes; returns the bytes written.
-pub fn write_some(sock: &mut TcpStream, data: &[u8]) -> io::Result<usize> {
-    let mut done = 0;
-    while done < data.len() {
-        match sock.write(&data[done..]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
-}
-
-/// Whether a non-blocking connect has finished (mio's recipe: the first
-/// writable event may be spurious; `peer_addr` tells).
-pub fn connected(sock: &TcpStream) -> io::Result<bool> {
-    if let Some(e) = sock.take_error()? {
-        return Err(e);
-    }
-    match sock.peer_addr() {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 enum Opening {
     Connecting,
     Reading(Vec<u8>),
     Open,
 }
 
-/// Opens `n` WebSocket connections to `path`, at most `parallel` handshakes
-/// at a time, registered with `poll` under tokens `first_token..`. Returns
-/// them open and drained, in token order.
+/// Opens `n` WebSocket connections to `path` (under TLS if `tls` says so),
+/// at most `parallel` handshakes at a time, registered with `poll` under
+/// tokens `first_token..`. Returns them open and drained, in token order.
+#[allow(clippy::too_many_arguments)]
 pub fn open_many(
     poll: &mut Poll,
     addr: SocketAddr,
+    tls: &Tls,
     path: &str,
     n: usize,
     first_token: usize,
     parallel: usize,
-) -> Result<Vec<TcpStream>, String> {
+) -> Result<Vec<Sock>, String> {
     let request = upgrade_request(path);
-    let mut socks: Vec<TcpStream> = Vec::with_capacity(n);
+    let mut socks: Vec<Sock> = Vec::with_capacity(n);
     let mut states: Vec<Opening> = Vec::with_capacity(n);
     let mut events = Events::with_capacity(1024);
     let mut open = 0;
@@ -146,10 +101,10 @@ pub fn open_many(
     let deadline = Instant::now() + Duration::from_secs(60 + n as u64 / 100);
     while open < n {
         while socks.len() < n && socks.len() - open < parallel {
-            let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+            let mut s = Sock::connect(addr, tls).map_err(|e| format!("connect {addr}: {e}"))?;
             let token = Token(first_token + socks.len());
             poll.registry()
-                .register(&mut s, token, Interest::READABLE | Interest::WRITABLE)
+                .register(&mut s.tcp, token, Interest::READABLE | Interest::WRITABLE)
                 .map_err(|e| format!("register: {e}"))?;
             socks.push(s);
             states.push(Opening::Connecting);
@@ -160,21 +115,30 @@ pub fn open_many(
         poll.poll(&mut events, Some(Duration::from_millis(100)))
             .map_err(|e| format!("poll: {e}"))?;
         for ev in events.iter() {
-            let i = ev.token().0 - first_token;
+            // Connections opened earlier on the same poller (idle's warm-up
+            // ones) may still get events, e.g. a server's late TLS session
+            // tickets: not ours to handle here.
+            let Some(i) = ev.token().0.checked_sub(first_token).filter(|&i| i < socks.len()) else {
+                continue;
+            };
             let sock = &mut socks[i];
             if let Opening::Connecting = states[i] {
-                if !connected(sock).map_err(|e| format!("connect {addr}: {e}"))? {
+                if !sock.connected().map_err(|e| format!("connect {addr}: {e}"))? {
                     continue;
                 }
-                let _ = sock.set_nodelay(true);
-                if write_some(sock, &request).map_err(|e| format!("write: {e}"))? != request.len() {
+                sock.set_nodelay();
+                if sock.write_some(&request).map_err(|e| format!("write: {e}"))? != request.len() {
                     return Err("upgrade request did not fit the socket".into());
                 }
                 states[i] = Opening::Reading(Vec::new());
             }
+            if ev.is_writable() {
+                sock.flush().map_err(|e| format!("write: {e}"))?;
+            }
             if let Opening::Reading(head) = &mut states[i] {
-                let alive =
-                    read_chunks(sock, &mut buf, |c| head.extend_from_slice(c)).map_err(|e| format!("read: {e}"))?;
+                let alive = sock
+                    .read_chunks(&mut buf, |c| head.extend_from_slice(c))
+                    .map_err(|e| format!("read: {e}"))?;
                 if let Some(end) = head_end(head) {
                     check_101(head)?;
                     if end != head.len() {

@@ -1,0 +1,140 @@
+//! hvws-echo: the `echo_server` protocol on hvws (as `examples/echo_server`),
+//! plain or over TLS, for the wss rows of `benches/compare.sh`. It is a
+//! bench crate of its own so the benchmark's TLS flags do not depend on
+//! the example's.
+//!
+//! ```text
+//! cargo run --release -p hvws-echo -- --port N [--host H] [--tls-cert CERT.pem --tls-key KEY.pem]
+//! ```
+//!
+//! * `/echo`: every text and binary message is sent back unchanged.
+//! * `/broadcast`: every message is sent to every open `/broadcast`
+//!   connection, the sender included, encoded once.
+//!
+//! With `--tls-cert` and `--tls-key` the listener speaks https/wss only
+//! (rustls on ring, `hvws::ServerTls::from_pem_files`, its defaults).
+//! `--tls-tickets N` sets rustls's `send_tls13_tickets` (default 2), for
+//! measuring what the session tickets cost.
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hvws::{Channel, CloseInfo, Context, HvWebServer, Opcode, Routes, Server, ServerConfig, ServerTls};
+
+#[derive(Default)]
+struct EchoServer {
+    /// The open `/broadcast` channels; every other channel is on `/echo`.
+    broadcast: HashSet<Channel>,
+}
+
+impl EchoServer {
+    fn on_data(&mut self, ctx: &mut Context<'_>, channel: Channel, opcode: Opcode, data: &[u8]) {
+        if self.broadcast.contains(&channel) {
+            ctx.broadcast_to(self.broadcast.iter().copied(), data, opcode)
+                .expect("text and binary are data opcodes");
+        } else {
+            ctx.send(channel, data, opcode, true)
+                .expect("a whole text or binary message is a valid frame");
+        }
+    }
+}
+
+impl HvWebServer for EchoServer {
+    fn on_init(&mut self, routes: &mut Routes<Self>) {
+        routes.websocket("/echo").websocket("/broadcast");
+    }
+
+    fn on_ws_open(&mut self, ctx: &mut Context<'_>, channel: Channel, _url: &str) {
+        if ctx.info(channel).is_some_and(|info| info.path() == "/broadcast") {
+            self.broadcast.insert(channel);
+        }
+    }
+
+    fn on_ws_message(&mut self, ctx: &mut Context<'_>, channel: Channel, msg: &str) {
+        self.on_data(ctx, channel, Opcode::Text, msg.as_bytes());
+    }
+
+    fn on_ws_binary(&mut self, ctx: &mut Context<'_>, channel: Channel, data: &[u8]) {
+        self.on_data(ctx, channel, Opcode::Binary, data);
+    }
+
+    fn on_ws_close(&mut self, _ctx: &mut Context<'_>, channel: Channel, _close: &CloseInfo) {
+        self.broadcast.remove(&channel);
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let usage = "usage: hvws-echo [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem [--tls-tickets N]]";
+    let mut port = 9001u16;
+    let mut host = String::from("127.0.0.1");
+    let (mut cert, mut key, mut tickets) = (None, None, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
+            "--host" => host = args.next().ok_or("--host needs a value")?,
+            "--tls-cert" => cert = Some(args.next().ok_or("--tls-cert needs a file")?),
+            "--tls-key" => key = Some(args.next().ok_or("--tls-key needs a file")?),
+            "--tls-tickets" => tickets = Some(args.next().ok_or("--tls-tickets needs a number")?.parse()?),
+            "-h" | "--help" => {
+                println!("{usage}");
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument {other:?}; {usage}").into()),
+        }
+    }
+    let addr: SocketAddr = (host.as_str(), port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| format!("{host:?} resolves to no address"))?;
+    let config = ServerConfig {
+        max_message_size: 16 << 20,
+        max_frame_size: 16 << 20,
+        ..Default::default()
+    };
+    let mut server = Server::with_config(EchoServer::default(), config);
+    let scheme = match (cert, key) {
+        (Some(cert), Some(key)) => {
+            let tls = match tickets {
+                None => ServerTls::from_pem_files(cert, key)?,
+                Some(n) => ServerTls::from_rustls(rustls_config(&cert, &key, n)?),
+            };
+            server.init_tls_addr(addr, tls)?;
+            "wss"
+        }
+        (None, None) => {
+            server.init_addr(addr)?;
+            "ws"
+        }
+        _ => return Err(format!("--tls-cert and --tls-key go together; {usage}").into()),
+    };
+    server.start()?;
+    let local = server.local_addr().unwrap_or(addr);
+    println!("echo on {scheme}://{local}/echo, broadcast on {scheme}://{local}/broadcast");
+    while server.is_running() {
+        server.tick_timeout(Duration::from_millis(100))?;
+    }
+    Ok(())
+}
+
+/// What `ServerTls::from_pem_files` makes, with `send_tls13_tickets = tickets`.
+fn rustls_config(
+    cert: &str,
+    key: &str,
+    tickets: usize,
+) -> Result<Arc<rustls::ServerConfig>, Box<dyn std::error::Error>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)?.collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(key)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.send_tls13_tickets = tickets;
+    Ok(Arc::new(config))
+}
