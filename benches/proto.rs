@@ -100,7 +100,7 @@ fn handshake(c: &mut Criterion) {
             let head = parse_head(black_box(BROWSER_UPGRADE), peer, 8192, 0).unwrap().unwrap();
             let key = validate_request(&head.request).unwrap();
             out.clear();
-            encode_accept(key, None, &mut out);
+            encode_accept(key, None, None, &mut out);
             black_box(out.len())
         })
     });

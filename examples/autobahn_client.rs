@@ -42,12 +42,21 @@ impl HvWebSocketClient for Testee {
 }
 
 /// Connects to `url` and pumps until the server closes (or `limit` passes).
-fn session(url: &str, echo: bool, limit: Duration) -> Result<Testee, String> {
-    let config = ClientConfig {
+fn session(url: &str, echo: bool, deflate: bool, limit: Duration) -> Result<Testee, String> {
+    #[allow(unused_mut)]
+    let mut config = ClientConfig {
         max_message_size: 16 << 20,
         max_frame_size: 16 << 20,
         ..ClientConfig::default()
     };
+    #[cfg(feature = "deflate")]
+    if deflate {
+        config.deflate = Some(hvws::DeflateConfig::client());
+    }
+    #[cfg(not(feature = "deflate"))]
+    if deflate {
+        return Err("--deflate: built without deflate; rebuild with --features deflate".into());
+    }
     let testee = Testee {
         echo,
         ..Testee::default()
@@ -64,8 +73,8 @@ fn session(url: &str, echo: bool, limit: Duration) -> Result<Testee, String> {
     Ok(std::mem::take(client.handler_mut()))
 }
 
-fn run(base: &str, agent: &str) -> Result<(), String> {
-    let count: u32 = session(&format!("{base}/getCaseCount"), false, Duration::from_secs(10))?
+fn run(base: &str, agent: &str, deflate: bool) -> Result<(), String> {
+    let count: u32 = session(&format!("{base}/getCaseCount"), false, false, Duration::from_secs(10))?
         .first_text
         .ok_or("getCaseCount sent no count")?
         .trim()
@@ -77,6 +86,7 @@ fn run(base: &str, agent: &str) -> Result<(), String> {
         if let Err(e) = session(
             &format!("{base}/runCase?case={case}&agent={agent}"),
             true,
+            deflate,
             Duration::from_secs(60),
         ) {
             eprintln!("case {case}: {e}");
@@ -85,28 +95,36 @@ fn run(base: &str, agent: &str) -> Result<(), String> {
     session(
         &format!("{base}/updateReports?agent={agent}"),
         false,
+        false,
         Duration::from_secs(30),
     )?;
     println!("done: {count} cases");
     Ok(())
 }
 
+fn usage() -> ExitCode {
+    eprintln!("usage: autobahn_client [--url ws://HOST:PORT] [--agent NAME] [--deflate]");
+    ExitCode::from(2)
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let mut url = std::env::var("AUTOBAHN_URL").unwrap_or_else(|_| "ws://127.0.0.1:9001".into());
     let mut agent = std::env::var("AUTOBAHN_AGENT").unwrap_or_else(|_| "hvws".into());
+    let mut deflate = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next()) {
-            ("--url", Some(v)) => url = v,
-            ("--agent", Some(v)) => agent = v,
-            _ => {
-                eprintln!("usage: autobahn_client [--url ws://HOST:PORT] [--agent NAME]");
-                return ExitCode::from(2);
-            }
+        match (arg.as_str(), arg.starts_with("--url") || arg.starts_with("--agent")) {
+            ("--deflate", _) => deflate = true,
+            (_, true) => match (arg.as_str(), args.next()) {
+                ("--url", Some(v)) => url = v,
+                ("--agent", Some(v)) => agent = v,
+                _ => return usage(),
+            },
+            _ => return usage(),
         }
     }
-    match run(url.trim_end_matches('/'), &agent) {
+    match run(url.trim_end_matches('/'), &agent, deflate) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("autobahn_client: {e}");

@@ -22,6 +22,14 @@
 //!
 //! Without the `tls` feature the two flags are refused: rebuild with
 //! `--features tls`.
+//!
+//! `--deflate` accepts permessage-deflate from clients that offer it (the
+//! server's defaults, [`hvws::DeflateConfig::server`]); it needs the
+//! `deflate` feature, as the Autobahn sections 12 and 13 run in `.ci/run`:
+//!
+//! ```text
+//! cargo run --release --features deflate --example echo_server -- --port N --deflate
+//! ```
 
 use std::collections::HashSet;
 use std::error::Error;
@@ -100,7 +108,8 @@ fn init_tls(_: &mut Server<EchoServer>, _: SocketAddr, _: &str, _: &str) -> Resu
 
 fn main() -> Result<(), Box<dyn Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let usage = "usage: echo_server [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem]";
+    let usage = "usage: echo_server [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem] [--deflate]";
+    let mut deflate = false;
     let mut port = 9001u16;
     let mut host = String::from("127.0.0.1");
     let (mut cert, mut key) = (None, None);
@@ -111,6 +120,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             "--host" => host = args.next().ok_or("--host needs a value")?,
             "--tls-cert" => cert = Some(args.next().ok_or("--tls-cert needs a file")?),
             "--tls-key" => key = Some(args.next().ok_or("--tls-key needs a file")?),
+            "--deflate" => deflate = true,
             "-h" | "--help" => {
                 println!("{usage}");
                 return Ok(());
@@ -125,11 +135,20 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // The defaults, spelled out: Autobahn's 9.x cases send messages and
     // frames of up to 16 MiB.
-    let config = ServerConfig {
+    #[allow(unused_mut)]
+    let mut config = ServerConfig {
         max_message_size: 16 << 20,
         max_frame_size: 16 << 20,
         ..Default::default()
     };
+    if deflate {
+        #[cfg(feature = "deflate")]
+        {
+            config.deflate = Some(hvws::DeflateConfig::server());
+        }
+        #[cfg(not(feature = "deflate"))]
+        return Err("--deflate: this echo_server was built without deflate; rebuild with --features deflate".into());
+    }
     let mut server = Server::with_config(EchoServer::default(), config);
     let (scheme, local) = match (cert, key) {
         (None, None) => {

@@ -93,6 +93,14 @@ pub struct ServerConfig {
     /// 403; handshakes without `Origin` (non-browser clients) are allowed,
     /// since the header protects browsers from cross-site use only.
     pub allowed_origins: Option<Vec<String>>,
+    /// permessage-deflate (feature `deflate`): accepted from clients that
+    /// offer it (every browser does), with these settings. Default `None`
+    /// (off, as in uWebSockets and Node `ws`): compression costs CPU per
+    /// message and, with context takeover, memory per connection; see
+    /// [`DeflateConfig`](crate::DeflateConfig) for each setting's cost.
+    /// `Some(DeflateConfig::server())` keeps no zlib state per connection.
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<crate::DeflateConfig>,
 }
 
 impl ServerConfig {
@@ -112,6 +120,8 @@ impl ServerConfig {
             idle_close_reason: self.idle_close_reason.clone(),
             max_write_buffer: self.max_write_buffer,
             close_slow_consumers: self.slow_consumer == SlowConsumer::Close,
+            #[cfg(feature = "deflate")]
+            deflate: self.deflate.clone(),
             ..Limits::default()
         }
     }
@@ -154,6 +164,8 @@ impl Default for ServerConfig {
             max_write_buffer: 4 << 20,
             slow_consumer: SlowConsumer::Close,
             allowed_origins: None,
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
     }
 }
@@ -207,6 +219,11 @@ pub struct ClientConfig {
     /// Mozilla roots.
     #[cfg(feature = "tls")]
     pub tls: crate::ClientTls,
+    /// permessage-deflate (feature `deflate`): offered with these settings;
+    /// the server may decline. Default `None` (not offered);
+    /// `Some(DeflateConfig::client())` offers it.
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<crate::DeflateConfig>,
 }
 
 impl Default for ClientConfig {
@@ -225,6 +242,8 @@ impl Default for ClientConfig {
             proxy: None,
             #[cfg(feature = "tls")]
             tls: crate::ClientTls::default(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
     }
 }
@@ -254,6 +273,8 @@ impl ClientConfig {
             idle_timeout: self.idle_timeout,
             max_write_buffer: self.max_write_buffer,
             close_slow_consumers: true,
+            #[cfg(feature = "deflate")]
+            deflate: self.deflate.clone(),
             ..Limits::default()
         }
     }

@@ -79,6 +79,8 @@ pub use http::{RouteHandler, Routes};
 pub use pacer::FramePacer;
 pub use proto::client::Reconnect;
 pub use proto::close::{CloseInfo, CloseInitiator};
+#[cfg(feature = "deflate")]
+pub use proto::deflate::{DeflateConfig, DeflateParams};
 pub use proto::error::{SendError, SendStatus};
 pub use proto::frame::Opcode;
 pub use proto::handshake::offered_protocols;

@@ -12,8 +12,9 @@ use crate::config::ServerConfig;
 use crate::driver::{Schedule, Wakeup};
 use crate::handle::ServerHandle;
 use crate::pool::BufPool;
-use crate::proto::frame::{encode_frame, Opcode};
+use crate::proto::frame::Opcode;
 use crate::proto::info::ChannelInfo;
+use crate::proto::server::Broadcast;
 use crate::proto::{Limits, SendError, SendStatus, ServerConn};
 
 /// One connection and its place in the tick.
@@ -184,18 +185,16 @@ impl Core {
         opcode: Opcode,
         payload: &[u8],
     ) -> usize {
-        let mut frame = std::mem::take(&mut self.frame);
-        frame.clear();
-        encode_frame(&mut frame, true, opcode, payload, None);
+        let mut b = Broadcast::new(opcode, payload, std::mem::take(&mut self.frame));
         let mut n = 0;
         for ch in channels {
             let Some((key, slot)) = open_slot(&mut self.conns, &mut self.pool, ch) else {
                 continue;
             };
-            let status = slot.conn.push_encoded(&frame, &self.limits);
+            let status = slot.conn.push_broadcast(&mut b, &self.limits);
             n += usize::from(after_send(&mut self.dirty, &mut self.attention, key, slot, status).is_queued());
         }
-        self.frame = frame;
+        self.frame = b.into_buffer();
         n
     }
 

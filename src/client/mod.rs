@@ -70,6 +70,8 @@ pub struct WebSocketClient<H: HvWebSocketClient> {
     transport: Transport,
     conn: Option<ClientConn>,
     protocol: Option<String>,
+    /// The extensions the server agreed to.
+    extensions: Option<String>,
     /// The user closed: no reconnect.
     user_closed: bool,
     /// The current connection opened (its `on_open` ran).
@@ -107,6 +109,7 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
             transport: Transport::default(),
             conn: None,
             protocol: None,
+            extensions: None,
             user_closed: false,
             opened: false,
             backoff: Backoff::default(),
@@ -277,6 +280,7 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
                 io,
                 conn,
                 protocol,
+                extensions,
                 user_closed,
                 opened,
                 backoff,
@@ -293,8 +297,12 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
                     user_closed: &mut *user_closed,
                 };
                 match event {
-                    ClientEvent::Open { protocol: p } => {
+                    ClientEvent::Open {
+                        protocol: p,
+                        extensions: e,
+                    } => {
                         *protocol = p;
+                        *extensions = e;
                         *opened = true;
                         backoff.opened(now);
                         handler.on_open(&mut ctx);
@@ -484,6 +492,13 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
     /// The subprotocol the server chose.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// The extensions the server agreed to, as it answered them
+    /// (`permessage-deflate; client_max_window_bits=9`, say); `None` for
+    /// none.
+    pub fn extensions(&self) -> Option<&str> {
+        self.extensions.as_deref()
     }
 
     /// Bytes queued and not yet written.

@@ -56,6 +56,8 @@ pub enum ClientEvent<'i> {
     Open {
         /// The subprotocol it chose.
         protocol: Option<String>,
+        /// The extensions it agreed to (its `Sec-WebSocket-Extensions`).
+        extensions: Option<String>,
     },
     /// A text message.
     Text(Cow<'i, str>),
@@ -119,6 +121,32 @@ pub struct ClientConn {
     offered: Vec<String>,
 }
 
+/// The server's answer, checked: the upgrade, the subprotocol, and the
+/// extensions against what we offered.
+fn answer(
+    buf: &[u8],
+    key: &str,
+    offered: &[String],
+    limits: &Limits,
+) -> Result<Option<super::handshake::Accepted>, super::handshake::ClientHandshakeError> {
+    #[cfg(feature = "deflate")]
+    let offered_extensions = limits.deflate.is_some();
+    #[cfg(not(feature = "deflate"))]
+    let offered_extensions = {
+        let _ = limits;
+        false
+    };
+    let Some(accepted) = parse_response(buf, key, offered, offered_extensions)? else {
+        return Ok(None);
+    };
+    #[cfg(feature = "deflate")]
+    if let Some(config) = &limits.deflate {
+        super::deflate::check_response(accepted.extensions.as_deref(), config)
+            .map_err(super::handshake::ClientHandshakeError::BadExtensions)?;
+    }
+    Ok(Some(accepted))
+}
+
 impl ClientConn {
     /// A connection attempt started at `now`: the upgrade request (with a
     /// fresh key) is queued, and connect plus handshake must be done within
@@ -126,12 +154,19 @@ impl ClientConn {
     pub fn new(request: &Request, now: Instant, limits: &Limits) -> ClientConn {
         let key = tungstenite::handshake::client::generate_key();
         let mut out = Outbox::default();
+        #[allow(unused_mut)]
+        let mut headers = std::borrow::Cow::Borrowed(&request.headers);
+        #[cfg(feature = "deflate")]
+        if let Some(config) = &limits.deflate {
+            let offer = super::deflate::offer(config);
+            headers.to_mut().push(("Sec-WebSocket-Extensions".to_owned(), offer));
+        }
         encode_request(
             &request.authority,
             &request.resource,
             &key,
             &request.protocols,
-            &request.headers,
+            &headers,
             &mut out.buf,
         );
         ClientConn {
@@ -215,17 +250,28 @@ impl ClientConn {
             }
             State::Handshaking { key } => {
                 let buf = input.next(usize::MAX)?;
-                match parse_response(buf, key, &self.offered) {
+                match answer(buf, key, &self.offered, limits) {
                     Ok(None) => None,
                     Ok(Some(accepted)) => {
                         input.consume(accepted.head_len);
-                        let ws = WsConn::new(Role::Client, limits, now);
+                        #[allow(unused_mut)]
+                        let mut ws = WsConn::new(Role::Client, limits, now);
+                        #[cfg(feature = "deflate")]
+                        if let Some(config) = &limits.deflate {
+                            // Checked by `answer`.
+                            if let Ok(Some(params)) =
+                                super::deflate::check_response(accepted.extensions.as_deref(), config)
+                            {
+                                ws.set_deflate(super::deflate::Deflate::new(params, config));
+                            }
+                        }
                         self.deadline = ws
                             .next_keepalive(now, limits)
                             .map(|at| Deadline::new(Timer::Keepalive, at));
                         self.state = State::Ws(Box::new(ws));
                         Some(ClientEvent::Open {
                             protocol: accepted.protocol,
+                            extensions: accepted.extensions,
                         })
                     }
                     Err(e) => {
@@ -268,12 +314,19 @@ impl ClientConn {
         }
     }
 
-    /// Queues a whole text or binary message.
+    /// Queues a whole text or binary message (compressed when
+    /// permessage-deflate was agreed and it is long enough).
     pub fn send_message(&mut self, opcode: Opcode, payload: &[u8], limits: &Limits) -> SendStatus {
+        self.send_message_with(opcode, payload, true, limits)
+    }
+
+    /// [`ClientConn::send_message`], with `compress: false` to send it as
+    /// it is whatever was agreed.
+    pub fn send_message_with(&mut self, opcode: Opcode, payload: &[u8], compress: bool, limits: &Limits) -> SendStatus {
         let State::Ws(ws) = &mut self.state else {
             return SendStatus::Closed;
         };
-        ws.send_message(&mut self.out, opcode, payload, limits)
+        ws.send_message(&mut self.out, opcode, payload, compress, limits)
     }
 
     /// Queues one raw frame.

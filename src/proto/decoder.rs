@@ -66,12 +66,31 @@ pub enum Frame {
     Pong(Range<usize>),
     /// A close frame; its payload's range (checked by [`Frame::event`]).
     Close(Range<usize>),
+    /// A whole compressed message in one frame (permessage-deflate, when
+    /// the decoder [accepts compressed messages](Decoder::accept_compressed)):
+    /// its deflated payload's range, to inflate before use.
+    Deflated {
+        /// A text message (validate it once inflated).
+        text: bool,
+        /// The compressed payload.
+        range: Range<usize>,
+    },
+    /// A compressed message reassembled from fragments, to inflate.
+    DeflatedAssembled {
+        /// A text message.
+        text: bool,
+        /// The compressed payload.
+        data: Vec<u8>,
+    },
 }
 
 impl Frame {
     /// The event, borrowing `buf`: the same buffer (from the same start)
     /// that [`Decoder::decode`] was given. Fails on a text message or close
-    /// reason that is not UTF-8, or a close code nobody may send.
+    /// reason that is not UTF-8, or a close code nobody may send. A
+    /// compressed message has no event until it is inflated (with the
+    /// connection's permessage-deflate codec): it fails with
+    /// `BadCompressedData` here.
     #[inline]
     pub fn event(self, buf: &[u8]) -> Result<Event<'_>, ProtocolError> {
         Ok(match self {
@@ -89,6 +108,7 @@ impl Frame {
                 let (code, reason) = parse_close_payload(&buf[r])?;
                 Event::Close { code, reason }
             }
+            Frame::Deflated { .. } | Frame::DeflatedAssembled { .. } => return Err(ProtocolError::BadCompressedData),
         })
     }
 }
@@ -125,6 +145,8 @@ impl InFrame {
     fn header(&self) -> FrameHeader {
         FrameHeader {
             fin: self.fin,
+            // Checked when the frame started; the message remembers it.
+            rsv1: false,
             opcode: self.opcode,
             mask: self.mask,
             payload_len: self.payload_len,
@@ -147,6 +169,10 @@ pub struct Decoder {
     /// an idle connection holds no buffer.
     assembled: Vec<u8>,
     utf8: Utf8Validator,
+    /// RSV1 may mark a message as compressed (permessage-deflate agreed).
+    compressed_ok: bool,
+    /// The message in progress is compressed.
+    compressed: bool,
 }
 
 impl Decoder {
@@ -161,7 +187,18 @@ impl Decoder {
             message: None,
             assembled: Vec::new(),
             utf8: Utf8Validator::default(),
+            compressed_ok: false,
+            compressed: false,
         }
+    }
+
+    /// From now on a message whose first frame has RSV1 set is compressed
+    /// (permessage-deflate was agreed): it is handed over as
+    /// [`Frame::Deflated`] or [`Frame::DeflatedAssembled`], its size limit
+    /// checked on the wire bytes here and on the inflated ones by whoever
+    /// inflates it. Without this, RSV1 fails with `ReservedBits`.
+    pub fn accept_compressed(&mut self) {
+        self.compressed_ok = true;
     }
 
     /// Decodes the frame at the start of `buf`. See the module docs for the
@@ -181,7 +218,7 @@ impl Decoder {
         // The common case, in short: a whole unfragmented message in the
         // buffer. Unmask it and hand it over (a text one is validated once,
         // when its `&str` is made).
-        if whole_at_once && h.fin && matches!(h.opcode, Opcode::Text | Opcode::Binary) {
+        if whole_at_once && h.fin && matches!(h.opcode, Opcode::Text | Opcode::Binary) && !self.compressed {
             // (Its header may have been read by an earlier call that
             // found the payload short.)
             self.frame = None;
@@ -200,7 +237,8 @@ impl Decoder {
                 frame: Some(frame),
             });
         }
-        let text = self.is_text(h.opcode);
+        // Compressed bytes are not text yet: checked once inflated.
+        let text = self.is_text(h.opcode) && !self.compressed;
         if avail > frame.done {
             let new = &mut buf[h.header_len + frame.done..h.header_len + avail];
             if let Some(m) = h.mask {
@@ -242,6 +280,16 @@ impl Decoder {
             (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
             (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
             _ => {}
+        }
+        if h.rsv1 {
+            // Only the first frame of a data message may carry it, and only
+            // once compression was agreed.
+            if !self.compressed_ok || !matches!(h.opcode, Opcode::Text | Opcode::Binary) {
+                return Err(ProtocolError::ReservedBits);
+            }
+        }
+        if matches!(h.opcode, Opcode::Text | Opcode::Binary) {
+            self.compressed = h.rsv1;
         }
         if h.payload_len > self.max_frame as u64 {
             return Err(ProtocolError::FrameTooLarge {
@@ -285,6 +333,10 @@ impl Decoder {
             Opcode::Ping => Frame::Ping(at),
             Opcode::Pong => Frame::Pong(at),
             Opcode::Close => Frame::Close(at),
+            Opcode::Text | Opcode::Binary if h.fin && self.compressed => Frame::Deflated {
+                text: h.opcode == Opcode::Text,
+                range: at,
+            },
             Opcode::Text if h.fin => Frame::Text(at),
             Opcode::Binary if h.fin => Frame::Binary(at),
             Opcode::Text | Opcode::Binary => {
@@ -298,10 +350,16 @@ impl Decoder {
                     return Ok(None);
                 }
                 let opcode = self.message.take().expect("checked in start_frame");
+                let whole = std::mem::take(&mut self.assembled);
+                if self.compressed {
+                    return Ok(Some(Frame::DeflatedAssembled {
+                        text: opcode == Opcode::Text,
+                        data: whole,
+                    }));
+                }
                 if opcode == Opcode::Text && !self.utf8.is_complete() {
                     return Err(ProtocolError::InvalidUtf8);
                 }
-                let whole = std::mem::take(&mut self.assembled);
                 if opcode == Opcode::Text {
                     Frame::AssembledText(whole)
                 } else {

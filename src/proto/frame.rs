@@ -62,6 +62,10 @@ pub const MAX_CONTROL_PAYLOAD: usize = 125;
 pub struct FrameHeader {
     /// FIN bit: last fragment of its message.
     pub fin: bool,
+    /// RSV1: the message is compressed (permessage-deflate). Allowed by
+    /// [`parse_header`] on any frame; whoever knows what was negotiated
+    /// decides (the [`Decoder`](super::decoder::Decoder)).
+    pub rsv1: bool,
     /// The opcode.
     pub opcode: Opcode,
     /// Masking key, present on client-to-server frames.
@@ -75,16 +79,18 @@ pub struct FrameHeader {
 /// Parses the frame header at the start of `buf`.
 ///
 /// Returns `Ok(None)` when `buf` does not yet hold the whole header.
-/// Rejects what no extension-less endpoint may accept: reserved bits,
-/// reserved opcodes, fragmented or oversized control frames, and a 64-bit
-/// length with its top bit set.
+/// Rejects what no endpoint may accept: RSV2 and RSV3 (no extension hvws
+/// speaks uses them), reserved opcodes, fragmented or oversized control
+/// frames, and a 64-bit length with its top bit set. RSV1 is reported in
+/// [`FrameHeader::rsv1`].
 pub fn parse_header(buf: &[u8]) -> Result<Option<FrameHeader>, ProtocolError> {
     let [b0, b1, ..] = *buf else {
         return Ok(None);
     };
-    if b0 & 0x70 != 0 {
+    if b0 & 0x30 != 0 {
         return Err(ProtocolError::ReservedBits);
     }
+    let rsv1 = b0 & 0x40 != 0;
     let opcode = Opcode::from_u8(b0 & 0x0F).ok_or(ProtocolError::ReservedOpcode(b0 & 0x0F))?;
     let fin = b0 & 0x80 != 0;
     let masked = b1 & 0x80 != 0;
@@ -124,6 +130,7 @@ pub fn parse_header(buf: &[u8]) -> Result<Option<FrameHeader>, ProtocolError> {
     };
     Ok(Some(FrameHeader {
         fin,
+        rsv1,
         opcode,
         mask,
         payload_len,
@@ -158,6 +165,14 @@ pub fn encode_frame(out: &mut Vec<u8>, fin: bool, opcode: Opcode, payload: &[u8]
     if let Some(m) = mask {
         apply_mask(&mut out[start..], m, 0);
     }
+}
+
+/// Appends a whole compressed message's frame (FIN and RSV1 set; the
+/// payload is the deflated message).
+pub fn encode_compressed_frame(out: &mut Vec<u8>, opcode: Opcode, payload: &[u8], mask: Option<[u8; 4]>) {
+    let at = out.len();
+    encode_frame(out, true, opcode, payload, mask);
+    out[at] |= 0x40;
 }
 
 /// XORs `buf` with the masking key, `offset` being the position of `buf[0]`
@@ -226,7 +241,12 @@ mod tests {
 
     #[test]
     fn rejects_what_the_rfc_forbids() {
-        assert_eq!(parse_header(&[0xC1, 0x00]), Err(ProtocolError::ReservedBits));
+        assert_eq!(parse_header(&[0xA1, 0x00]), Err(ProtocolError::ReservedBits));
+        assert_eq!(parse_header(&[0x91, 0x00]), Err(ProtocolError::ReservedBits));
+        assert!(
+            parse_header(&[0xC1, 0x00]).unwrap().unwrap().rsv1,
+            "RSV1 is the decoder's call"
+        );
         assert_eq!(parse_header(&[0x83, 0x00]), Err(ProtocolError::ReservedOpcode(3)));
         assert_eq!(parse_header(&[0x8B, 0x00]), Err(ProtocolError::ReservedOpcode(11)));
         assert_eq!(parse_header(&[0x09, 0x00]), Err(ProtocolError::FragmentedControl));

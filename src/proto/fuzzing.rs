@@ -47,7 +47,7 @@ pub fn handshake(data: &[u8]) {
         }
     }
     let offered = ["chat".to_owned()];
-    if let Ok(Some(acc)) = parse_response(data, "dGhlIHNhbXBsZSBub25jZQ==", &offered) {
+    if let Ok(Some(acc)) = parse_response(data, "dGhlIHNhbXBsZSBub25jZQ==", &offered, true) {
         assert!(acc.head_len <= data.len());
     }
 }

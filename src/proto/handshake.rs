@@ -82,8 +82,9 @@ pub fn offered_protocols(req: &HttpRequest) -> impl Iterator<Item = &str> {
         .filter(|p| !p.is_empty())
 }
 
-/// Appends the `101 Switching Protocols` answer to `out`.
-pub fn encode_accept(key: &str, protocol: Option<&str>, out: &mut Vec<u8>) {
+/// Appends the `101 Switching Protocols` answer to `out`, with the chosen
+/// subprotocol and the agreed extensions, if any.
+pub fn encode_accept(key: &str, protocol: Option<&str>, extensions: Option<&str>, out: &mut Vec<u8>) {
     let _ = write!(
         out,
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
@@ -91,6 +92,9 @@ pub fn encode_accept(key: &str, protocol: Option<&str>, out: &mut Vec<u8>) {
     );
     if let Some(p) = protocol {
         let _ = write!(out, "Sec-WebSocket-Protocol: {p}\r\n");
+    }
+    if let Some(e) = extensions {
+        let _ = write!(out, "Sec-WebSocket-Extensions: {e}\r\n");
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -111,6 +115,11 @@ pub enum ClientHandshakeError {
     /// The server chose a subprotocol we did not offer.
     #[error("server chose subprotocol {0:?}, which was not offered")]
     UnexpectedProtocol(String),
+    /// The server answered with extensions we did not offer, or with
+    /// permessage-deflate parameters that break the offer (RFC 7692 says
+    /// to fail the connection then).
+    #[error("server answered extensions we cannot accept: {0}")]
+    BadExtensions(String),
 }
 
 /// Appends a client upgrade request to `out`.
@@ -142,11 +151,19 @@ pub struct Accepted {
     pub head_len: usize,
     /// The subprotocol the server chose.
     pub protocol: Option<String>,
+    /// The server's `Sec-WebSocket-Extensions` answer.
+    pub extensions: Option<String>,
 }
 
 /// Parses the server's answer at the start of `buf`; `Ok(None)` until the
-/// head is complete.
-pub fn parse_response(buf: &[u8], key: &str, offered: &[String]) -> Result<Option<Accepted>, ClientHandshakeError> {
+/// head is complete. `extensions_offered`: whether the request offered any
+/// (an answer with extensions fails otherwise).
+pub fn parse_response(
+    buf: &[u8],
+    key: &str,
+    offered: &[String],
+    extensions_offered: bool,
+) -> Result<Option<Accepted>, ClientHandshakeError> {
     let mut slots = [httparse::EMPTY_HEADER; 64];
     let mut resp = httparse::Response::new(&mut slots);
     let head_len = match resp.parse(buf) {
@@ -182,7 +199,17 @@ pub fn parse_response(buf: &[u8], key: &str, offered: &[String]) -> Result<Optio
             return Err(ClientHandshakeError::UnexpectedProtocol(p.clone()));
         }
     }
-    Ok(Some(Accepted { head_len, protocol }))
+    let extensions = header("sec-websocket-extensions").map(str::to_owned);
+    if let Some(e) = &extensions {
+        if !extensions_offered {
+            return Err(ClientHandshakeError::BadExtensions(format!("{e:?}, none offered")));
+        }
+    }
+    Ok(Some(Accepted {
+        head_len,
+        protocol,
+        extensions,
+    }))
 }
 
 #[cfg(test)]
@@ -206,7 +233,7 @@ mod tests {
         let key = validate_request(&req).unwrap();
         assert_eq!(offered_protocols(&req).collect::<Vec<_>>(), ["chat", "superchat"]);
         let mut out = Vec::new();
-        encode_accept(key, Some("chat"), &mut out);
+        encode_accept(key, Some("chat"), None, &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n"
@@ -249,19 +276,28 @@ mod tests {
         assert_eq!(validate_request(&parsed), Ok(key));
         assert_eq!(parsed.header("x-a"), Some("1"));
         let mut resp = Vec::new();
-        encode_accept(key, Some("chat"), &mut resp);
+        encode_accept(key, Some("chat"), None, &mut resp);
         resp.extend_from_slice(b"\x81\x02hi");
-        let acc = parse_response(&resp, key, &["chat".into()]).unwrap().unwrap();
+        let acc = parse_response(&resp, key, &["chat".into()], false).unwrap().unwrap();
         assert_eq!(acc.protocol.as_deref(), Some("chat"));
         assert_eq!(&resp[acc.head_len..], b"\x81\x02hi");
-        assert_eq!(parse_response(&resp[..20], key, &[]), Ok(None));
+        assert_eq!(parse_response(&resp[..20], key, &[], false), Ok(None));
         assert_eq!(
-            parse_response(&resp, key, &[]),
+            parse_response(&resp, key, &[], false),
             Err(ClientHandshakeError::UnexpectedProtocol("chat".into()))
         );
         assert_eq!(
-            parse_response(b"HTTP/1.1 403 Forbidden\r\n\r\n", key, &[]),
+            parse_response(b"HTTP/1.1 403 Forbidden\r\n\r\n", key, &[], false),
             Err(ClientHandshakeError::Rejected(403))
         );
+        // Extensions in the answer: only if some were offered.
+        let mut resp = Vec::new();
+        encode_accept(key, None, Some("permessage-deflate"), &mut resp);
+        assert!(matches!(
+            parse_response(&resp, key, &[], false),
+            Err(ClientHandshakeError::BadExtensions(_))
+        ));
+        let acc = parse_response(&resp, key, &[], true).unwrap().unwrap();
+        assert_eq!(acc.extensions.as_deref(), Some("permessage-deflate"));
     }
 }

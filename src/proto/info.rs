@@ -41,6 +41,8 @@ pub struct ChannelInfo {
     peer: SocketAddr,
     protocol: Option<String>,
     tls: Option<Box<TlsInfo>>,
+    /// The extensions agreed (the `Sec-WebSocket-Extensions` answer).
+    extensions: Option<Box<str>>,
     /// `headers()` as owned pairs, made when first asked for.
     owned_headers: OnceLock<Vec<(String, String)>>,
 }
@@ -76,6 +78,7 @@ impl ChannelInfo {
             peer: request.peer_addr(),
             protocol,
             tls: request.tls.clone(),
+            extensions: None,
             owned_headers: OnceLock::new(),
         }
     }
@@ -109,6 +112,26 @@ impl ChannelInfo {
     /// The first value of query parameter `name`, percent-decoded.
     pub fn query_param(&self, name: &str) -> Option<String> {
         query_pairs(self.query()).find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// Every value of a handshake header that may appear more than once
+    /// (`Sec-WebSocket-Extensions`, say), in order.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs()
+            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The extensions the handshake agreed, as the server answered them
+    /// (`permessage-deflate; server_no_context_takeover`, say); `None` for
+    /// none.
+    pub fn extensions(&self) -> Option<&str> {
+        self.extensions.as_deref()
+    }
+
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    pub(crate) fn set_extensions(&mut self, value: String) {
+        self.extensions = Some(value.into_boxed_str());
     }
 
     /// A handshake header by name (case-insensitive).

@@ -47,6 +47,10 @@ pub struct Limits {
     /// Whether a slow consumer is closed with 1008 (else its messages are
     /// dropped until it catches up).
     pub close_slow_consumers: bool,
+    /// permessage-deflate: offered (client) or accepted (server) with these
+    /// settings; `None` never compresses.
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<super::deflate::DeflateConfig>,
 }
 
 impl Default for Limits {
@@ -66,6 +70,8 @@ impl Default for Limits {
             idle_close_reason: "idle timeout".to_owned(),
             max_write_buffer: 4 << 20,
             close_slow_consumers: true,
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
     }
 }

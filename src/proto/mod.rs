@@ -38,6 +38,8 @@
 pub mod client;
 pub mod close;
 pub mod decoder;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 pub mod error;
 pub mod frame;
 #[doc(hidden)]
@@ -107,6 +109,9 @@ pub enum ProtocolError {
     /// Text (or a close reason) that is not UTF-8.
     #[error("invalid UTF-8 in a text message")]
     InvalidUtf8,
+    /// A compressed message (permessage-deflate) that does not inflate.
+    #[error("invalid compressed data")]
+    BadCompressedData,
     /// A frame larger than the configured maximum.
     #[error("frame of {len} bytes exceeds the limit of {max}")]
     FrameTooLarge {
@@ -129,7 +134,7 @@ impl ProtocolError {
     /// The close code to fail the connection with (RFC 6455 §7.4.1).
     pub fn close_code(self) -> u16 {
         match self {
-            ProtocolError::InvalidUtf8 => 1007,
+            ProtocolError::InvalidUtf8 | ProtocolError::BadCompressedData => 1007,
             ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => 1009,
             _ => 1002,
         }

@@ -52,6 +52,43 @@ pub(crate) struct WsConn {
     last_rx: Instant,
     /// When the peer last completed a data message (text or binary).
     last_data: Instant,
+    /// permessage-deflate, when agreed.
+    #[cfg(feature = "deflate")]
+    deflate: Option<Box<super::deflate::Deflate>>,
+}
+
+/// One message for many receivers, encoded once: as a plain frame, and
+/// (permessage-deflate) compressed once for all receivers that keep no
+/// compression context and share settings.
+#[derive(Debug)]
+pub struct Broadcast<'a> {
+    opcode: Opcode,
+    payload: &'a [u8],
+    plain: Vec<u8>,
+    /// The compressed frame, and the settings it was made with.
+    #[cfg(feature = "deflate")]
+    deflated: Option<(super::deflate::DeflateParams, Vec<u8>)>,
+}
+
+impl<'a> Broadcast<'a> {
+    /// A broadcast of a text or binary `payload`; `buf` is an empty buffer
+    /// to encode into (kept by the caller between broadcasts).
+    pub fn new(opcode: Opcode, payload: &'a [u8], mut buf: Vec<u8>) -> Broadcast<'a> {
+        buf.clear();
+        encode_frame(&mut buf, true, opcode, payload, None);
+        Broadcast {
+            opcode,
+            payload,
+            plain: buf,
+            #[cfg(feature = "deflate")]
+            deflated: None,
+        }
+    }
+
+    /// The plain frame's buffer, for the next broadcast.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.plain
+    }
 }
 
 /// The events a WebSocket hands its owner, built where they are decoded
@@ -105,7 +142,17 @@ impl WsConn {
             idle_closed: false,
             last_rx: now,
             last_data: now,
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
+    }
+
+    /// permessage-deflate was agreed: messages from the peer may be
+    /// compressed, and ours are (over the codec's threshold).
+    #[cfg(feature = "deflate")]
+    pub fn set_deflate(&mut self, codec: super::deflate::Deflate) {
+        self.decoder.accept_compressed();
+        self.deflate = Some(Box::new(codec));
     }
 
     /// When the peer last completed a data message (or, before its first,
@@ -168,9 +215,18 @@ impl WsConn {
         Ok(())
     }
 
-    /// Queues a whole message (behind an unfinished fragmented send).
+    /// Queues a whole message (behind an unfinished fragmented send),
+    /// compressed if permessage-deflate was agreed, `compress` allows, and
+    /// it is long enough.
     #[inline]
-    pub fn send_message(&mut self, out: &mut Outbox, opcode: Opcode, payload: &[u8], limits: &Limits) -> SendStatus {
+    pub fn send_message(
+        &mut self,
+        out: &mut Outbox,
+        opcode: Opcode,
+        payload: &[u8],
+        compress: bool,
+        limits: &Limits,
+    ) -> SendStatus {
         if let Err(status) = self.admit(out, limits) {
             return status;
         }
@@ -180,8 +236,40 @@ impl WsConn {
         } else {
             &mut out.buf
         };
+        #[cfg(feature = "deflate")]
+        if let Some(d) = self.deflate.as_mut().filter(|d| compress && d.wants(payload.len())) {
+            d.encode_message(dst, opcode, payload, mask);
+            return SendStatus::Queued;
+        }
+        let _ = compress;
         encode_frame(dst, true, opcode, payload, mask);
         SendStatus::Queued
+    }
+
+    /// Queues a broadcast's frame: the plain one, or the compressed one
+    /// (made once for all who can share it, else for this connection).
+    #[inline]
+    pub fn push_broadcast(&mut self, out: &mut Outbox, b: &mut Broadcast<'_>, limits: &Limits) -> SendStatus {
+        #[cfg(feature = "deflate")]
+        if let Some(d) = self.deflate.as_mut().filter(|d| d.wants(b.payload.len())) {
+            if !d.params().no_context_takeover {
+                // Its own context: its own bytes.
+                return self.send_message(out, b.opcode, b.payload, true, limits);
+            }
+            let stale = b.deflated.as_ref().is_none_or(|(p, _)| !d.same_output(p));
+            if stale {
+                let mut frame = b.deflated.take().map(|(_, f)| f).unwrap_or_default();
+                frame.clear();
+                d.encode_message(&mut frame, b.opcode, b.payload, None);
+                b.deflated = Some((d.params(), frame));
+            }
+            let frame = std::mem::take(&mut b.deflated.as_mut().expect("made above").1);
+            let status = self.push_encoded(out, &frame, limits);
+            b.deflated.as_mut().expect("made above").1 = frame;
+            return status;
+        }
+        let _ = (b.opcode, b.payload);
+        self.push_encoded(out, &b.plain, limits)
     }
 
     /// Queues a frame encoded once for many receivers (server broadcast;
@@ -342,6 +430,8 @@ impl WsConn {
                 E::ping(payload)
             }
             Frame::Pong(r) => E::pong(&buf[r]),
+            Frame::Deflated { text, range } => self.inflated(out, text, &buf[range], limits),
+            Frame::DeflatedAssembled { text, data } => self.inflated(out, text, &data, limits),
             // The rare ones: reassembled messages and closes.
             other => match other.event(buf) {
                 Ok(Event::Text(text)) => E::text(text),
@@ -378,6 +468,27 @@ impl WsConn {
                 Err(e) => self.fail(out, e),
             },
         })
+    }
+
+    /// A compressed message, inflated (within the message size limit) and,
+    /// for text, checked for UTF-8.
+    fn inflated<'i, E: WsEvent<'i>>(&mut self, out: &mut Outbox, text: bool, payload: &[u8], limits: &Limits) -> E {
+        #[cfg(feature = "deflate")]
+        if let Some(d) = self.deflate.as_mut() {
+            let mut data = Vec::new();
+            return match d.decompress(payload, &mut data, limits.max_message_size) {
+                Err(e) => self.fail(out, e),
+                Ok(()) if !text => E::binary(Cow::Owned(data)),
+                Ok(()) => match String::from_utf8(data) {
+                    Ok(s) => E::text(Cow::Owned(s)),
+                    Err(_) => self.fail(out, ProtocolError::InvalidUtf8),
+                },
+            };
+        }
+        // The decoder hands out compressed messages only once a codec is
+        // set.
+        let _ = (text, payload, limits);
+        self.fail(out, ProtocolError::ReservedBits)
     }
 
     /// Fails the WebSocket for a protocol violation (RFC 6455 §7.1.7): our

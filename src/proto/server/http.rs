@@ -103,12 +103,29 @@ impl ServerConn {
     /// Accepts the upgrade handed out last: the 101 answer (with the
     /// subprotocol `info` records) is queued and the connection is a
     /// WebSocket from here on, bytes after the request included.
-    pub fn accept_upgrade(&mut self, info: ChannelInfo, now: Instant, limits: &Limits) -> bool {
+    ///
+    /// permessage-deflate is agreed here when `limits.deflate` enables it
+    /// and the request offers it; [`ChannelInfo::extensions`] then says
+    /// what was agreed.
+    #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
+    pub fn accept_upgrade(&mut self, mut info: ChannelInfo, now: Instant, limits: &Limits) -> bool {
         let State::Http(Http::Upgrading { key }) = &self.state else {
             return false;
         };
-        encode_accept(key, info.protocol(), &mut self.out.buf);
-        let ws = WsConn::new(Role::Server, limits, now);
+        #[cfg(feature = "deflate")]
+        let deflate = limits.deflate.as_ref().and_then(|config| {
+            let (params, answer) =
+                crate::proto::deflate::accept(info.header_values("sec-websocket-extensions"), config)?;
+            info.set_extensions(answer);
+            Some(crate::proto::deflate::Deflate::new(params, config))
+        });
+        encode_accept(key, info.protocol(), info.extensions(), &mut self.out.buf);
+        #[allow(unused_mut)]
+        let mut ws = WsConn::new(Role::Server, limits, now);
+        #[cfg(feature = "deflate")]
+        if let Some(codec) = deflate {
+            ws.set_deflate(codec);
+        }
         let next = ws.next_keepalive(now, limits);
         self.state = State::Ws(Box::new(ServerWs { ws, info }));
         self.set_deadline(next.map(|at| Deadline::new(Timer::Keepalive, at)));

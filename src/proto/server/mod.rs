@@ -44,6 +44,7 @@ use super::info::{ChannelInfo, TlsInfo};
 use super::input::Input;
 use super::limits::Limits;
 use super::timer::{Deadline, Timer};
+pub use super::ws::Broadcast;
 use super::ws::{send_raw_on, Outbox, WsConn, WsEvent};
 
 /// What a server connection has for its owner.
@@ -339,13 +340,31 @@ impl ServerConn {
         }
     }
 
-    /// Queues a whole text or binary message.
+    /// Queues a whole text or binary message (compressed when
+    /// permessage-deflate was agreed and it is long enough).
     #[inline]
     pub fn send_message(&mut self, opcode: Opcode, payload: &[u8], limits: &Limits) -> SendStatus {
+        self.send_message_with(opcode, payload, true, limits)
+    }
+
+    /// [`ServerConn::send_message`], with `compress: false` to send it as
+    /// it is whatever was agreed (data that is already compressed).
+    #[inline]
+    pub fn send_message_with(&mut self, opcode: Opcode, payload: &[u8], compress: bool, limits: &Limits) -> SendStatus {
         let State::Ws(w) = &mut self.state else {
             return SendStatus::Closed;
         };
-        w.ws.send_message(&mut self.out, opcode, payload, limits)
+        w.ws.send_message(&mut self.out, opcode, payload, compress, limits)
+    }
+
+    /// Queues a broadcast's frame, encoded once for many receivers (and
+    /// compressed once for those that can share it).
+    #[inline]
+    pub fn push_broadcast(&mut self, b: &mut Broadcast<'_>, limits: &Limits) -> SendStatus {
+        let State::Ws(w) = &mut self.state else {
+            return SendStatus::Closed;
+        };
+        w.ws.push_broadcast(&mut self.out, b, limits)
     }
 
     /// Queues a frame already encoded (unmasked) for many receivers.

@@ -1,0 +1,627 @@
+//! permessage-deflate (RFC 7692), both roles: the settings, the
+//! negotiation in the opening handshake, and the per-message codec
+//! (feature `deflate`).
+//!
+//! Negotiation: a client offers with [`offer`]; a server picks the first
+//! acceptable offer with [`accept`] (declining, not failing, when none is);
+//! the client checks the answer with [`check_response`]. Both end with the
+//! same [`DeflateParams`], seen from their own side.
+//!
+//! The codec ([`Deflate`]) compresses whole messages (sync flush, the
+//! trailing `00 00 ff ff` removed) and inflates whole messages (the tail put
+//! back), checking the size while it inflates: a small message that would
+//! inflate past `max_message_size` is refused after at most that much
+//! output. Memory is the cost that matters (zlib's window and hash tables):
+//! a side that resets its context after every message (no context takeover)
+//! needs no state between messages, so it borrows a compressor or
+//! decompressor shared by the thread instead of keeping one per connection;
+//! a side with context takeover keeps its own, made on its first message.
+
+use std::cell::RefCell;
+
+use super::ProtocolError;
+
+/// permessage-deflate settings of one side, server or client.
+///
+/// "Own" is the direction this side compresses, "peer" the one it
+/// inflates. The defaults are for a server with many connections: both
+/// directions without context takeover, so an idle connection holds no
+/// zlib state at all and a broadcast is compressed once for all.
+///
+/// Memory per connection with context takeover, as zlib counts it: the
+/// compressor `2^(window_bits + 2) + 2^(mem_level + 9)` bytes (256 KiB at
+/// 15/8, 16 KiB at 11/3), the decompressor `2^peer_window_bits` bytes plus
+/// about 7 KiB (39 KiB at 15).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeflateConfig {
+    /// zlib level, 0 (store) to 9 (smallest). Default 6. Level 1 costs
+    /// about half the CPU for about 10% larger output on JSON.
+    pub level: u8,
+    /// Our compressor's window, 9-15 (a peer may ask for less). Default 15.
+    pub window_bits: u8,
+    /// Our compressor's memory level, 1-9. Default 8.
+    pub mem_level: u8,
+    /// Start every message we send with an empty context, so nothing is
+    /// kept between messages. Default `true` on a server, `false` on a
+    /// client.
+    pub no_context_takeover: bool,
+    /// Ask the peer to start every message it sends with an empty context,
+    /// so we keep no decompressor between messages. Default `true` on a
+    /// server, `false` on a client. (A peer that refuses is declined.)
+    pub peer_no_context_takeover: bool,
+    /// Ask the peer to compress with at most this window, 9-15; smaller
+    /// saves our decompressor's memory. Default 15.
+    pub peer_window_bits: u8,
+    /// Messages shorter than this many bytes are sent uncompressed (their
+    /// header would eat the gain). Default 64.
+    pub threshold: usize,
+}
+
+impl DeflateConfig {
+    /// The defaults for a server (see the type's docs).
+    pub fn server() -> DeflateConfig {
+        DeflateConfig {
+            level: 6,
+            window_bits: 15,
+            mem_level: 8,
+            no_context_takeover: true,
+            peer_no_context_takeover: true,
+            peer_window_bits: 15,
+            threshold: 64,
+        }
+    }
+
+    /// The defaults for a client: context takeover both ways (one
+    /// connection, the best ratio), whatever the server asks for.
+    pub fn client() -> DeflateConfig {
+        DeflateConfig {
+            no_context_takeover: false,
+            peer_no_context_takeover: false,
+            ..DeflateConfig::server()
+        }
+    }
+
+    /// The same settings with every value in its range.
+    fn clamped(&self) -> DeflateConfig {
+        DeflateConfig {
+            level: self.level.min(9),
+            window_bits: self.window_bits.clamp(9, 15),
+            mem_level: self.mem_level.clamp(1, 9),
+            peer_window_bits: self.peer_window_bits.clamp(9, 15),
+            ..self.clone()
+        }
+    }
+}
+
+/// What a handshake agreed on, from one side's point of view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeflateParams {
+    /// We start each message we send with an empty context.
+    pub no_context_takeover: bool,
+    /// The peer starts each message it sends with an empty context.
+    pub peer_no_context_takeover: bool,
+    /// Our compressor's window.
+    pub window_bits: u8,
+    /// The largest window the peer compresses with.
+    pub peer_window_bits: u8,
+}
+
+/// One extension of a `Sec-WebSocket-Extensions` value: its name and its
+/// parameters (name, optional value without quotes).
+type Extension<'a> = (&'a str, Vec<(&'a str, Option<&'a str>)>);
+
+/// Splits header values into extensions (`a; x=1, b` is two).
+fn extensions<'a>(values: impl Iterator<Item = &'a str>) -> Vec<Extension<'a>> {
+    values
+        .flat_map(|v| v.split(','))
+        .filter_map(|ext| {
+            let mut parts = ext.split(';').map(str::trim);
+            let name = parts.next().filter(|n| !n.is_empty())?;
+            let params = parts
+                .filter(|p| !p.is_empty())
+                .map(|p| match p.split_once('=') {
+                    Some((k, v)) => (k.trim(), Some(v.trim().trim_matches('"'))),
+                    None => (p, None),
+                })
+                .collect();
+            Some((name, params))
+        })
+        .collect()
+}
+
+/// A window size parameter's value: 8-15, no leading zeros.
+fn window_bits(v: &str) -> Option<u8> {
+    match v.parse::<u8>() {
+        Ok(n @ 8..=15) if !v.starts_with('0') => Some(n),
+        _ => None,
+    }
+}
+
+/// The server's choice among the offers in `values` (the request's
+/// `Sec-WebSocket-Extensions` headers): the parameters and the response
+/// header value, or `None` to decline (no offer, or none acceptable).
+pub fn accept<'a>(values: impl Iterator<Item = &'a str>, config: &DeflateConfig) -> Option<(DeflateParams, String)> {
+    let config = config.clamped();
+    'offers: for (name, params) in extensions(values) {
+        if !name.eq_ignore_ascii_case("permessage-deflate") {
+            continue;
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        let mut server_nct = config.no_context_takeover;
+        let mut server_max: Option<u8> = None;
+        let mut client_max: Option<Option<u8>> = None;
+        for (k, v) in params {
+            if seen.iter().any(|s| s.eq_ignore_ascii_case(k)) {
+                continue 'offers; // a parameter twice: not acceptable
+            }
+            seen.push(k);
+            match (k.to_ascii_lowercase().as_str(), v) {
+                ("server_no_context_takeover", None) => server_nct = true,
+                ("client_no_context_takeover", None) => {}
+                ("server_max_window_bits", Some(v)) => match window_bits(v) {
+                    // zlib cannot compress with a 256-byte window.
+                    Some(8) | None => continue 'offers,
+                    Some(n) => server_max = Some(n),
+                },
+                ("client_max_window_bits", None) => client_max = Some(None),
+                ("client_max_window_bits", Some(v)) => match window_bits(v) {
+                    Some(n) => client_max = Some(Some(n)),
+                    None => continue 'offers,
+                },
+                _ => continue 'offers,
+            }
+        }
+        let window = server_max.map_or(config.window_bits, |m| m.min(config.window_bits));
+        let mut response = String::from("permessage-deflate");
+        if server_nct {
+            response.push_str("; server_no_context_takeover");
+        }
+        if config.peer_no_context_takeover {
+            response.push_str("; client_no_context_takeover");
+        }
+        if server_max.is_some() || window < 15 {
+            response.push_str(&format!("; server_max_window_bits={window}"));
+        }
+        // The client's window: ours to limit only if it said it can be.
+        let peer_window = match client_max {
+            Some(offered) => {
+                let w = offered
+                    .map_or(config.peer_window_bits, |o| o.min(config.peer_window_bits))
+                    .max(9);
+                if w < 15 || offered.is_some() {
+                    response.push_str(&format!("; client_max_window_bits={w}"));
+                }
+                w
+            }
+            None => 15,
+        };
+        let params = DeflateParams {
+            no_context_takeover: server_nct,
+            peer_no_context_takeover: config.peer_no_context_takeover,
+            window_bits: window,
+            peer_window_bits: peer_window,
+        };
+        return Some((params, response));
+    }
+    None
+}
+
+/// The client's offer, for its `Sec-WebSocket-Extensions` header.
+pub fn offer(config: &DeflateConfig) -> String {
+    let config = config.clamped();
+    let mut offer = String::from("permessage-deflate");
+    if config.no_context_takeover {
+        offer.push_str("; client_no_context_takeover");
+    }
+    if config.peer_no_context_takeover {
+        offer.push_str("; server_no_context_takeover");
+    }
+    if config.peer_window_bits < 15 {
+        offer.push_str(&format!("; server_max_window_bits={}", config.peer_window_bits));
+    }
+    if config.window_bits < 15 {
+        offer.push_str(&format!("; client_max_window_bits={}", config.window_bits));
+    } else {
+        offer.push_str("; client_max_window_bits");
+    }
+    offer
+}
+
+/// Checks the server's answer to [`offer`] (`value`, its
+/// `Sec-WebSocket-Extensions`, or `None` when it declined). Returns the
+/// parameters, `None` when declined, or why the answer is not acceptable
+/// (the handshake then fails).
+pub fn check_response(value: Option<&str>, config: &DeflateConfig) -> Result<Option<DeflateParams>, String> {
+    let Some(value) = value else { return Ok(None) };
+    let config = config.clamped();
+    let exts = extensions(std::iter::once(value));
+    let [(name, params)] = exts.as_slice() else {
+        return Err(format!(
+            "server answered extensions {value:?}; one permessage-deflate was offered"
+        ));
+    };
+    if !name.eq_ignore_ascii_case("permessage-deflate") {
+        return Err(format!("server chose extension {name:?}, which was not offered"));
+    }
+    let mut p = DeflateParams {
+        no_context_takeover: config.no_context_takeover,
+        peer_no_context_takeover: false,
+        window_bits: config.window_bits,
+        peer_window_bits: 15,
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    for &(k, v) in params {
+        if seen.iter().any(|s| s.eq_ignore_ascii_case(k)) {
+            return Err(format!("parameter {k} twice in {value:?}"));
+        }
+        seen.push(k);
+        match (k.to_ascii_lowercase().as_str(), v) {
+            ("server_no_context_takeover", None) => p.peer_no_context_takeover = true,
+            ("client_no_context_takeover", None) => p.no_context_takeover = true,
+            ("server_max_window_bits", Some(v)) => match window_bits(v) {
+                Some(n) if n <= config.peer_window_bits => p.peer_window_bits = n,
+                _ => return Err(format!("bad server_max_window_bits in {value:?}")),
+            },
+            ("client_max_window_bits", Some(v)) => match window_bits(v) {
+                // zlib cannot compress with a 256-byte window.
+                Some(8) => return Err("server asks for client_max_window_bits=8, which zlib cannot do".into()),
+                Some(n) => p.window_bits = n.min(config.window_bits),
+                None => return Err(format!("bad client_max_window_bits in {value:?}")),
+            },
+            _ => return Err(format!("unexpected parameter {k} in {value:?}")),
+        }
+    }
+    if config.peer_no_context_takeover && !p.peer_no_context_takeover {
+        return Err("server did not accept server_no_context_takeover".into());
+    }
+    Ok(Some(p))
+}
+
+/// The four bytes a sync flush ends with, which the sender removes.
+const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// Why a compressed message could not be inflated.
+fn inflate_error(e: zlib_rs::InflateError) -> ProtocolError {
+    log::debug!("inflate failed: {e:?}");
+    ProtocolError::BadCompressedData
+}
+
+/// Compressors and decompressors shared by the connections of this thread
+/// that keep no context between messages: one per window size.
+#[derive(Default)]
+struct Shared {
+    deflaters: Vec<(u8, u8, u8, zlib_rs::Deflate)>,
+    inflaters: Vec<(u8, zlib_rs::Inflate)>,
+}
+
+thread_local! {
+    static SHARED: RefCell<Shared> = RefCell::new(Shared::default());
+    /// Where a message is compressed before its frame header (which needs
+    /// its length) is written.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One connection's permessage-deflate codec.
+pub struct Deflate {
+    params: DeflateParams,
+    level: u8,
+    mem_level: u8,
+    threshold: usize,
+    /// Our compressor, when we keep context between messages.
+    own: Option<Box<zlib_rs::Deflate>>,
+    /// Our decompressor, when the peer keeps context between messages.
+    peer: Option<Box<zlib_rs::Inflate>>,
+}
+
+impl std::fmt::Debug for Deflate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deflate")
+            .field("params", &self.params)
+            .field("compressor", &self.own.is_some())
+            .field("decompressor", &self.peer.is_some())
+            .finish()
+    }
+}
+
+impl Deflate {
+    /// The codec for what a handshake agreed (`params`), with this side's
+    /// `config` for what the agreement leaves open.
+    pub fn new(params: DeflateParams, config: &DeflateConfig) -> Deflate {
+        let config = config.clamped();
+        Deflate {
+            params,
+            level: config.level,
+            mem_level: config.mem_level,
+            threshold: config.threshold,
+            own: None,
+            peer: None,
+        }
+    }
+
+    /// What was agreed.
+    pub fn params(&self) -> DeflateParams {
+        self.params
+    }
+
+    /// Whether a message of `len` bytes is worth compressing.
+    #[inline]
+    pub fn wants(&self, len: usize) -> bool {
+        len >= self.threshold
+    }
+
+    /// Whether this codec, keeping no context, compresses a message to the
+    /// same bytes as one with `params` (a broadcast compresses once for
+    /// all of them). Level and memory level are the server's, the same for
+    /// every connection.
+    pub fn same_output(&self, params: &DeflateParams) -> bool {
+        self.params.no_context_takeover && params.no_context_takeover && self.params.window_bits == params.window_bits
+    }
+
+    /// Appends `payload` as one compressed frame (FIN and RSV1) to `out`.
+    pub fn encode_message(
+        &mut self,
+        out: &mut Vec<u8>,
+        opcode: super::frame::Opcode,
+        payload: &[u8],
+        mask: Option<[u8; 4]>,
+    ) {
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            scratch.clear();
+            self.compress(payload, &mut scratch);
+            super::frame::encode_compressed_frame(out, opcode, &scratch, mask);
+            // A huge message's buffer is not kept for small ones.
+            if scratch.capacity() > 1 << 20 {
+                *scratch = Vec::new();
+            }
+        });
+    }
+
+    fn new_deflater(&self) -> zlib_rs::Deflate {
+        zlib_rs::Deflate::new_with_config(zlib_rs::DeflateConfig {
+            level: i32::from(self.level),
+            // Negative: a raw deflate stream, no zlib header.
+            window_bits: -i32::from(self.params.window_bits),
+            mem_level: i32::from(self.mem_level),
+            ..zlib_rs::DeflateConfig::default()
+        })
+    }
+
+    /// Compresses `payload` as one message, appending the bytes to `out`.
+    pub fn compress(&mut self, payload: &[u8], out: &mut Vec<u8>) {
+        if self.params.no_context_takeover {
+            let key = (self.params.window_bits, self.level, self.mem_level);
+            SHARED.with(|shared| {
+                let mut shared = shared.borrow_mut();
+                let i = match shared.deflaters.iter().position(|d| (d.0, d.1, d.2) == key) {
+                    Some(i) => i,
+                    None => {
+                        shared.deflaters.push((key.0, key.1, key.2, self.new_deflater()));
+                        shared.deflaters.len() - 1
+                    }
+                };
+                let d = &mut shared.deflaters[i].3;
+                deflate_into(d, payload, out);
+                d.reset();
+            });
+        } else {
+            if self.own.is_none() {
+                self.own = Some(Box::new(self.new_deflater()));
+            }
+            deflate_into(self.own.as_mut().expect("made above"), payload, out);
+        }
+    }
+
+    /// Inflates one whole compressed message (its frames' payloads
+    /// together), appending to `out`; fails with `MessageTooLarge` as soon
+    /// as the output would pass `max` bytes, or `BadCompressedData`.
+    pub fn decompress(&mut self, payload: &[u8], out: &mut Vec<u8>, max: usize) -> Result<(), ProtocolError> {
+        let bits = self.params.peer_window_bits.max(9);
+        if self.params.peer_no_context_takeover {
+            SHARED.with(|shared| {
+                let mut shared = shared.borrow_mut();
+                let i = match shared.inflaters.iter().position(|(b, _)| *b == bits) {
+                    Some(i) => i,
+                    None => {
+                        shared.inflaters.push((bits, zlib_rs::Inflate::new(false, bits)));
+                        shared.inflaters.len() - 1
+                    }
+                };
+                let inf = &mut shared.inflaters[i].1;
+                let result = inflate_into(inf, payload, out, max);
+                inf.reset(false);
+                result
+            })
+        } else {
+            let inf = self
+                .peer
+                .get_or_insert_with(|| Box::new(zlib_rs::Inflate::new(false, bits)));
+            inflate_into(inf, payload, out, max)
+        }
+    }
+}
+
+/// Deflates `input` with a sync flush into `out`, without the sync
+/// flush's last four bytes.
+fn deflate_into(d: &mut zlib_rs::Deflate, input: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    let mut consumed = 0;
+    loop {
+        // Room for the input at a poor ratio plus the flush's few bytes.
+        let room = (input.len() - consumed) + 64;
+        out.reserve(room);
+        let len = out.len();
+        out.resize(len + room, 0);
+        let (in_before, out_before) = (d.total_in(), d.total_out());
+        let status = d.compress(&input[consumed..], &mut out[len..], zlib_rs::DeflateFlush::SyncFlush);
+        consumed += (d.total_in() - in_before) as usize;
+        let written = (d.total_out() - out_before) as usize;
+        out.truncate(len + written);
+        match status {
+            // Done when the input is taken and the output was not full
+            // (zlib may have more to flush into a full buffer).
+            Ok(_) if consumed == input.len() && written < room => break,
+            Ok(_) => {}
+            Err(e) => unreachable!("deflate cannot fail on valid state: {e:?}"),
+        }
+    }
+    if out[start..].ends_with(&TAIL) {
+        out.truncate(out.len() - TAIL.len());
+    }
+}
+
+/// Inflates `input` (plus the removed tail) into `out`, at most `max`
+/// bytes, never allocating past that.
+fn inflate_into(inf: &mut zlib_rs::Inflate, input: &[u8], out: &mut Vec<u8>, max: usize) -> Result<(), ProtocolError> {
+    let start = out.len();
+    for chunk in [input, &TAIL[..]] {
+        let mut consumed = 0;
+        loop {
+            let produced = out.len() - start;
+            // One byte of room past the limit tells "more than max".
+            let room = (max + 1 - produced).min((chunk.len() - consumed).max(1024) * 4).max(1);
+            let len = out.len();
+            out.resize(len + room, 0);
+            let (in_before, out_before) = (inf.total_in(), inf.total_out());
+            let status = inf
+                .decompress(&chunk[consumed..], &mut out[len..], zlib_rs::InflateFlush::SyncFlush)
+                .map_err(inflate_error)?;
+            consumed += (inf.total_in() - in_before) as usize;
+            let written = (inf.total_out() - out_before) as usize;
+            out.truncate(len + written);
+            if out.len() - start > max {
+                return Err(ProtocolError::MessageTooLarge {
+                    len: (out.len() - start) as u64,
+                    max,
+                });
+            }
+            match status {
+                // The peer ended the stream (BFINAL): nothing may follow
+                // within this message but our tail.
+                zlib_rs::Status::StreamEnd => break,
+                _ if consumed == chunk.len() && written < room => break,
+                zlib_rs::Status::BufError if written == 0 && consumed == chunk.len() => break,
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_accepts(offer: &str) -> Option<(DeflateParams, String)> {
+        accept(std::iter::once(offer), &DeflateConfig::server())
+    }
+
+    #[test]
+    fn the_server_takes_the_first_acceptable_offer_and_declines_the_rest() {
+        let (p, r) = server_accepts("permessage-deflate; client_max_window_bits").unwrap();
+        // The client's window is left at 15: no need to say so.
+        assert_eq!(
+            r,
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+        );
+        assert!(p.no_context_takeover && p.peer_no_context_takeover);
+        // Unknown parameter, then a window of 8: both skipped; the third wins.
+        let (p, r) = server_accepts(
+            "permessage-deflate; foo=1, permessage-deflate; server_max_window_bits=8, permessage-deflate; server_max_window_bits=10",
+        )
+        .unwrap();
+        assert_eq!(p.window_bits, 10);
+        assert!(r.contains("server_max_window_bits=10"), "{r}");
+        assert_eq!(server_accepts("x-webkit-deflate-frame"), None);
+        assert_eq!(server_accepts("permessage-deflate; client_max_window_bits=16"), None);
+        assert_eq!(
+            server_accepts("permessage-deflate; server_no_context_takeover; server_no_context_takeover"),
+            None
+        );
+        assert_eq!(
+            server_accepts("permessage-deflate; server_max_window_bits"),
+            None,
+            "needs a value"
+        );
+        // A browser's offer.
+        let (p, _) = server_accepts("permessage-deflate; client_max_window_bits").unwrap();
+        assert_eq!((p.window_bits, p.peer_window_bits), (15, 15));
+    }
+
+    #[test]
+    fn the_client_checks_the_answer_to_its_offer() {
+        let c = DeflateConfig::client();
+        assert_eq!(offer(&c), "permessage-deflate; client_max_window_bits");
+        assert_eq!(check_response(None, &c), Ok(None));
+        let p = check_response(
+            Some("permessage-deflate; client_no_context_takeover; client_max_window_bits=9"),
+            &c,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(p.no_context_takeover);
+        assert_eq!(p.window_bits, 9);
+        assert!(check_response(Some("permessage-deflate; client_max_window_bits=8"), &c).is_err());
+        assert!(check_response(Some("permessage-deflate, permessage-deflate"), &c).is_err());
+        assert!(check_response(Some("x-other"), &c).is_err());
+        assert!(check_response(Some("permessage-deflate; mystery"), &c).is_err());
+    }
+
+    fn codec(nct: bool) -> Deflate {
+        let params = DeflateParams {
+            no_context_takeover: nct,
+            peer_no_context_takeover: nct,
+            window_bits: 15,
+            peer_window_bits: 15,
+        };
+        Deflate::new(params, &DeflateConfig::server())
+    }
+
+    #[test]
+    fn round_trips_with_and_without_context_takeover() {
+        for nct in [true, false] {
+            let (mut a, mut b) = (codec(nct), codec(nct));
+            let msg = br#"{"type":"snapshot","players":[{"id":1,"x":10,"y":20},{"id":2,"x":11,"y":21}]}"#.repeat(20);
+            let mut sizes = Vec::new();
+            for _ in 0..3 {
+                let mut wire = Vec::new();
+                a.compress(&msg, &mut wire);
+                assert!(!wire.ends_with(&TAIL));
+                sizes.push(wire.len());
+                let mut back = Vec::new();
+                b.decompress(&wire, &mut back, 1 << 20).unwrap();
+                assert_eq!(back, msg);
+            }
+            assert!(sizes[0] < msg.len() / 5, "{sizes:?} of {}", msg.len());
+            if !nct {
+                assert!(sizes[1] < sizes[0] / 4, "context takeover pays: {sizes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_bomb_stops_at_the_limit_and_garbage_is_bad_data() {
+        let (mut a, mut b) = (codec(true), codec(true));
+        let mut wire = Vec::new();
+        a.compress(&vec![0u8; 10 << 20], &mut wire);
+        assert!(wire.len() < 20 << 10, "{}", wire.len());
+        let mut out = Vec::new();
+        let e = b.decompress(&wire, &mut out, 1 << 20).unwrap_err();
+        assert!(
+            matches!(e, ProtocolError::MessageTooLarge { max, .. } if max == 1 << 20),
+            "{e:?}"
+        );
+        assert!(out.len() <= (1 << 20) + 1, "stopped at the limit: {}", out.len());
+        let mut out = Vec::new();
+        assert_eq!(
+            b.decompress(&[0xff, 0xff, 0xff, 0xff, 0x01], &mut out, 1 << 20),
+            Err(ProtocolError::BadCompressedData)
+        );
+        // An empty message compresses to something that inflates to empty.
+        let mut wire = Vec::new();
+        a.compress(b"", &mut wire);
+        let mut out = Vec::new();
+        b.decompress(&wire, &mut out, 10).unwrap();
+        assert!(out.is_empty());
+    }
+}
