@@ -39,6 +39,23 @@ impl Context<'_> {
         self.core.send_message(channel, Opcode::Binary, data)
     }
 
+    /// Queues a text or binary message that is never compressed, whatever
+    /// permessage-deflate agreed: for data that is compressed already
+    /// (images, archives), which deflate would only cost CPU on. Fails
+    /// with [`SendError::InvalidOpcode`] for an opcode other than `Text` or
+    /// `Binary`.
+    pub fn send_uncompressed(
+        &mut self,
+        channel: Channel,
+        data: &[u8],
+        opcode: Opcode,
+    ) -> Result<SendStatus, SendError> {
+        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
+            return Err(SendError::InvalidOpcode(opcode));
+        }
+        Ok(self.core.send_message_with(channel, opcode, data, false))
+    }
+
     /// Queues `value` as a JSON text message (feature `json`). Fails only
     /// if `value` cannot be JSON (a map with non-string keys, a failing
     /// `Serialize`); nothing is sent then.

@@ -142,10 +142,14 @@ impl Core {
 
     /// Queues a whole message on a channel.
     pub fn send_message(&mut self, ch: Channel, opcode: Opcode, payload: &[u8]) -> SendStatus {
+        self.send_message_with(ch, opcode, payload, true)
+    }
+
+    pub fn send_message_with(&mut self, ch: Channel, opcode: Opcode, payload: &[u8], compress: bool) -> SendStatus {
         let Some((key, slot)) = open_slot(&mut self.conns, &mut self.pool, ch) else {
             return SendStatus::Closed;
         };
-        let status = slot.conn.send_message(opcode, payload, &self.limits);
+        let status = slot.conn.send_message_with(opcode, payload, compress, &self.limits);
         after_send(&mut self.dirty, &mut self.attention, key, slot, status)
     }
 
