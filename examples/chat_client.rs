@@ -17,6 +17,17 @@
 //!     [--proxy http://[user:pass@]127.0.0.1:8888]
 //! ```
 //!
+//! `--deflate` (feature `deflate`) offers permessage-deflate with the
+//! client's defaults ([`hvws::DeflateConfig::client`]); each client prints
+//! what the server agreed to (`[alice] extensions: ...`, `none` when it
+//! declined). Built without the feature the flag is refused: rebuild with
+//! `--features deflate`.
+//!
+//! ```text
+//! cargo run --release --features deflate --example chat_server -- --port 8080 --deflate &
+//! cargo run --release --features deflate --example chat_client -- --url ws://127.0.0.1:8080/chat --deflate
+//! ```
+//!
 //! Prints what each client received; exits 0 when every expected message
 //! arrived, 1 otherwise, with the reason on stderr: what is missing, or the
 //! error that ended a connection (a certificate that is not trusted, a
@@ -106,11 +117,21 @@ fn missing(received: &[String], expected: &[String]) -> Vec<String> {
     expected.iter().filter(|e| !it.any(|r| r == *e)).cloned().collect()
 }
 
+/// Prints what the server agreed to for `c`.
+fn print_extensions(c: &Client) {
+    println!(
+        "[{}] extensions: {}",
+        c.handler().name,
+        c.extensions().unwrap_or("none")
+    );
+}
+
 fn run(url: &str, config: ClientConfig) -> Result<(), String> {
     let mut alice = Client::with_config(ChatClient::new("alice"), config.clone());
     let mut bob = Client::with_config(ChatClient::new("bob"), config);
     alice.init(url).map_err(|e| e.to_string())?;
     wait_for(&mut alice, &mut bob, "alice's welcome", |a, _| nickname(a).is_some())?;
+    print_extensions(&alice);
     alice.send("hello server!");
     wait_for(&mut alice, &mut bob, "alice's echo", |a, _| {
         a.handler().received.len() >= 2
@@ -118,6 +139,7 @@ fn run(url: &str, config: ClientConfig) -> Result<(), String> {
 
     bob.init(url).map_err(|e| e.to_string())?;
     wait_for(&mut alice, &mut bob, "bob's welcome", |_, b| nickname(b).is_some())?;
+    print_extensions(&bob);
     let (a, b) = (nickname(&alice).unwrap_or_default(), nickname(&bob).unwrap_or_default());
     wait_for(&mut alice, &mut bob, "bob's join", |al, _| {
         al.handler().received.contains(&format!("{b} joined"))
@@ -165,28 +187,44 @@ fn trust_ca(_: &mut ClientConfig, _: &str) -> Result<(), String> {
     Err("--ca: this chat_client was built without TLS; rebuild with --features tls".into())
 }
 
+/// Offers permessage-deflate with the client's defaults.
+#[cfg(feature = "deflate")]
+fn offer_deflate(config: &mut ClientConfig) -> Result<(), String> {
+    config.deflate = Some(hvws::DeflateConfig::client());
+    Ok(())
+}
+
+/// A build without the `deflate` feature has nothing to offer.
+#[cfg(not(feature = "deflate"))]
+fn offer_deflate(_: &mut ClientConfig) -> Result<(), String> {
+    Err("--deflate: this chat_client was built without deflate; rebuild with --features deflate".into())
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let usage =
-        "usage: chat_client [--url ws[s]://HOST:PORT/chat] [--ca CA.pem] [--proxy http://[user:pass@]HOST:PORT]";
+    let usage = "usage: chat_client [--url ws[s]://HOST:PORT/chat] [--ca CA.pem] \
+                 [--proxy http://[user:pass@]HOST:PORT] [--deflate]";
     let mut url = "ws://127.0.0.1:8080/chat".to_owned();
     let mut config = ClientConfig::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let set = match (arg.as_str(), args.next()) {
-            ("--url", Some(v)) => {
-                url = v;
-                Ok(())
-            }
-            ("--ca", Some(path)) => trust_ca(&mut config, &path),
-            ("--proxy", Some(proxy)) => match Proxy::http(&proxy) {
-                Ok(proxy) => {
-                    config.proxy = Some(proxy);
+        let set = match arg.as_str() {
+            "--deflate" => offer_deflate(&mut config),
+            flag => match (flag, args.next()) {
+                ("--url", Some(v)) => {
+                    url = v;
                     Ok(())
                 }
-                Err(e) => Err(e.to_string()),
+                ("--ca", Some(path)) => trust_ca(&mut config, &path),
+                ("--proxy", Some(proxy)) => match Proxy::http(&proxy) {
+                    Ok(proxy) => {
+                        config.proxy = Some(proxy);
+                        Ok(())
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
+                _ => Err(usage.to_owned()),
             },
-            _ => Err(usage.to_owned()),
         };
         if let Err(e) = set {
             eprintln!("chat_client: {e}");

@@ -26,6 +26,16 @@
 //! browser test, `tests/browser/chat.test.mjs`, shows how). Without the
 //! `tls` feature the two flags are refused: rebuild with `--features tls`.
 //!
+//! `--deflate` accepts permessage-deflate (RFC 7692) from clients that offer
+//! it, as every browser does, with the server's defaults
+//! ([`hvws::DeflateConfig::server`]: no context takeover either way). It
+//! needs the `deflate` feature; without it the flag is refused: rebuild with
+//! `--features deflate`. Each connection's log line shows what was agreed:
+//!
+//! ```text
+//! cargo run --release --features deflate --example chat_server -- --port 8080 --deflate
+//! ```
+//!
 //! On open the new client gets `welcome user_K` and everyone else
 //! `user_K joined`; a message M gets `echo: M` back and `user_K: M` to the
 //! others; a close tells the rest `user_K left`.
@@ -34,7 +44,7 @@ use std::collections::HashMap;
 use std::error::Error;
 use std::time::Duration;
 
-use hvws::{Channel, CloseInfo, Context, HttpResponse, HvWebServer, Routes, Server};
+use hvws::{Channel, CloseInfo, Context, HttpResponse, HvWebServer, Routes, Server, ServerConfig};
 
 /// The browser client served at `GET /`: one self-contained HTML file.
 const CHAT_PAGE: &str = include_str!("assets/chat.html");
@@ -70,7 +80,8 @@ impl HvWebServer for ChatServer {
     fn on_ws_open(&mut self, ctx: &mut Context<'_>, channel: Channel, url: &str) {
         self.next_id += 1;
         let nickname = format!("user_{}", self.next_id);
-        log::info!("{channel} opened {url} as {nickname}");
+        let extensions = ctx.info(channel).and_then(|info| info.extensions()).unwrap_or("none");
+        log::info!("{channel} opened {url} as {nickname}, extensions: {extensions}");
         ctx.send_text(channel, &format!("welcome {nickname}"));
         self.broadcast(ctx, &format!("{nickname} joined"), Some(channel));
         self.clients.insert(channel, nickname);
@@ -105,9 +116,24 @@ fn init_tls(_: &mut Server<ChatServer>, _: u16, _: &str, _: &str) -> Result<u16,
     Err("--tls-cert/--tls-key: this chat_server was built without TLS; rebuild with --features tls".into())
 }
 
+/// permessage-deflate with the server's defaults.
+#[cfg(feature = "deflate")]
+fn enable_deflate(config: &mut ServerConfig) -> Result<(), Box<dyn Error>> {
+    config.deflate = Some(hvws::DeflateConfig::server());
+    Ok(())
+}
+
+/// A build without the `deflate` feature cannot compress: say how to get it
+/// rather than quietly chat uncompressed.
+#[cfg(not(feature = "deflate"))]
+fn enable_deflate(_: &mut ServerConfig) -> Result<(), Box<dyn Error>> {
+    Err("--deflate: this chat_server was built without deflate; rebuild with --features deflate".into())
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let usage = "usage: chat_server [--port N] [--tls-cert CERT.pem --tls-key KEY.pem]";
+    let usage = "usage: chat_server [--port N] [--tls-cert CERT.pem --tls-key KEY.pem] [--deflate]";
+    let mut config = ServerConfig::default();
     let mut port = 8080u16;
     let (mut cert, mut key) = (None, None);
     let mut args = std::env::args().skip(1);
@@ -116,10 +142,11 @@ fn main() -> Result<(), Box<dyn Error>> {
             "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
             "--tls-cert" => cert = Some(args.next().ok_or("--tls-cert needs a file")?),
             "--tls-key" => key = Some(args.next().ok_or("--tls-key needs a file")?),
+            "--deflate" => enable_deflate(&mut config)?,
             other => return Err(format!("unknown argument {other:?}; {usage}").into()),
         }
     }
-    let mut server = Server::new(ChatServer::default());
+    let mut server = Server::with_config(ChatServer::default(), config);
     match (cert, key) {
         (None, None) => {
             server.init(port)?;

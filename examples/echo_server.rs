@@ -30,6 +30,11 @@
 //! ```text
 //! cargo run --release --features deflate --example echo_server -- --port N --deflate
 //! ```
+//!
+//! `--deflate-takeover` is `--deflate` with context takeover both ways
+//! (`no_context_takeover: false, peer_no_context_takeover: false`): a
+//! compressor and a decompressor kept per connection, the best ratio
+//! (`tests/interop/` runs its peers against both).
 
 use std::collections::HashSet;
 use std::error::Error;
@@ -45,16 +50,15 @@ struct EchoServer {
 }
 
 impl EchoServer {
-    fn on_data(&mut self, ctx: &mut Context<'_>, channel: Channel, opcode: Opcode, data: &[u8]) {
-        if self.broadcast.contains(&channel) {
-            ctx.broadcast_to(self.broadcast.iter().copied(), data, opcode)
-                .expect("text and binary are data opcodes");
-        } else {
-            // A whole text or binary message is always a valid frame; if the
-            // channel is already closing it is dropped, and nothing is to do.
-            ctx.send(channel, data, opcode, true)
-                .expect("a whole text or binary message is a valid frame");
+    /// Sends a `/broadcast` message to every `/broadcast` channel; false
+    /// for a channel on `/echo`.
+    fn broadcast(&self, ctx: &mut Context<'_>, channel: Channel, opcode: Opcode, data: &[u8]) -> bool {
+        if !self.broadcast.contains(&channel) {
+            return false;
         }
+        ctx.broadcast_to(self.broadcast.iter().copied(), data, opcode)
+            .expect("text and binary are data opcodes");
+        true
     }
 }
 
@@ -71,12 +75,19 @@ impl HvWebServer for EchoServer {
         }
     }
 
+    // Echoes go out as whole messages (`send_text`, `send_binary`), which
+    // permessage-deflate compresses; a raw `send` frame never is. If the
+    // channel is already closing the message is dropped, and nothing is to do.
     fn on_ws_message(&mut self, ctx: &mut Context<'_>, channel: Channel, msg: &str) {
-        self.on_data(ctx, channel, Opcode::Text, msg.as_bytes());
+        if !self.broadcast(ctx, channel, Opcode::Text, msg.as_bytes()) {
+            ctx.send_text(channel, msg);
+        }
     }
 
     fn on_ws_binary(&mut self, ctx: &mut Context<'_>, channel: Channel, data: &[u8]) {
-        self.on_data(ctx, channel, Opcode::Binary, data);
+        if !self.broadcast(ctx, channel, Opcode::Binary, data) {
+            ctx.send_binary(channel, data);
+        }
     }
 
     fn on_ws_close(&mut self, _ctx: &mut Context<'_>, channel: Channel, close: &CloseInfo) {
@@ -106,10 +117,29 @@ fn init_tls(_: &mut Server<EchoServer>, _: SocketAddr, _: &str, _: &str) -> Resu
     Err("--tls-cert/--tls-key: this echo_server was built without TLS; rebuild with --features tls".into())
 }
 
+/// permessage-deflate with the server's defaults, or with context takeover
+/// both ways (`takeover`).
+#[cfg(feature = "deflate")]
+fn enable_deflate(config: &mut ServerConfig, takeover: bool) -> Result<(), Box<dyn Error>> {
+    config.deflate = Some(hvws::DeflateConfig {
+        no_context_takeover: !takeover,
+        peer_no_context_takeover: !takeover,
+        ..hvws::DeflateConfig::server()
+    });
+    Ok(())
+}
+
+/// A build without the `deflate` feature cannot compress: say how to get it.
+#[cfg(not(feature = "deflate"))]
+fn enable_deflate(_: &mut ServerConfig, _: bool) -> Result<(), Box<dyn Error>> {
+    Err("--deflate: this echo_server was built without deflate; rebuild with --features deflate".into())
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let usage = "usage: echo_server [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem] [--deflate]";
-    let mut deflate = false;
+    let usage = "usage: echo_server [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem] [--deflate | --deflate-takeover]";
+    // None, or Some(whether to keep context between messages).
+    let mut deflate = None;
     let mut port = 9001u16;
     let mut host = String::from("127.0.0.1");
     let (mut cert, mut key) = (None, None);
@@ -120,7 +150,8 @@ fn main() -> Result<(), Box<dyn Error>> {
             "--host" => host = args.next().ok_or("--host needs a value")?,
             "--tls-cert" => cert = Some(args.next().ok_or("--tls-cert needs a file")?),
             "--tls-key" => key = Some(args.next().ok_or("--tls-key needs a file")?),
-            "--deflate" => deflate = true,
+            "--deflate" => deflate = Some(false),
+            "--deflate-takeover" => deflate = Some(true),
             "-h" | "--help" => {
                 println!("{usage}");
                 return Ok(());
@@ -135,19 +166,13 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // The defaults, spelled out: Autobahn's 9.x cases send messages and
     // frames of up to 16 MiB.
-    #[allow(unused_mut)]
     let mut config = ServerConfig {
         max_message_size: 16 << 20,
         max_frame_size: 16 << 20,
         ..Default::default()
     };
-    if deflate {
-        #[cfg(feature = "deflate")]
-        {
-            config.deflate = Some(hvws::DeflateConfig::server());
-        }
-        #[cfg(not(feature = "deflate"))]
-        return Err("--deflate: this echo_server was built without deflate; rebuild with --features deflate".into());
+    if let Some(takeover) = deflate {
+        enable_deflate(&mut config, takeover)?;
     }
     let mut server = Server::with_config(EchoServer::default(), config);
     let (scheme, local) = match (cert, key) {

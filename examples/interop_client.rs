@@ -16,11 +16,29 @@
 //!     --url wss://127.0.0.1:PORT --ca ca.pem --peer python-websockets-tls
 //! ```
 //!
-//! The server must offer `/echo`, `/fragments`, `/close`, `/record` and
-//! `/report` as `py_server.py` documents. Checks text, binary, 1 MiB
-//! messages, fragments both ways, ping/pong both ways, subprotocol choice,
-//! and close codes with reasons in both directions. Prints one line per
-//! check and `NAME: N passed, M failed`; exits 1 if any failed.
+//! With permessage-deflate (feature `deflate`), against the same servers
+//! compressing (`py_server.py --deflate`, `ws_server.mjs --deflate`):
+//!
+//! ```text
+//! tests/interop/.venv/bin/python tests/interop/py_server.py --deflate &
+//! cargo run --release --features deflate --example interop_client -- \
+//!     --url ws://127.0.0.1:PORT --deflate --peer python-websockets-deflate
+//! ```
+//!
+//! `--deflate` offers the client's defaults ([`hvws::DeflateConfig::client`])
+//! and then requires every connection to have agreed to it; without the
+//! flag none may have (a server that compresses must fall back cleanly).
+//! Built without the `deflate` feature the flag is refused: rebuild with
+//! `--features deflate`.
+//!
+//! The server must offer `/echo`, `/wire`, `/fragments`, `/big-fragments`,
+//! `/close`, `/record`, `/report` and `/extensions` as `py_server.py` documents.
+//! Checks the extensions agreed (as both sides saw them), text, binary,
+//! 1 MiB messages, the bytes a 1 MiB message took on the wire as the
+//! server counted them (compressed or not), fragments both ways (a 1 MiB message in 16 fragments
+//! from the server), ping/pong both ways, subprotocol choice, and close
+//! codes with reasons in both directions. Prints one line per check and
+//! `NAME: N passed, M failed`; exits 1 if any failed.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -66,11 +84,14 @@ impl HvWebSocketClient for Recorder {
 
 type Client = WebSocketClient<Recorder>;
 
-/// The server under test: its URL without a path, and the settings every
-/// connection starts from (what it trusts for wss://).
+/// The server under test: its URL without a path, the settings every
+/// connection starts from (what it trusts for wss://, whether it offers
+/// permessage-deflate), and so whether every connection must have agreed
+/// to permessage-deflate (`deflate`) or none may have.
 struct Peer {
     base: String,
     config: ClientConfig,
+    deflate: bool,
 }
 
 fn open(peer: &Peer, path: &str, protocols: &[&str]) -> Result<Client, String> {
@@ -81,6 +102,14 @@ fn open(peer: &Peer, path: &str, protocols: &[&str]) -> Result<Client, String> {
     let mut c = Client::with_config(Recorder::default(), config);
     c.init(&format!("{}{path}", peer.base)).map_err(|e| e.to_string())?;
     wait(&mut c, "open", |r| r.opened)?;
+    let agreed = c.extensions().is_some_and(|e| e.starts_with("permessage-deflate"));
+    ensure(agreed == peer.deflate, || {
+        format!(
+            "{path}: extensions {:?}, expected permessage-deflate {}",
+            c.extensions(),
+            if peer.deflate { "agreed" } else { "declined" }
+        )
+    })?;
     Ok(c)
 }
 
@@ -118,6 +147,21 @@ fn e(e: SendError) -> String {
     e.to_string()
 }
 
+/// What was agreed, as this client and the server (its `/extensions`
+/// path, which sends the `Sec-WebSocket-Extensions` it answered, or
+/// "none") saw it.
+fn extensions(peer: &Peer) -> Result<String, String> {
+    let mut c = open(peer, "/extensions", &[])?;
+    wait(&mut c, "the server's extensions", |r| !r.texts.is_empty())?;
+    let ours = c.extensions().unwrap_or("none").to_owned();
+    let theirs = c.handler().texts[0].clone();
+    ensure(ours == theirs, || format!("we agreed {ours:?}, the server {theirs:?}"))?;
+    close(&mut c)?;
+    Ok(format!(
+        "client.extensions() = {ours:?}, the same as the server's answer"
+    ))
+}
+
 fn text_and_binary(peer: &Peer) -> Result<String, String> {
     let mut c = open(peer, "/echo", &[])?;
     let texts = ["hello from hvws", "", "héllo wörld ✓ 🎉"];
@@ -152,6 +196,36 @@ fn one_mib(peer: &Peer) -> Result<String, String> {
     Ok("1 MiB text and 1 MiB binary echoed intact".into())
 }
 
+/// What our 1 MiB of repetitive text costs on the wire, as the server
+/// counted it (its `/wire` path answers each message with "LEN READ":
+/// the message's length and the bytes it has read from the socket so
+/// far): far less than 1 MiB when compressed, at least 1 MiB when not.
+fn wire_bytes(peer: &Peer) -> Result<String, String> {
+    let mut c = open(peer, "/wire", &[])?;
+    let text = "0123456789abcdef".repeat((1 << 20) / 16);
+    c.send(&text);
+    wait(&mut c, "the server's count", |r| !r.texts.is_empty())?;
+    let answer = c.handler().texts[0].clone();
+    let counts: Vec<usize> = answer.split(' ').filter_map(|n| n.parse().ok()).collect();
+    let &[len, read] = counts.as_slice() else {
+        return Err(format!("the server answered {answer:?}"));
+    };
+    ensure(len == text.len(), || format!("the server got {len} bytes"))?;
+    if peer.deflate {
+        ensure(read < text.len() / 4, || {
+            format!("compressed, yet the server read {read} bytes")
+        })?;
+    } else {
+        ensure(read >= text.len(), || {
+            format!("uncompressed, yet the server read {read} bytes")
+        })?;
+    }
+    close(&mut c)?;
+    Ok(format!(
+        "1 MiB of repetitive text took {read} bytes on the wire, as the server counted"
+    ))
+}
+
 fn fragments_and_pings(peer: &Peer) -> Result<String, String> {
     // Ours, fragmented, to the echo path; and our ping.
     let mut c = open(peer, "/echo", &[])?;
@@ -177,6 +251,21 @@ fn fragments_and_pings(peer: &Peer) -> Result<String, String> {
     })?;
     close(&mut c)?;
     Ok("3-fragment send reassembled by the server; its 3-fragment message reassembled here; pings both ways".into())
+}
+
+/// The server's 1 MiB text message in 16 frames of 64 KiB: frame `i` is
+/// the two digits of `i` over and over (compressed as one message when
+/// permessage-deflate was agreed: RSV1 on the first frame only).
+fn big_fragments(peer: &Peer) -> Result<String, String> {
+    let mut c = open(peer, "/big-fragments", &[])?;
+    wait(&mut c, "a 1 MiB message in 16 fragments", |r| !r.texts.is_empty())?;
+    let expected: String = (0..16).map(|i| format!("{i:02}").repeat(1 << 15)).collect();
+    let got = &c.handler().texts[0];
+    ensure(*got == expected, || {
+        format!("{} bytes, not the 1 MiB expected", got.len())
+    })?;
+    close(&mut c)?;
+    Ok("1 MiB text message in 16 fragments reassembled intact".into())
 }
 
 fn subprotocol(peer: &Peer) -> Result<String, String> {
@@ -228,35 +317,67 @@ fn trust_ca(_: &mut ClientConfig, _: &str) -> Result<(), String> {
     Err("--ca: this interop_client was built without TLS; rebuild with --features tls".into())
 }
 
+/// Offers permessage-deflate with the client's defaults.
+#[cfg(feature = "deflate")]
+fn offer_deflate(config: &mut ClientConfig) -> Result<(), String> {
+    config.deflate = Some(hvws::DeflateConfig::client());
+    Ok(())
+}
+
+/// A build without the `deflate` feature has nothing to offer.
+#[cfg(not(feature = "deflate"))]
+fn offer_deflate(_: &mut ClientConfig) -> Result<(), String> {
+    Err("--deflate: this interop_client was built without deflate; rebuild with --features deflate".into())
+}
+
 fn main() -> ExitCode {
-    let usage = "usage: interop_client --url ws[s]://HOST:PORT [--ca CA.pem] [--peer NAME]";
+    let usage = "usage: interop_client --url ws[s]://HOST:PORT [--ca CA.pem] [--deflate] [--peer NAME]";
     let mut url = String::new();
     let mut peer = "peer".to_owned();
     let mut config = ClientConfig::default();
+    let mut deflate = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next()) {
-            ("--url", Some(v)) => url = v.trim_end_matches('/').to_owned(),
-            ("--peer", Some(v)) => peer = v,
-            ("--ca", Some(path)) => {
-                if let Err(e) = trust_ca(&mut config, &path) {
-                    eprintln!("interop_client: {e}");
-                    return ExitCode::from(2);
-                }
+        let set = match arg.as_str() {
+            "--deflate" => {
+                deflate = true;
+                offer_deflate(&mut config)
             }
-            _ => url.clear(),
+            flag => match (flag, args.next()) {
+                ("--url", Some(v)) => {
+                    url = v.trim_end_matches('/').to_owned();
+                    Ok(())
+                }
+                ("--peer", Some(v)) => {
+                    peer = v;
+                    Ok(())
+                }
+                ("--ca", Some(path)) => trust_ca(&mut config, &path),
+                _ => Err(usage.to_owned()),
+            },
+        };
+        if let Err(e) = set {
+            eprintln!("interop_client: {e}");
+            return ExitCode::from(2);
         }
     }
     if url.is_empty() {
         eprintln!("{usage}");
         return ExitCode::from(2);
     }
-    let target = Peer { base: url, config };
+    let target = Peer {
+        base: url,
+        config,
+        deflate,
+    };
     type Check = fn(&Peer) -> Result<String, String>;
-    let checks: [(&str, Check); 5] = [
+    let checks: [(&str, Check); 8] = [
+        ("extensions", extensions),
         ("text_and_binary", text_and_binary),
         ("one_mib", one_mib),
+        ("wire_bytes", wire_bytes),
         ("fragments_and_pings", fragments_and_pings),
+        ("big_fragments", big_fragments),
         ("subprotocol", subprotocol),
         ("closes", closes),
     ];

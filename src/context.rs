@@ -89,6 +89,9 @@ impl Context<'_> {
     /// message's own opcode, and the one with `fin == true` ends it. Whole
     /// messages sent meanwhile by other calls wait and follow it. `Ping` and
     /// `Pong` go out at once (control frames may interleave fragments).
+    /// When permessage-deflate was agreed, a whole message (`fin == true`
+    /// with no fragmented message open) is compressed as
+    /// [`Context::send_text`] would; fragments never are.
     ///
     /// Fails, queuing nothing, when the frame breaks those rules:
     /// [`SendError::InvalidOpcode`] for `Close` (use [`Context::close`]), a

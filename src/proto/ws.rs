@@ -307,6 +307,17 @@ impl WsConn {
         match kind {
             RawFrame::Control => encode_frame(&mut out.buf, true, opcode, payload, mask),
             RawFrame::Data(wire) => {
+                // A whole message (not a fragment) is compressed as
+                // send_message would; fragments go as they are (RFC 7692
+                // lets a sender leave any message uncompressed).
+                #[cfg(feature = "deflate")]
+                let whole = fin && wire != Opcode::Continuation;
+                #[cfg(feature = "deflate")]
+                match self.deflate.as_mut().filter(|d| whole && d.wants(payload.len())) {
+                    Some(d) => d.encode_message(&mut out.buf, wire, payload, mask),
+                    None => encode_frame(&mut out.buf, fin, wire, payload, mask),
+                }
+                #[cfg(not(feature = "deflate"))]
                 encode_frame(&mut out.buf, fin, wire, payload, mask);
                 if self.frag.sent(wire, fin) && !self.deferred.is_empty() {
                     out.buf.extend_from_slice(&self.deferred);

@@ -1,6 +1,6 @@
 // End-to-end: examples/chat_server's page (GET /) in headless Chromium.
 //
-//   cargo build --release --features tls --example chat_server --example gen_test_certs
+//   cargo build --release --features "tls deflate" --example chat_server --example gen_test_certs
 //   (cd tests/browser && npm ci && node --test chat.test.mjs)
 //
 // Two pages join the chat, each sends a message and sees the other's, one
@@ -14,6 +14,14 @@
 // certificate by the SHA-256 of its public key
 // (--ignore-certificate-errors-spki-list), and is first shown to refuse the
 // page without it. That run takes no screenshot.
+//
+// And once more with chat_server --deflate (permessage-deflate, which
+// Chromium always offers): the handshake of each page's WebSocket, as the
+// DevTools protocol reports it (Network.webSocketWillSendHandshakeRequest
+// and Network.webSocketHandshakeResponseReceived), must show Chromium's
+// offer and the server's Sec-WebSocket-Extensions: permessage-deflate, the
+// server's log the same; the conversation and a long message (compressed
+// both ways) must go through. No screenshot either.
 //
 // Environment: CHAT_SERVER (the binary; default target/release/examples/
 // chat_server), CHROMIUM (default /usr/bin/chromium), SCREENSHOT (where to
@@ -89,17 +97,18 @@ async function launch(extraArgs = []) {
 /**
  * Two pages chat through the server at `base` (a fresh one, so the pages
  * are user_1 and user_2) until the first one closes; returns the second,
- * whose log has been checked. `onPage` sees each page before it loads.
+ * whose log has been checked. `onPage` sees each page before it loads
+ * (and is awaited).
  */
 async function conversation(browser, base, onPage = () => {}) {
   const alice = await browser.newPage();
-  onPage(alice);
+  await onPage(alice);
   await alice.goto(base);
   await alice.locator("#status[data-state=online]").waitFor();
   assert.equal(await alice.textContent("#nick"), "user_1");
 
   const bob = await browser.newPage();
-  onPage(bob);
+  await onPage(bob);
   await bob.goto(base);
   await bob.locator("#status[data-state=online]").waitFor();
   assert.equal(await bob.textContent("#nick"), "user_2");
@@ -199,5 +208,59 @@ test("the same chat over https/wss, Chromium trusting the test certificate", { t
     await session?.close();
     await server.stop();
     if (madeCerts) rmSync(certs, { recursive: true, force: true });
+  }
+});
+
+/** Lower-cased header names: CDP reports them as they were on the wire. */
+const lowerKeys = (headers) => Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+
+test("the chat with chat_server --deflate: Chromium agrees to permessage-deflate", { timeout: 120_000 }, async () => {
+  const server = await startServer(serverBin, ["--port", "0", "--deflate"], listening, { RUST_LOG: "info" });
+  const base = `http://127.0.0.1:${server.port}/`;
+  const { browser, close } = await launch();
+  try {
+    // Every WebSocket handshake of every page, from the DevTools protocol.
+    const handshakes = new Map();
+    const handshake = (id) => handshakes.get(id) ?? handshakes.set(id, {}).get(id);
+    const watch = async (page) => {
+      const cdp = await page.context().newCDPSession(page);
+      cdp.on("Network.webSocketWillSendHandshakeRequest", (e) => {
+        handshake(e.requestId).request = lowerKeys(e.request.headers);
+      });
+      cdp.on("Network.webSocketHandshakeResponseReceived", (e) => {
+        Object.assign(handshake(e.requestId), { status: e.response.status, response: lowerKeys(e.response.headers) });
+      });
+      await cdp.send("Network.enable");
+    };
+    const bob = await conversation(browser, base, watch);
+
+    // A message over the server's 64-byte threshold: Chromium compresses
+    // it, the server inflates it, and compresses its echo.
+    const long = `a long line, compressed both ways: ${"la ".repeat(40)}`.trim();
+    await say(bob, long);
+    await line(bob, `echo: ${long}`);
+
+    const seen = [...handshakes.values()].filter((h) => h.response);
+    console.log("handshakes seen through CDP:", JSON.stringify(seen.map((h) => ({
+      offer: h.request?.["sec-websocket-extensions"],
+      status: h.status,
+      answer: h.response["sec-websocket-extensions"],
+    }))));
+    assert.equal(seen.length, 2); // alice's and bob's
+    for (const h of seen) {
+      assert.equal(h.status, 101);
+      assert.match(h.request?.["sec-websocket-extensions"] ?? "", /permessage-deflate/);
+      assert.match(h.response["sec-websocket-extensions"] ?? "", /^permessage-deflate/);
+    }
+    const answer = seen[0].response["sec-websocket-extensions"];
+    // The server's own view, from its log line for each page's connection.
+    for (const nick of ["user_1", "user_2"]) {
+      const logged = server.output.find((l) => l.includes(`as ${nick},`));
+      assert.ok(logged?.endsWith(`extensions: ${answer}`), logged);
+    }
+    console.log(`Chromium and chat_server --deflate agreed "${answer}"`);
+  } finally {
+    await close();
+    await server.stop();
   }
 });

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # tests/browser/run.sh -- the chat page of examples/chat_server in headless
 # Chromium (Debian's `chromium` package, driven by playwright-core), over
-# http/ws and over https/wss with a test certificate Chromium is told to
-# trust (chat.test.mjs says how).
+# http/ws, over https/wss with a test certificate Chromium is told to
+# trust, and with permessage-deflate (chat_server --deflate; chat.test.mjs
+# says how each is checked).
 #
 # Installs Chromium with apt-get when it is missing and we are root (CI is);
 # installs playwright-core into tests/browser/node_modules from the lock
 # file (Playwright's own browser download is not used). Builds the release
-# chat_server and gen_test_certs with --features tls. The plain run writes
-# the screenshot tutorials/browser-chat.png (SCREENSHOT=path elsewhere); the
-# https run writes none.
+# chat_server and gen_test_certs with --features "tls deflate". The plain
+# run writes the screenshot tutorials/browser-chat.png (SCREENSHOT=path
+# elsewhere); the https run and the run with chat_server --deflate
+# (permessage-deflate, checked in the handshake through the DevTools
+# protocol) write none.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -29,7 +32,7 @@ if [ ! -x "$CHROMIUM" ]; then
 fi
 "$CHROMIUM" --version
 
-(cd "$ROOT" && cargo build --release --features tls --example chat_server --example gen_test_certs)
+(cd "$ROOT" && cargo build --release --features "tls deflate" --example chat_server --example gen_test_certs)
 
 npm ci --no-audit --no-fund --loglevel=error
 CHROMIUM="$CHROMIUM" node --test --test-reporter=spec chat.test.mjs

@@ -4,11 +4,25 @@
     tests/interop/.venv/bin/python tests/interop/py_server.py   # prints its ws:// address
     tests/interop/.venv/bin/python tests/interop/py_server.py \
         --tls-cert CERT.pem --tls-key KEY.pem                   # wss://, prints that
+    tests/interop/.venv/bin/python tests/interop/py_server.py --deflate
+
+--deflate accepts permessage-deflate with websockets' defaults (what
+`serve` does unless told `compression=None`: server and client windows of
+12 bits, memLevel 5, context takeover both ways; it compresses every
+message, however small); without it compression is off.
 
 Paths:
   /echo        every message back, text as text, binary as binary
+  /wire        answers each message with "LEN READ": its length in bytes and
+               how many bytes the server has read from the connection since
+               the handshake (so a client sees what its message cost on the
+               wire)
+  /extensions  sends the Sec-WebSocket-Extensions the server answered, or
+               "none"
   /fragments   sends one text message in three frames, pings, and reports
                whether the pong came back ("pong received")
+  /big-fragments  sends one 1 MiB text message in 16 frames of 64 KiB, frame
+               i the two digits of i over and over
   /close       reads "CODE REASON" and closes with that code and reason
   /record      remembers the code and reason of the client's close
   /report      sends "CODE REASON" of the last /record close
@@ -45,6 +59,28 @@ async def handler(ws):
                 await ws.send(msg)
         except ConnectionClosed:
             pass
+    elif path == "/wire":
+        read = 0
+        receive_data = ws.protocol.receive_data
+
+        def counting(data):
+            nonlocal read
+            read += len(data)
+            return receive_data(data)
+
+        ws.protocol.receive_data = counting
+        try:
+            async for msg in ws:
+                size = len(msg.encode() if isinstance(msg, str) else msg)
+                await ws.send(f"{size} {read}")
+        except ConnectionClosed:
+            pass
+    elif path == "/extensions":
+        await ws.send(ws.response.headers.get("Sec-WebSocket-Extensions", "none"))
+        await drain(ws)
+    elif path == "/big-fragments":
+        await ws.send([f"{i:02d}" * (1 << 15) for i in range(16)])
+        await drain(ws)
     elif path == "/fragments":
         await ws.send(["Hel", "lo, ", "hvws"])  # one message, three frames
         pong = await ws.ping(b"server-ping")
@@ -79,7 +115,7 @@ def select_subprotocol(_conn, offered):
     return None
 
 
-async def main(tls):
+async def main(tls, deflate):
     global recorded
     recorded = asyncio.Event()
     stop = asyncio.get_running_loop().create_future()
@@ -90,7 +126,7 @@ async def main(tls):
         0,
         select_subprotocol=select_subprotocol,
         max_size=16 << 20,
-        compression=None,
+        compression="deflate" if deflate else None,
         ssl=tls,
     ) as server:
         port = server.sockets[0].getsockname()[1]
@@ -115,5 +151,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="websockets interop server for hvws's client")
     parser.add_argument("--tls-cert", help="serve wss:// with this PEM certificate chain")
     parser.add_argument("--tls-key", help="and this PEM private key")
+    parser.add_argument("--deflate", action="store_true", help="accept permessage-deflate (websockets' defaults)")
     args = parser.parse_args()
-    asyncio.run(main(server_tls(args.tls_cert, args.tls_key)))
+    asyncio.run(main(server_tls(args.tls_cert, args.tls_key), args.deflate))

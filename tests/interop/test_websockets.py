@@ -1,16 +1,33 @@
 """Interop: Python's `websockets` (PyPI, not written here) as the client of
-hvws's example servers, over ws:// and over wss://.
+hvws's example servers, over ws:// and over wss://, and with
+permessage-deflate.
 
-    cargo build --release --examples --features tls
+    cargo build --release --examples --features "tls deflate"
     tests/interop/.venv/bin/python tests/interop/test_websockets.py
 
 Starts target/release/examples/{echo_server,chat_server,tutorial04_patterns}
 on port 0 (each prints the port it got), and echo_server and chat_server
 once more with --tls-cert/--tls-key; runs every check against the plain
 servers and the echo and chat checks again over TLS, with an `ssl` context
-that trusts only the test CA; stops them by PID; and prints
-`python-websockets: N passed, M failed` and `python-websockets over wss: N
-passed, M failed`. Exits 1 if any check failed. BIN_DIR overrides where the
+that trusts only the test CA.
+
+Then permessage-deflate (websockets' clients offer it unless told
+`compression=None`): echo_server --deflate (the server's defaults, no
+context takeover either way) and chat_server --deflate, and echo_server
+--deflate-takeover (context takeover both ways). Every check there first
+makes sure the extension was agreed (the 101's Sec-WebSocket-Extensions),
+or, for the client that offers none, that it was not; it counts the bytes
+the client read from the socket to see compressed messages really arrive
+compressed. Small messages, 1 MiB ones (text, compressible and random
+binary), fragmented ones (3 small frames; 16 frames of 64 KiB), a client
+that asks for no context takeover, one that asks for 9-bit windows, a
+broadcast to clients with different terms (one compressed encoding cannot
+serve them all), and the chat conversation.
+
+Stops the servers by PID, and prints `python-websockets: N passed, M
+failed`, `python-websockets over wss: N passed, M failed` and
+`python-websockets with permessage-deflate: N passed, M failed`. Exits 1 if
+any check failed. BIN_DIR overrides where the
 binaries are; TLS_CERTS names a directory with ca.pem, cert.pem and key.pem
 (otherwise gen_test_certs makes them in a temporary one).
 """
@@ -29,6 +46,7 @@ from pathlib import Path
 
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(os.environ.get("BIN_DIR", ROOT / "target" / "release" / "examples"))
@@ -318,6 +336,172 @@ async def tls_is_verified(s):
     return f"without the test CA: {refused!r}; ws:// on the TLS port: {plain}; with it: {version}"
 
 
+# --- with permessage-deflate ----------------------------------------------------------
+#
+# The servers: "echo" and "chat" with --deflate, or (with "takeover" true)
+# "echo" with --deflate-takeover.
+
+
+def agreed(ws):
+    """The Sec-WebSocket-Extensions of the server's 101, or None."""
+    return ws.response.headers.get("Sec-WebSocket-Extensions")
+
+
+def assert_deflate(ws, s, *params):
+    """The server agreed to permessage-deflate, with its own terms (no
+    context takeover either way unless it keeps context) and `params`."""
+    ext = agreed(ws)
+    assert ext is not None and ext.startswith("permessage-deflate"), f"not agreed: {ext!r}"
+    nct = "server_no_context_takeover" in ext, "client_no_context_takeover" in ext
+    if not params:
+        assert nct == ((False, False) if s["takeover"] else (True, True)), ext
+    for p in params:
+        assert p in ext, f"{p} missing from {ext!r}"
+    assert ws.protocol.extensions and ws.protocol.extensions[0].name == "permessage-deflate", ws.protocol.extensions
+    return ext
+
+
+def count_read(ws):
+    """Counts the bytes `ws` reads from its socket from now on: a list
+    whose one element grows."""
+    read = [0]
+    receive_data = ws.protocol.receive_data
+
+    def counting(data):
+        read[0] += len(data)
+        return receive_data(data)
+
+    ws.protocol.receive_data = counting  # websockets looks it up for each read
+    return read
+
+
+async def deflate_small(s):
+    async with connect(s["echo"].url("/echo")) as ws:
+        ext = assert_deflate(ws, s)
+        # Under the server's 64-byte threshold (sent back uncompressed) and over.
+        for msg in ["hello", "", "héllo wörld ✓ 🎉", '{"x": 1, "y": 2, "name": "player"}' * 4]:
+            await ws.send(msg)
+            got = await recv(ws)
+            assert got == msg and isinstance(got, str), (len(got), type(got))
+        data = bytes(range(256)) * 4
+        await ws.send(data)
+        got = await recv(ws)
+        assert got == data and isinstance(got, bytes)
+    return f"agreed {ext!r}; 4 texts (empty, UTF-8, 144 bytes of JSON) and 1 KiB of binary echoed"
+
+
+async def deflate_one_mib(s):
+    async with connect(s["echo"].url("/echo"), max_size=4 * MiB) as ws:
+        assert_deflate(ws, s)
+        read = count_read(ws)
+        text = "0123456789abcdef" * (MiB // 16)
+        await ws.send(text)
+        got_text = await recv(ws)
+        text_read = read[0]
+        assert got_text == text, len(got_text)
+        assert text_read < MiB // 4, f"the 1 MiB text arrived in {text_read} bytes: not compressed"
+        compressible = b"".join(i.to_bytes(4, "big") for i in range(MiB // 4))
+        await ws.send(compressible)
+        assert await recv(ws) == compressible
+        noise = os.urandom(MiB)
+        await ws.send(noise)
+        assert await recv(ws) == noise
+    return f"1 MiB text ({text_read} bytes on the wire), 1 MiB counting and 1 MiB random binary echoed intact"
+
+
+async def deflate_fragments(s):
+    async with connect(s["echo"].url("/echo"), max_size=4 * MiB) as ws:
+        assert_deflate(ws, s)
+        await ws.send(["frag", "men", "ted ✓"])  # one compressed message, three frames
+        assert await recv(ws) == "fragmented ✓"
+        chunks = [f"{i:02d}" * (1 << 15) for i in range(16)]
+        read = count_read(ws)
+        await ws.send(chunks)  # 1 MiB in 16 compressed frames
+        got = await recv(ws)
+        assert got == "".join(chunks), len(got)
+        assert read[0] < MiB // 4, read[0]
+        pong = await ws.ping(b"py-ping")
+        await asyncio.wait_for(pong, 5)
+    return f"3-fragment and 16-fragment (1 MiB, {read[0]} bytes back) messages reassembled; ping answered"
+
+
+async def deflate_no_context_takeover(s):
+    offer = ClientPerMessageDeflateFactory(client_no_context_takeover=True, server_no_context_takeover=True)
+    async with connect(s["echo"].url("/echo"), extensions=[offer], max_size=4 * MiB) as ws:
+        ext = assert_deflate(ws, s, "server_no_context_takeover")
+        # Similar messages, the kind context takeover would help with.
+        for tick in range(20):
+            msg = f'{{"tick": {tick}, "players": [{{"id": 1, "x": {tick * 3}, "y": 7}}, {{"id": 2, "x": 4, "y": {tick}}}]}}'
+            await ws.send(msg)
+            assert await recv(ws) == msg
+        read = count_read(ws)
+        text = "0123456789abcdef" * (MiB // 16)
+        await ws.send(text)
+        assert await recv(ws) == text
+        assert read[0] < MiB // 4, read[0]
+    return f"agreed {ext!r}; 20 game-state messages and 1 MiB ({read[0]} bytes back) echoed"
+
+
+async def deflate_small_windows(s):
+    offer = ClientPerMessageDeflateFactory(server_max_window_bits=9, client_max_window_bits=9)
+    async with connect(s["echo"].url("/echo"), extensions=[offer], max_size=4 * MiB) as ws:
+        ext = assert_deflate(ws, s, "server_max_window_bits=9", "client_max_window_bits=9")
+        text = "".join(f"line {i}: the quick brown fox\n" for i in range(40_000))
+        read = count_read(ws)
+        await ws.send(text)
+        assert await recv(ws) == text
+        assert read[0] < len(text) // 2, (read[0], len(text))
+        await ws.send("short one, over the threshold of sixty-four bytes, twice over!!")
+        assert await recv(ws) == "short one, over the threshold of sixty-four bytes, twice over!!"
+    return f"agreed {ext!r}; {len(text) >> 10} KiB ({read[0] >> 10} KiB back) and a short message echoed"
+
+
+async def deflate_broadcast(s):
+    """One /broadcast message to clients with different terms: the
+    server's terms, 10-bit server window, and no compression."""
+    url = s["echo"].url("/broadcast")
+    small_window = [ClientPerMessageDeflateFactory(server_max_window_bits=10)]
+    async with (
+        connect(url) as a,
+        connect(url, extensions=small_window) as b,
+        connect(url, compression=None) as c,
+    ):
+        assert_deflate(a, s)
+        assert_deflate(b, s, "server_max_window_bits=10")
+        assert agreed(c) is None, agreed(c)
+        await asyncio.sleep(0.1)  # all registered
+        reads = [count_read(ws) for ws in (a, b, c)]
+        msg = '{"event": "round over", "scores": [3, 1, 4, 1, 5, 9, 2, 6]}' * 8
+        await a.send(msg)
+        for ws in (a, b, c):
+            assert await recv(ws) == msg
+        reads = [r[0] for r in reads]
+        assert reads[0] < len(msg) // 2 and reads[1] < len(msg) // 2 and reads[2] > len(msg), reads
+    return f"{len(msg)} bytes from a /broadcast client reached it, a 10-bit-window client and an uncompressed one in {reads} bytes"
+
+
+async def deflate_declined(s):
+    async with connect(s["echo"].url("/echo"), compression=None, max_size=4 * MiB) as ws:
+        assert agreed(ws) is None, agreed(ws)
+        assert not ws.protocol.extensions, ws.protocol.extensions
+        read = count_read(ws)
+        text = "0123456789abcdef" * (MiB // 16)
+        await ws.send(text)
+        assert await recv(ws) == text
+        assert read[0] >= MiB, read[0]
+        await ws.send("small")
+        assert await recv(ws) == "small"
+    return f"no offer, no extension; 1 MiB came back uncompressed ({read[0]} bytes)"
+
+
+async def deflate_chat(s):
+    async with connect(s["chat"].url("/chat")) as ws:
+        ext = assert_deflate(ws, s)
+        assert (await recv(ws)).startswith("welcome user_")
+    detail = await chat_session(s)
+    return f"agreed {ext!r}; {detail}"
+
+
 TESTS = [
     echo_text,
     echo_binary,
@@ -346,6 +530,22 @@ TLS_TESTS = [
     chat_page,
     tls_is_verified,
 ]
+
+
+DEFLATE_TESTS = [
+    deflate_small,
+    deflate_one_mib,
+    deflate_fragments,
+    deflate_no_context_takeover,
+    deflate_small_windows,
+    deflate_broadcast,
+    deflate_declined,
+    deflate_chat,
+]
+
+
+# The same checks against echo_server --deflate-takeover (no chat).
+DEFLATE_TAKEOVER_TESTS = [t for t in DEFLATE_TESTS if t is not deflate_chat]
 
 
 async def run_tests(tests, servers, tag):
@@ -390,8 +590,22 @@ async def main():
             "chat": Server("chat_server", ["--port", "0"], r"chat on wss://[\d.]+:(\d+)/chat", tls=certs),
         }
         servers.update({f"{name} (tls)": server for name, server in tls.items()})
+        deflate = {
+            "echo": Server("echo_server", ["--port", "0", "--deflate"], r"echo on ws://[\d.]+:(\d+)/echo"),
+            "chat": Server("chat_server", ["--port", "0", "--deflate"], r"chat on ws://[\d.]+:(\d+)/chat"),
+        }
+        servers.update({f"{name} (deflate)": server for name, server in deflate.items()})
+        takeover = {
+            "echo": Server("echo_server", ["--port", "0", "--deflate-takeover"], r"echo on ws://[\d.]+:(\d+)/echo")
+        }
+        servers["echo (deflate-takeover)"] = takeover["echo"]
         passed, failed = await run_tests(TESTS, servers, "")
         tls_passed, tls_failed = await run_tests(TLS_TESTS, tls, " [wss]")
+        d_passed, d_failed = await run_tests(DEFLATE_TESTS, {**deflate, "takeover": False}, " [deflate]")
+        t_passed, t_failed = await run_tests(
+            DEFLATE_TAKEOVER_TESTS, {**takeover, "takeover": True}, " [deflate-takeover]"
+        )
+        d_passed, d_failed = d_passed + t_passed, d_failed + t_failed
     finally:
         for s in servers.values():
             s.stop()
@@ -399,7 +613,8 @@ async def main():
             tmp.cleanup()
     print(f"python-websockets: {passed} passed, {failed} failed")
     print(f"python-websockets over wss: {tls_passed} passed, {tls_failed} failed")
-    return 1 if failed or tls_failed else 0
+    print(f"python-websockets with permessage-deflate: {d_passed} passed, {d_failed} failed")
+    return 1 if failed or tls_failed or d_failed else 0
 
 
 if __name__ == "__main__":

@@ -1,13 +1,28 @@
 // Interop: Node's `ws` package (npm, not written here) as the client of
-// hvws's example servers, over ws:// and over wss://.
+// hvws's example servers, over ws:// and over wss://, and with
+// permessage-deflate.
 //
-//   cargo build --release --examples --features tls
+//   cargo build --release --examples --features "tls deflate"
 //   (cd tests/interop && npm ci && node --test ws.test.mjs)
 //
 // Starts target/release/examples/{echo_server,chat_server,tutorial04_patterns}
 // on port 0, and echo_server and chat_server once more with --tls-cert and
 // --tls-key; the echo and chat tests run against both, the wss:// ones
-// trusting only the test CA (`ca`). Stops the servers by PID afterwards.
+// trusting only the test CA (`ca`).
+//
+// permessage-deflate (ws clients offer it unless `perMessageDeflate:
+// false`): echo_server --deflate (the server's defaults, no context
+// takeover either way), echo_server --deflate-takeover (context takeover
+// both ways) and chat_server --deflate. Each test checks what the 101's
+// Sec-WebSocket-Extensions agreed (and `ws.extensions`), and the bytes the
+// socket read and wrote (`bytesRead`, `bytesWritten`), so a message that
+// should travel compressed did. Small messages (ws's threshold set to 0 so
+// it compresses them too), 1 MiB ones, fragmented ones (3 small frames, 16
+// of 64 KiB), a client asking for no context takeover, one asking for
+// 10-bit windows, a broadcast to clients with different terms, a client
+// that offers nothing, and the chat.
+//
+// Stops the servers by PID afterwards.
 // BIN_DIR overrides where the binaries are; TLS_CERTS names a directory
 // with ca.pem, cert.pem and key.pem (otherwise gen_test_certs makes them in
 // a temporary one).
@@ -65,6 +80,22 @@ before(async () => {
     { RUST_LOG: "info" },
   );
   servers.chatTls.tls = true;
+  servers.echoDeflate = await startServer(
+    path.join(binDir, "echo_server"),
+    ["--port", "0", "--deflate"],
+    /echo on ws:\/\/[\d.]+:(\d+)\/echo/,
+  );
+  servers.echoTakeover = await startServer(
+    path.join(binDir, "echo_server"),
+    ["--port", "0", "--deflate-takeover"],
+    /echo on ws:\/\/[\d.]+:(\d+)\/echo/,
+  );
+  servers.chatDeflate = await startServer(
+    path.join(binDir, "chat_server"),
+    ["--port", "0", "--deflate"],
+    /chat on ws:\/\/[\d.]+:(\d+)\/chat/,
+    { RUST_LOG: "info" },
+  );
 });
 
 after(async () => {
@@ -100,11 +131,15 @@ function within(promise, what, ms = 5000) {
 
 /**
  * A `ws` client with a message queue: `next()` resolves to the next
- * message `{ data, isBinary }`; `closed` to `{ code, reason }`.
+ * message `{ data, isBinary }`; `closed` to `{ code, reason }`;
+ * `extensions()`, once open, to the Sec-WebSocket-Extensions the server
+ * answered ("none" if it answered none).
  */
 function open(address, options = {}) {
   const tls = address.startsWith("wss:") ? { ca } : {};
   const ws = new WebSocket(address, options.protocols ?? [], { maxPayload: 16 * MiB, ...tls, ...options });
+  let answered;
+  ws.once("upgrade", (res) => (answered = res.headers["sec-websocket-extensions"] ?? "none"));
   const queue = [];
   const waiting = [];
   ws.on("message", (data, isBinary) => {
@@ -119,7 +154,7 @@ function open(address, options = {}) {
     ws.once("error", reject);
   });
   const next = () => within(queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiting.push(r)), "a message");
-  return { ws, opened: within(opened, "open"), closed: within(closed, "close"), next };
+  return { ws, opened: within(opened, "open"), closed: within(closed, "close"), next, extensions: () => answered };
 }
 
 // The echo and chat tests, over ws:// and then over wss:// (tagged [wss]).
@@ -330,4 +365,191 @@ test("tutorial04_patterns: binary bridge and chat room", async () => {
   assert.equal((await b.next()).data, "[*] node left");
   b.ws.close();
   await Promise.all([bridge.closed, a.closed, b.closed]);
+});
+
+// --- permessage-deflate -----------------------------------------------------------------
+
+/** `c` (open) agreed to permessage-deflate: on the server's own terms (no
+ * context takeover either way unless `takeover`) when `params` is empty,
+ * else with each of `params`. Returns the header. */
+function assertDeflate(c, takeover, ...params) {
+  const ext = c.extensions();
+  assert.match(ext, /^permessage-deflate/);
+  assert.equal(c.ws.extensions, "permessage-deflate");
+  if (params.length === 0) {
+    const nct = ["server_no_context_takeover", "client_no_context_takeover"].map((p) => ext.includes(p));
+    assert.deepEqual(nct, takeover ? [false, false] : [true, true], ext);
+  }
+  for (const p of params) assert.ok(ext.includes(p), `${p} missing from ${ext}`);
+  return ext;
+}
+
+/** Bytes `c`'s socket has read and written so far. */
+const wire = (c) => ({ read: c.ws._socket.bytesRead, written: c.ws._socket.bytesWritten });
+
+const gameState = (tick) =>
+  JSON.stringify({ tick, players: [{ id: 1, x: tick * 3, y: 7 }, { id: 2, x: 4, y: tick }] });
+
+for (const [name, server, takeover] of [
+  ["echo_server --deflate", "echoDeflate", false],
+  ["echo_server --deflate-takeover", "echoTakeover", true],
+]) {
+  test(`${name}: permessage-deflate agreed; small messages compressed both ways`, async () => {
+    // threshold 0: ws compresses even the smallest message.
+    const c = open(url(server, "/echo"), { perMessageDeflate: { threshold: 0 } });
+    await c.opened;
+    const ext = assertDeflate(c, takeover);
+    console.log(`${name}: ws agreed "${ext}"`);
+    for (const msg of ["hello", "", "héllo wörld ✓ 🎉", gameState(1).repeat(3)]) {
+      c.ws.send(msg);
+      assert.deepEqual(await c.next(), { data: msg, isBinary: false });
+    }
+    const data = Buffer.from(Array.from({ length: 1024 }, (_, i) => i & 255));
+    c.ws.send(data);
+    const m = await c.next();
+    assert.ok(m.isBinary && data.equals(m.data));
+    c.ws.close();
+    await c.closed;
+  });
+
+  test(`${name}: 1 MiB text and binary; the text travels compressed both ways`, async () => {
+    const c = open(url(server, "/echo"), { perMessageDeflate: true });
+    await c.opened;
+    assertDeflate(c, takeover);
+    const before = wire(c);
+    const text = "0123456789abcdef".repeat(MiB / 16);
+    c.ws.send(text);
+    assert.equal((await c.next()).data, text);
+    const after = wire(c);
+    const read = after.read - before.read;
+    const written = after.written - before.written;
+    assert.ok(read < MiB / 4, `the echo took ${read} bytes`);
+    assert.ok(written < MiB / 4, `ws wrote ${written} bytes`);
+    const data = randomBytes(MiB);
+    c.ws.send(data);
+    const b = await c.next();
+    assert.ok(b.isBinary && data.equals(b.data));
+    c.ws.close();
+    await c.closed;
+    console.log(`${name}: 1 MiB of text went out in ${written} bytes and came back in ${read}`);
+  });
+
+  test(`${name}: fragmented compressed messages, 3 small frames and 16 of 64 KiB`, async () => {
+    const c = open(url(server, "/echo"), { perMessageDeflate: { threshold: 0 } });
+    await c.opened;
+    assertDeflate(c, takeover);
+    c.ws.send("frag", { fin: false });
+    c.ws.send("men", { fin: false });
+    c.ws.send("ted ✓", { fin: true });
+    assert.deepEqual(await c.next(), { data: "fragmented ✓", isBinary: false });
+    const chunks = Array.from({ length: 16 }, (_, i) => String(i).padStart(2, "0").repeat(1 << 15));
+    const before = wire(c);
+    chunks.forEach((chunk, i) => c.ws.send(chunk, { fin: i === 15 }));
+    const m = await c.next();
+    assert.equal(m.data.length, MiB);
+    assert.equal(m.data, chunks.join(""));
+    const read = wire(c).read - before.read;
+    assert.ok(read < MiB / 4, `the echo took ${read} bytes`);
+    c.ws.close();
+    await c.closed;
+  });
+
+  test(`${name}: a client that asks for no context takeover`, async () => {
+    const c = open(url(server, "/echo"), {
+      perMessageDeflate: { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: 0 },
+    });
+    await c.opened;
+    // ws asks the server with server_no_context_takeover; its own
+    // clientNoContextTakeover it just does (the server may answer it or not).
+    const ext = assertDeflate(c, takeover, "server_no_context_takeover");
+    console.log(`${name}: no-context-takeover client agreed "${ext}"`);
+    for (let tick = 0; tick < 20; tick++) {
+      c.ws.send(gameState(tick));
+      assert.equal((await c.next()).data, gameState(tick));
+    }
+    const text = "0123456789abcdef".repeat(MiB / 16);
+    c.ws.send(text);
+    assert.equal((await c.next()).data, text);
+    c.ws.close();
+    await c.closed;
+  });
+
+  test(`${name}: a client that asks for 10-bit windows`, async () => {
+    const c = open(url(server, "/echo"), {
+      perMessageDeflate: { serverMaxWindowBits: 10, clientMaxWindowBits: 10, threshold: 0 },
+    });
+    await c.opened;
+    const ext = assertDeflate(c, takeover, "server_max_window_bits=10", "client_max_window_bits=10");
+    console.log(`${name}: 10-bit client agreed "${ext}"`);
+    const text = Array.from({ length: 40_000 }, (_, i) => `line ${i}: the quick brown fox\n`).join("");
+    const before = wire(c);
+    c.ws.send(text);
+    assert.equal((await c.next()).data, text);
+    const read = wire(c).read - before.read;
+    assert.ok(read < text.length / 2, `${text.length} bytes came back in ${read}`);
+    c.ws.close();
+    await c.closed;
+  });
+
+  test(`${name}: a broadcast reaches clients with different terms, each as it agreed`, async () => {
+    const a = open(url(server, "/broadcast"), { perMessageDeflate: true });
+    const b = open(url(server, "/broadcast"), { perMessageDeflate: { serverMaxWindowBits: 11 } });
+    const c = open(url(server, "/broadcast"), { perMessageDeflate: false });
+    await Promise.all([a.opened, b.opened, c.opened]);
+    assertDeflate(a, takeover);
+    assertDeflate(b, takeover, "server_max_window_bits=11");
+    assert.equal(c.extensions(), "none");
+    const before = [a, b, c].map((x) => wire(x).read);
+    const msg = JSON.stringify({ event: "round over", scores: [3, 1, 4, 1, 5, 9, 2, 6] }).repeat(8);
+    a.ws.send(msg);
+    for (const x of [a, b, c]) assert.deepEqual(await x.next(), { data: msg, isBinary: false });
+    const read = [a, b, c].map((x, i) => wire(x).read - before[i]);
+    assert.ok(read[0] < msg.length / 2 && read[1] < msg.length / 2 && read[2] > msg.length, `${read}`);
+    for (const x of [a, b, c]) x.ws.close();
+    await Promise.all([a.closed, b.closed, c.closed]);
+  });
+
+  test(`${name}: a client that offers no permessage-deflate gets plain messages`, async () => {
+    const c = open(url(server, "/echo"), { perMessageDeflate: false });
+    await c.opened;
+    assert.equal(c.extensions(), "none");
+    assert.equal(c.ws.extensions, "");
+    const before = wire(c);
+    const text = "0123456789abcdef".repeat(MiB / 16);
+    c.ws.send(text);
+    assert.equal((await c.next()).data, text);
+    assert.ok(wire(c).read - before.read >= MiB);
+    c.ws.send("small");
+    assert.equal((await c.next()).data, "small");
+    c.ws.close();
+    await c.closed;
+  });
+}
+
+test("chat_server --deflate: the conversation, compressed", async () => {
+  const alice = open(url("chatDeflate", "/chat"));
+  const welcomeA = (await alice.next()).data;
+  const ext = assertDeflate(alice, false);
+  const nameA = welcomeA.slice("welcome ".length);
+  const bob = open(url("chatDeflate", "/chat"));
+  const nameB = (await bob.next()).data.slice("welcome ".length);
+  assertDeflate(bob, false);
+  assert.equal((await alice.next()).data, `${nameB} joined`);
+  // Over the server's 64-byte threshold: the echo and the broadcast are
+  // compressed.
+  const long = `a long line that the server compresses: ${"la ".repeat(40)}`;
+  bob.ws.send(long);
+  assert.equal((await bob.next()).data, `echo: ${long}`);
+  assert.equal((await alice.next()).data, `${nameB}: ${long}`);
+  alice.ws.close(1000);
+  assert.equal((await bob.next()).data, `${nameA} left`);
+  bob.ws.close();
+  await Promise.all([alice.closed, bob.closed]);
+  // The server's own view, from its log line for alice's connection.
+  const logged = () => servers.chatDeflate.output.find((l) => l.includes(`as ${nameA},`));
+  const deadline = Date.now() + 5000;
+  while (!logged() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const log = logged();
+  assert.ok(log?.endsWith(`extensions: ${ext}`), log);
+  console.log(`chat_server --deflate: agreed "${ext}"; its log: ${log}`);
 });
