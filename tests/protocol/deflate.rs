@@ -11,6 +11,7 @@ use hvws::proto::client::Request;
 use hvws::proto::deflate::{Deflate, DeflateParams};
 use hvws::proto::frame::{encode_frame, parse_header, Opcode};
 use hvws::proto::handshake::encode_accept;
+use hvws::proto::server::Broadcast;
 use hvws::proto::{ClientConn, IdleActivity, Limits};
 use hvws::DeflateConfig;
 
@@ -669,4 +670,59 @@ fn compressed_messages_count_as_activity_for_the_idle_timeout() {
     assert_eq!(p.take_log(Side::Server), vec![format!("text {msg}"); 3]);
     assert_eq!(frames_to(&mut p, Side::Server), ["text rsv1 fin"; 3]);
     assert!(p.server.is_open() && p.client.is_open());
+}
+
+#[test]
+fn a_broadcast_is_compressed_once_for_the_receivers_that_can_share_it() {
+    let msg = snapshot(4, 16);
+    let shared = || DeflateConfig {
+        peer_no_context_takeover: true,
+        ..DeflateConfig::client()
+    };
+    // The server would keep its context; two clients ask it not to.
+    let mut pairs = [
+        open(with_deflate(server_with_takeover()), with_deflate(shared())).0,
+        open(with_deflate(server_with_takeover()), with_deflate(shared())).0,
+        open(
+            with_deflate(server_with_takeover()),
+            with_deflate(DeflateConfig::client()),
+        )
+        .0,
+        open(with_deflate(server_with_takeover()), Limits::default()).0,
+    ];
+    for round in 0..2 {
+        let mut b = Broadcast::new(Opcode::Text, msg.as_bytes(), Vec::new());
+        for p in &mut pairs {
+            let l = p.server_limits.clone();
+            assert!(p.server.push_broadcast(&mut b, &l).is_queued());
+        }
+        let wires: Vec<Vec<u8>> = pairs
+            .iter_mut()
+            .map(|p| {
+                p.drive();
+                assert_eq!(p.take_log(Side::Client), [format!("text {msg}")]);
+                take_wire(p, Side::Client)
+            })
+            .collect();
+        let lines: Vec<Vec<String>> = wires
+            .iter()
+            .map(|w| parse_frames(w).into_iter().map(|(l, _)| l).collect())
+            .collect();
+        assert_eq!(
+            lines,
+            [["text rsv1 fin"], ["text rsv1 fin"], ["text rsv1 fin"], ["text fin"]],
+            "round {round}"
+        );
+        // The two without context takeover got the same bytes, made once;
+        // the one with takeover got its own, smaller from the second round.
+        assert_eq!(wires[0], wires[1]);
+        if round == 1 {
+            assert!(
+                wires[2].len() < wires[0].len() / 4,
+                "{} vs {}",
+                wires[2].len(),
+                wires[0].len()
+            );
+        }
+    }
 }
