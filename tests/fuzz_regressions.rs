@@ -35,3 +35,38 @@ fn handshake_corpus() {
 fn frame_decoder_corpus() {
     replay("frame_decoder", hvws::proto::fuzzing::frame_decoder);
 }
+
+/// The seeds `hvws::proto::fuzzing::deflate_decoder_seeds` makes (as now,
+/// and as committed in `fuzz/seeds/`), then the corpus the fuzzer kept.
+#[cfg(feature = "deflate")]
+#[test]
+fn deflate_decoder_seeds_and_corpus() {
+    let run = hvws::proto::fuzzing::deflate_decoder;
+    for (name, seed) in hvws::proto::fuzzing::deflate_decoder_seeds() {
+        assert!(std::panic::catch_unwind(|| run(&seed)).is_ok(), "seed {name} panicked");
+    }
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/deflate_decoder");
+    for entry in fs::read_dir(&seeds).unwrap_or_else(|e| panic!("{}: {e}", seeds.display())) {
+        let path = entry.unwrap().path();
+        let data = fs::read(&path).unwrap();
+        assert!(
+            std::panic::catch_unwind(|| run(&data)).is_ok(),
+            "{} panicked",
+            path.display()
+        );
+    }
+    replay("deflate_decoder", run);
+}
+
+/// Writes the seeds into `fuzz/seeds/deflate_decoder/`:
+/// `cargo test --features deflate --test fuzz_regressions -- --ignored write_deflate_decoder_seeds`.
+#[cfg(feature = "deflate")]
+#[test]
+#[ignore = "writes fuzz/seeds/deflate_decoder; run by hand when the seeds change"]
+fn write_deflate_decoder_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/deflate_decoder");
+    fs::create_dir_all(&dir).unwrap();
+    for (name, seed) in hvws::proto::fuzzing::deflate_decoder_seeds() {
+        fs::write(dir.join(name), seed).unwrap();
+    }
+}

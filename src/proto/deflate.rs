@@ -28,18 +28,43 @@ use super::ProtocolError;
 /// directions without context takeover, so an idle connection holds no
 /// zlib state at all and a broadcast is compressed once for all.
 ///
-/// Memory per connection with context takeover, as zlib counts it: the
-/// compressor `2^(window_bits + 2) + 2^(mem_level + 9)` bytes (256 KiB at
-/// 15/8, 16 KiB at 11/3), the decompressor `2^peer_window_bits` bytes plus
-/// about 7 KiB (39 KiB at 15).
+/// # Memory
+///
+/// Counted by `tools/deflate-memory` with zlib-rs 0.6 (heap bytes per
+/// connection after a message each way):
+///
+/// - **No context takeover** (the server's defaults, both directions): no
+///   zlib state per connection, whatever the window or memory level. A
+///   connection holds its codec (32 bytes) and, on a server, the agreed
+///   answer for [`ChannelInfo::extensions`](super::info::ChannelInfo::extensions)
+///   (~75 bytes): 508 bytes per idle server connection against 402
+///   without deflate (328 if the client offers nothing). Each thread keeps
+///   one compressor and one decompressor per window size for all such
+///   connections (~430 KB at the defaults), used during a message only.
+/// - **Our context kept** (`no_context_takeover: false`, or the peer asks
+///   for it): a compressor per connection, made on its first compressed
+///   message: `4 * 2^window_bits + 7 * 2^(mem_level + 6)` bytes, plus a
+///   128 KiB hash table whatever the settings (zlib-rs sizes it apart from
+///   `mem_level`, unlike zlib) and ~3.5 KB of state. That is 380 KB at
+///   15/8 (the defaults), 495 KB at 15/9, 166 KB at 12/5, 147 KB at 11/3,
+///   138 KB at 9/1: a smaller window and memory level save little, and
+///   nothing gets near zlib's 16 KB at 11/3.
+/// - **The peer's context kept** (`peer_no_context_takeover: false`): a
+///   decompressor per connection, made on the first compressed message
+///   received: ~48 KB whatever `peer_window_bits` (zlib-rs always
+///   allocates a 32 KiB window).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeflateConfig {
     /// zlib level, 0 (store) to 9 (smallest). Default 6. Level 1 costs
     /// about half the CPU for about 10% larger output on JSON.
     pub level: u8,
-    /// Our compressor's window, 9-15 (a peer may ask for less). Default 15.
+    /// Our compressor's window, 9-15 (a peer may ask for less). Default
+    /// 15. With context takeover a kept compressor costs `4 * 2^window_bits`
+    /// bytes for it (128 KiB at 15, 8 KiB at 11).
     pub window_bits: u8,
-    /// Our compressor's memory level, 1-9. Default 8.
+    /// Our compressor's memory level, 1-9. Default 8. With context takeover
+    /// a kept compressor costs `7 * 2^(mem_level + 6)` bytes for it (112
+    /// KiB at 8, 3.5 KiB at 3).
     pub mem_level: u8,
     /// Start every message we send with an empty context, so nothing is
     /// kept between messages. Default `true` on a server, `false` on a
@@ -49,8 +74,9 @@ pub struct DeflateConfig {
     /// so we keep no decompressor between messages. Default `true` on a
     /// server, `false` on a client. (A peer that refuses is declined.)
     pub peer_no_context_takeover: bool,
-    /// Ask the peer to compress with at most this window, 9-15; smaller
-    /// saves our decompressor's memory. Default 15.
+    /// Ask the peer to compress with at most this window, 9-15. Default 15.
+    /// This saves the peer's memory, not ours: zlib-rs gives every
+    /// decompressor a 32 KiB window whatever this says.
     pub peer_window_bits: u8,
     /// Messages shorter than this many bytes are sent uncompressed (their
     /// header would eat the gain). Default 64.
@@ -148,6 +174,7 @@ pub fn accept<'a>(values: impl Iterator<Item = &'a str>, config: &DeflateConfig)
         }
         let mut seen: Vec<&str> = Vec::new();
         let mut server_nct = config.no_context_takeover;
+        let mut client_nct = config.peer_no_context_takeover;
         let mut server_max: Option<u8> = None;
         let mut client_max: Option<Option<u8>> = None;
         for (k, v) in params {
@@ -157,7 +184,9 @@ pub fn accept<'a>(values: impl Iterator<Item = &'a str>, config: &DeflateConfig)
             seen.push(k);
             match (k.to_ascii_lowercase().as_str(), v) {
                 ("server_no_context_takeover", None) => server_nct = true,
-                ("client_no_context_takeover", None) => {}
+                // The client will not take over its context (§7.1.1.2): so
+                // we need no decompressor of our own for it, and say so.
+                ("client_no_context_takeover", None) => client_nct = true,
                 ("server_max_window_bits", Some(v)) => match window_bits(v) {
                     // zlib cannot compress with a 256-byte window.
                     Some(8) | None => continue 'offers,
@@ -176,18 +205,18 @@ pub fn accept<'a>(values: impl Iterator<Item = &'a str>, config: &DeflateConfig)
         if server_nct {
             response.push_str("; server_no_context_takeover");
         }
-        if config.peer_no_context_takeover {
+        if client_nct {
             response.push_str("; client_no_context_takeover");
         }
         if server_max.is_some() || window < 15 {
             response.push_str(&format!("; server_max_window_bits={window}"));
         }
-        // The client's window: ours to limit only if it said it can be.
+        // The client's window: ours to limit only if it said it can be,
+        // and never past what it offered (§7.1.2.2), 8 included: we inflate
+        // with at least 9 bits, which reads a stream made with 8.
         let peer_window = match client_max {
             Some(offered) => {
-                let w = offered
-                    .map_or(config.peer_window_bits, |o| o.min(config.peer_window_bits))
-                    .max(9);
+                let w = offered.map_or(config.peer_window_bits, |o| o.min(config.peer_window_bits));
                 if w < 15 || offered.is_some() {
                     response.push_str(&format!("; client_max_window_bits={w}"));
                 }
@@ -197,7 +226,7 @@ pub fn accept<'a>(values: impl Iterator<Item = &'a str>, config: &DeflateConfig)
         };
         let params = DeflateParams {
             no_context_takeover: server_nct,
-            peer_no_context_takeover: config.peer_no_context_takeover,
+            peer_no_context_takeover: client_nct,
             window_bits: window,
             peer_window_bits: peer_window,
         };
@@ -416,6 +445,12 @@ impl Deflate {
     /// together), appending to `out`; fails with `MessageTooLarge` as soon
     /// as the output would pass `max` bytes, or `BadCompressedData`.
     pub fn decompress(&mut self, payload: &[u8], out: &mut Vec<u8>, max: usize) -> Result<(), ProtocolError> {
+        if payload.is_empty() {
+            // An empty message. RFC senders send one 0x00 byte (§7.2.3.6);
+            // no bytes at all, with the tail put back, would leave a kept
+            // decompressor inside a block header and break the next message.
+            return Ok(());
+        }
         let bits = self.params.peer_window_bits.max(9);
         if self.params.peer_no_context_takeover {
             SHARED.with(|shared| {
@@ -430,13 +465,19 @@ impl Deflate {
                 let inf = &mut shared.inflaters[i].1;
                 let result = inflate_into(inf, payload, out, max);
                 inf.reset(false);
-                result
+                result.map(|_| ())
             })
         } else {
             let inf = self
                 .peer
                 .get_or_insert_with(|| Box::new(zlib_rs::Inflate::new(false, bits)));
-            inflate_into(inf, payload, out, max)
+            if inflate_into(inf, payload, out, max)? {
+                // The peer ended its deflate stream with a BFINAL block
+                // (§7.2.3.4): a finished decompressor would make every later
+                // message empty. Its next message starts a new stream.
+                inf.reset(false);
+            }
+            Ok(())
         }
     }
 }
@@ -471,23 +512,40 @@ fn deflate_into(d: &mut zlib_rs::Deflate, input: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Inflates `input` (plus the removed tail) into `out`, at most `max`
-/// bytes, never allocating past that.
-fn inflate_into(inf: &mut zlib_rs::Inflate, input: &[u8], out: &mut Vec<u8>, max: usize) -> Result<(), ProtocolError> {
+/// bytes. However much the input would inflate to, `out` holds at most
+/// `max + 1` bytes more than it did, and its capacity grows no further
+/// (doubling, as a `Vec` does, but capped there). Returns whether the
+/// peer ended the deflate stream (a block with BFINAL set).
+fn inflate_into(
+    inf: &mut zlib_rs::Inflate,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    max: usize,
+) -> Result<bool, ProtocolError> {
     let start = out.len();
+    // One byte of room past the limit tells "more than max".
+    let cap = max.saturating_add(1);
     for chunk in [input, &TAIL[..]] {
         let mut consumed = 0;
         loop {
             let produced = out.len() - start;
-            // One byte of room past the limit tells "more than max".
-            let room = (max + 1 - produced).min((chunk.len() - consumed).max(1024) * 4).max(1);
+            // What the rest of the input may plausibly give, within the cap
+            // (`produced <= max` here, so at least one byte).
+            let room = (cap - produced).min((chunk.len() - consumed).max(1024).saturating_mul(4));
             let len = out.len();
+            if out.capacity() - len < room {
+                let grown = (out.capacity() - start).saturating_mul(2);
+                let target = grown.max(produced + room).min(cap);
+                out.reserve_exact(target - produced);
+            }
             out.resize(len + room, 0);
             let (in_before, out_before) = (inf.total_in(), inf.total_out());
             let status = inf
                 .decompress(&chunk[consumed..], &mut out[len..], zlib_rs::InflateFlush::SyncFlush)
                 .map_err(inflate_error)?;
-            consumed += (inf.total_in() - in_before) as usize;
+            let took = (inf.total_in() - in_before) as usize;
             let written = (inf.total_out() - out_before) as usize;
+            consumed += took;
             out.truncate(len + written);
             if out.len() - start > max {
                 return Err(ProtocolError::MessageTooLarge {
@@ -496,16 +554,20 @@ fn inflate_into(inf: &mut zlib_rs::Inflate, input: &[u8], out: &mut Vec<u8>, max
                 });
             }
             match status {
-                // The peer ended the stream (BFINAL): nothing may follow
-                // within this message but our tail.
-                zlib_rs::Status::StreamEnd => break,
+                // The peer ended the stream (BFINAL): what follows within
+                // this message is padding (§7.2.3.4 has one 0x00 byte) and
+                // our tail, neither of which means anything.
+                zlib_rs::Status::StreamEnd => return Ok(true),
+                // All taken, and room was left: nothing more to come.
                 _ if consumed == chunk.len() && written < room => break,
-                zlib_rs::Status::BufError if written == 0 && consumed == chunk.len() => break,
+                // Input left and room to write, yet nothing moved: a stream
+                // that cannot go on (never seen; better than a spin).
+                _ if took == 0 && written == 0 => return Err(ProtocolError::BadCompressedData),
                 _ => {}
             }
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -612,6 +674,13 @@ mod tests {
             "{e:?}"
         );
         assert!(out.len() <= (1 << 20) + 1, "stopped at the limit: {}", out.len());
+        // Nor was more memory taken than that: growth is capped, not doubled
+        // past the limit.
+        assert!(out.capacity() <= (1 << 20) + 1, "capacity {}", out.capacity());
+        // No limit at all is a limit too (and does not overflow).
+        let mut out = Vec::new();
+        b.decompress(&wire, &mut out, usize::MAX).unwrap();
+        assert_eq!(out.len(), 10 << 20);
         let mut out = Vec::new();
         assert_eq!(
             b.decompress(&[0xff, 0xff, 0xff, 0xff, 0x01], &mut out, 1 << 20),

@@ -199,7 +199,28 @@ pub fn parse_response(
             return Err(ClientHandshakeError::UnexpectedProtocol(p.clone()));
         }
     }
-    let extensions = header("sec-websocket-extensions").map(str::to_owned);
+    // Several headers are one list (RFC 6455 §9.1): a second one must not
+    // slip an extension past the check of what was offered.
+    let mut extension_values = resp
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions"))
+        .map(|h| std::str::from_utf8(h.value).map(str::trim));
+    let extensions = match extension_values.next() {
+        None => None,
+        Some(first) => {
+            let mut all = first
+                .map_err(|_| ClientHandshakeError::Malformed("Sec-WebSocket-Extensions is not UTF-8".into()))?
+                .to_owned();
+            for more in extension_values {
+                let more =
+                    more.map_err(|_| ClientHandshakeError::Malformed("Sec-WebSocket-Extensions is not UTF-8".into()))?;
+                all.push_str(", ");
+                all.push_str(more);
+            }
+            Some(all)
+        }
+    };
     if let Some(e) = &extensions {
         if !extensions_offered {
             return Err(ClientHandshakeError::BadExtensions(format!("{e:?}, none offered")));

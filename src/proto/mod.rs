@@ -73,8 +73,10 @@ pub use server::{Flushed, ServerConn, ServerEvent};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProtocolError {
-    /// RSV1-3 set, but no extension was negotiated.
-    #[error("reserved bits set without a negotiated extension")]
+    /// A reserved bit set where no negotiated extension allows it: RSV2 or
+    /// RSV3 always; RSV1 without permessage-deflate, or on a frame other
+    /// than the first of a data message.
+    #[error("reserved bits set where no negotiated extension allows them")]
     ReservedBits,
     /// Opcode 0x3-0x7 or 0xB-0xF.
     #[error("reserved opcode {0:#x}")]

@@ -414,7 +414,12 @@ impl WsConn {
         };
         if matches!(
             frame,
-            Frame::Text(_) | Frame::Binary(_) | Frame::AssembledText(_) | Frame::AssembledBinary(_)
+            Frame::Text(_)
+                | Frame::Binary(_)
+                | Frame::AssembledText(_)
+                | Frame::AssembledBinary(_)
+                | Frame::Deflated { .. }
+                | Frame::DeflatedAssembled { .. }
         ) {
             self.last_data = now;
         }

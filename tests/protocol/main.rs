@@ -7,6 +7,8 @@
 mod pair;
 
 mod cuts;
+#[cfg(feature = "deflate")]
+mod deflate;
 mod http;
 mod timers;
 mod websocket;

@@ -56,6 +56,10 @@ pub struct Pair {
     /// Bytes moved so far, each way.
     pub moved_to_server: usize,
     pub moved_to_client: usize,
+    /// Every byte moved each way since the test last took them, for tests
+    /// that look at the frames themselves.
+    pub wire_to_server: Vec<u8>,
+    pub wire_to_client: Vec<u8>,
 }
 
 fn peer() -> SocketAddr {
@@ -95,6 +99,8 @@ impl Pair {
             client_eof_sent: false,
             moved_to_server: 0,
             moved_to_client: 0,
+            wire_to_server: Vec::new(),
+            wire_to_client: Vec::new(),
         }
     }
 
@@ -128,12 +134,14 @@ impl Pair {
         if !self.to_server.is_empty() {
             let mut data = std::mem::take(&mut self.to_server);
             self.moved_to_server += data.len();
+            self.wire_to_server.extend_from_slice(&data);
             self.feed_server(&mut data);
             moved = true;
         }
         if !self.to_client.is_empty() {
             let mut data = std::mem::take(&mut self.to_client);
             self.moved_to_client += data.len();
+            self.wire_to_client.extend_from_slice(&data);
             self.feed_client(&mut data);
             moved = true;
         }
@@ -276,6 +284,8 @@ impl Pair {
         }
         self.client_eof_sent = true;
         let mut data = std::mem::take(&mut self.to_client);
+        self.moved_to_client += data.len();
+        self.wire_to_client.extend_from_slice(&data);
         self.feed_client(&mut data);
         if !self.client_gone {
             if let Some(ev) = self.client.handle_eof(self.now, &self.client_limits) {
@@ -292,6 +302,8 @@ impl Pair {
         }
         self.server_eof_sent = true;
         let mut data = std::mem::take(&mut self.to_server);
+        self.moved_to_server += data.len();
+        self.wire_to_server.extend_from_slice(&data);
         self.feed_server(&mut data);
         if !self.server_gone {
             if let Some(ev) = self.server.handle_eof(self.now, &self.server_limits) {
@@ -349,7 +361,10 @@ pub fn server_line(ev: &ServerEvent<'_>) -> String {
 
 pub fn client_line(ev: &ClientEvent<'_>) -> String {
     match ev {
-        ClientEvent::Open { .. } => "open".into(),
+        ClientEvent::Open { extensions: None, .. } => "open".into(),
+        ClientEvent::Open {
+            extensions: Some(e), ..
+        } => format!("open with {e}"),
         ClientEvent::Text(t) => format!("text {t}"),
         ClientEvent::Binary(b) => format!("binary {} bytes", b.len()),
         ClientEvent::Ping(p) => format!("ping {:?}", String::from_utf8_lossy(p)),
