@@ -26,6 +26,10 @@ pub struct Broadcast {
     pub window: usize,
     /// Text frames (sequence and time in hex) instead of binary.
     pub text: bool,
+    /// Game-state snapshots instead (`json_*.rs`).
+    pub json: bool,
+    /// Offer permessage-deflate (with `json`).
+    pub deflate: bool,
 }
 
 /// Bytes of payload that carry the sequence number and send time.

@@ -24,6 +24,10 @@ pub struct Echo {
     pub size: usize,
     /// Binary frames instead of text.
     pub binary: bool,
+    /// Game-state snapshots instead (`json_*.rs`).
+    pub json: bool,
+    /// Offer permessage-deflate (with `json`).
+    pub deflate: bool,
 }
 
 struct Conn {

@@ -8,10 +8,18 @@
 //! wsload echo      --addr 127.0.0.1:9001 --pid PID --conns 100 --inflight 16 --size 32 [--binary]
 //! wsload broadcast --addr 127.0.0.1:9001 --pid PID --receivers 1000 --senders 1 --size 32 --window 16
 //! wsload idle      --addr 127.0.0.1:9001 --pid PID --conns 10000
+//! wsload echo      ... --conns 100 --inflight 16 --json [--deflate]
+//! wsload broadcast ... --receivers 1000 --senders 1 --window 16 --json [--deflate]
+//! wsload idle      ... --conns 5000 [--deflate] [--active]
 //! wsload churn     --addr 127.0.0.1:9001 --pid PID --lanes 16
 //! wsload report    results.tsv [--a hvws] [--b tokio-tungstenite] [--target "WORKLOAD METRIC <= 0.65"]...
 //! wsload certs     --dir DIR      (writes DIR/ca.pem, cert.pem, key.pem for a wss server)
 //! ```
+//!
+//! `--json` sends ~1.2 KB game-state snapshots (JSON text, 64 ticks in turn)
+//! instead of fixed S-byte messages, and checks every reply byte for byte;
+//! `--deflate` offers permessage-deflate (as browsers do), fails unless the
+//! server accepts it, and compresses what it sends (see `json.rs`).
 //!
 //! `--tls CA.pem` makes any workload speak wss: TLS on rustls (ring
 //! provider, TLS 1.3 by default, no session resumption) trusting only that
@@ -30,8 +38,13 @@ mod churn;
 mod echo;
 mod hist;
 mod idle;
+mod json;
+mod json_bcast;
+mod json_echo;
+mod pmd;
 mod procfs;
 mod report;
+mod snapshot;
 mod sock;
 mod ws;
 
@@ -233,9 +246,17 @@ fn run() -> Result<(), String> {
                 inflight: a.num("--inflight", 16)?,
                 size: a.num("--size", 32)?,
                 binary: a.flag("--binary"),
+                json: a.flag("--json"),
+                deflate: a.flag("--deflate"),
             };
             a.done()?;
-            echo::run(&common, &o)?
+            if o.json {
+                json_echo::run(&common, &o)?
+            } else if o.deflate {
+                return Err("--deflate goes with --json".into());
+            } else {
+                echo::run(&common, &o)?
+            }
         }
         "broadcast" => {
             let o = broadcast::Broadcast {
@@ -244,13 +265,23 @@ fn run() -> Result<(), String> {
                 size: a.num("--size", 32)?,
                 window: a.num("--window", 16)?,
                 text: a.flag("--text"),
+                json: a.flag("--json"),
+                deflate: a.flag("--deflate"),
             };
             a.done()?;
-            broadcast::run(&common, &o)?
+            if o.json {
+                json_bcast::run(&common, &o)?
+            } else if o.deflate {
+                return Err("--deflate goes with --json".into());
+            } else {
+                broadcast::run(&common, &o)?
+            }
         }
         "idle" => {
             let o = idle::Idle {
                 conns: a.num("--conns", 10_000)?,
+                deflate: a.flag("--deflate"),
+                active: a.flag("--active"),
             };
             a.done()?;
             idle::run(&common, &o)?
@@ -297,9 +328,9 @@ pub fn fmt_num(v: f64) -> String {
 
 const USAGE: &str = "usage: wsload echo|broadcast|idle|churn [--addr A] [--pid P] [--warmup S] [--duration S]
          [--tls CA.pem] [--out FILE --server NAME --round N --workload NAME]
-  echo:      --conns C --inflight K --size S [--binary]
-  broadcast: --receivers C --senders N --size S --window W [--text]
-  idle:      --conns C
+  echo:      --conns C --inflight K (--size S [--binary] | --json [--deflate])
+  broadcast: --receivers C --senders N --window W (--size S [--text] | --json [--deflate])
+  idle:      --conns C [--deflate] [--active]
   churn:     --lanes L
        wsload certs --dir DIR
        wsload report FILE [--a NAME] [--b NAME] [--target \"WORKLOAD METRIC <=|>= RATIO\"]...";
