@@ -28,8 +28,8 @@ pub struct Broadcast {
     pub text: bool,
     /// Game-state snapshots instead (`json_*.rs`).
     pub json: bool,
-    /// Offer permessage-deflate (with `json`).
-    pub deflate: bool,
+    /// Whether permessage-deflate is offered, and must be agreed (with `json`).
+    pub pmd: crate::json::Pmd,
 }
 
 /// Bytes of payload that carry the sequence number and send time.

@@ -26,8 +26,8 @@ pub struct Echo {
     pub binary: bool,
     /// Game-state snapshots instead (`json_*.rs`).
     pub json: bool,
-    /// Offer permessage-deflate (with `json`).
-    pub deflate: bool,
+    /// Whether permessage-deflate is offered, and must be agreed (with `json`).
+    pub pmd: crate::json::Pmd,
 }
 
 struct Conn {

@@ -6,7 +6,7 @@
 //! connections cost per second.
 //!
 //! `--deflate` offers permessage-deflate on every connection (it must be
-//! accepted); `--active` has every connection, the warm-up ones included,
+//! accepted), `--offer` offers it expecting a decline; `--active` has every connection, the warm-up ones included,
 //! echo one game-state snapshot before the RSS is read, so compressors and
 //! decompressors that are made on first use are counted.
 
@@ -26,8 +26,8 @@ const WARM: usize = 16;
 pub struct Idle {
     /// Connections in all (including the warm-up ones).
     pub conns: usize,
-    /// Offer permessage-deflate.
-    pub deflate: bool,
+    /// Whether permessage-deflate is offered, and must be agreed.
+    pub pmd: json::Pmd,
     /// Echo one snapshot on every connection before reading the RSS.
     pub active: bool,
 }
@@ -35,18 +35,9 @@ pub struct Idle {
 /// Opens `n` connections (tokens `first..`) and, with `--active`, echoes
 /// one snapshot on each.
 fn open(poll: &mut Poll, c: &Common, o: &Idle, n: usize, first: usize, parallel: usize) -> Result<Vec<Sock>, String> {
-    let opened = ws::open_many_ext(
-        poll,
-        c.addr,
-        &c.tls,
-        "/echo",
-        json::offer(o.deflate),
-        n,
-        first,
-        parallel,
-    )?;
+    let opened = ws::open_many_ext(poll, c.addr, &c.tls, "/echo", o.pmd.offer(), n, first, parallel)?;
     let answers: Vec<Option<String>> = opened.iter().map(|(_, a)| a.clone()).collect();
-    let params = json::agree(&answers, o.deflate)?;
+    let params = json::agree(&answers, o.pmd)?;
     let mut socks: Vec<Sock> = opened.into_iter().map(|(s, _)| s).collect();
     if o.active {
         json::exchange_one(poll, &mut socks, first, params)?;

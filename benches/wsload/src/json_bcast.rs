@@ -44,18 +44,9 @@ pub fn run(c: &Common, o: &Broadcast) -> Result<Metrics, String> {
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
     let total = o.receivers + o.senders;
     // Senders last: tokens receivers.. are the senders.
-    let opened = ws::open_many_ext(
-        &mut poll,
-        c.addr,
-        &c.tls,
-        "/broadcast",
-        json::offer(o.deflate),
-        total,
-        0,
-        128,
-    )?;
+    let opened = ws::open_many_ext(&mut poll, c.addr, &c.tls, "/broadcast", o.pmd.offer(), total, 0, 128)?;
     let answers: Vec<Option<String>> = opened.iter().map(|(_, a)| a.clone()).collect();
-    let params = json::agree(&answers, o.deflate)?;
+    let params = json::agree(&answers, o.pmd)?;
     // Let the server finish registering the last connections.
     std::thread::sleep(Duration::from_millis(200));
     let ticks = snapshot::ticks(TICKS);

@@ -37,18 +37,9 @@ struct Conn {
 /// Runs the workload and returns its metrics.
 pub fn run(c: &Common, o: &Echo) -> Result<Metrics, String> {
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
-    let opened = ws::open_many_ext(
-        &mut poll,
-        c.addr,
-        &c.tls,
-        "/echo",
-        json::offer(o.deflate),
-        o.conns,
-        0,
-        128,
-    )?;
+    let opened = ws::open_many_ext(&mut poll, c.addr, &c.tls, "/echo", o.pmd.offer(), o.conns, 0, 128)?;
     let answers: Vec<Option<String>> = opened.iter().map(|(_, a)| a.clone()).collect();
-    let params = json::agree(&answers, o.deflate)?;
+    let params = json::agree(&answers, o.pmd)?;
     let ticks = snapshot::ticks(TICKS);
     let mut framer = Framer::new(params);
     let frames: Vec<Vec<u8>> = ticks
