@@ -166,7 +166,13 @@ fn window_bits(v: &str) -> Option<u8> {
 /// The server's choice among the offers in `values` (the request's
 /// `Sec-WebSocket-Extensions` headers): the parameters and the response
 /// header value, or `None` to decline (no offer, or none acceptable).
-pub fn accept<'a>(values: impl Iterator<Item = &'a str>, config: &DeflateConfig) -> Option<(DeflateParams, String)> {
+///
+/// The value is one of a few strings kept for the life of the process
+/// (see `intern`), so a channel keeps no copy of its own.
+pub fn accept<'a>(
+    values: impl Iterator<Item = &'a str>,
+    config: &DeflateConfig,
+) -> Option<(DeflateParams, &'static str)> {
     let config = config.clamped();
     'offers: for (name, params) in extensions(values) {
         if !name.eq_ignore_ascii_case("permessage-deflate") {
@@ -230,9 +236,25 @@ pub fn accept<'a>(values: impl Iterator<Item = &'a str>, config: &DeflateConfig)
             window_bits: window,
             peer_window_bits: peer_window,
         };
-        return Some((params, response));
+        return Some((params, intern(response)));
     }
     None
+}
+
+/// A server's answer, kept once for the whole process: every channel that
+/// agreed the same points at the same string instead of holding a copy
+/// (with the defaults, 74 bytes and an allocation per connection). There
+/// are few: an answer is two flags and at most two window sizes of 9-15,
+/// so at most 2 x 2 x 8 x 8 = 256 strings can ever be kept.
+fn intern(answer: String) -> &'static str {
+    static ANSWERS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut answers = ANSWERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(known) = answers.iter().find(|a| **a == answer) {
+        return known;
+    }
+    let kept: &'static str = Box::leak(answer.into_boxed_str());
+    answers.push(kept);
+    kept
 }
 
 /// The client's offer, for its `Sec-WebSocket-Extensions` header.
@@ -574,7 +596,7 @@ fn inflate_into(
 mod tests {
     use super::*;
 
-    fn server_accepts(offer: &str) -> Option<(DeflateParams, String)> {
+    fn server_accepts(offer: &str) -> Option<(DeflateParams, &'static str)> {
         accept(std::iter::once(offer), &DeflateConfig::server())
     }
 
@@ -608,6 +630,22 @@ mod tests {
         // A browser's offer.
         let (p, _) = server_accepts("permessage-deflate; client_max_window_bits").unwrap();
         assert_eq!((p.window_bits, p.peer_window_bits), (15, 15));
+    }
+
+    #[test]
+    fn connections_that_agree_the_same_share_one_answer_string() {
+        let (_, a) = server_accepts("permessage-deflate; client_max_window_bits").unwrap();
+        let (_, b) = server_accepts("permessage-deflate").unwrap();
+        assert_eq!(a, b);
+        assert!(std::ptr::eq(a, b), "the same answer is kept once");
+        let (_, c) = server_accepts("permessage-deflate; server_max_window_bits=10").unwrap();
+        assert!(!std::ptr::eq(a, c));
+        assert_eq!(
+            c,
+            server_accepts("permessage-deflate; server_max_window_bits=10")
+                .unwrap()
+                .1
+        );
     }
 
     #[test]

@@ -41,8 +41,9 @@ pub struct ChannelInfo {
     peer: SocketAddr,
     protocol: Option<String>,
     tls: Option<Box<TlsInfo>>,
-    /// The extensions agreed (the `Sec-WebSocket-Extensions` answer).
-    extensions: Option<Box<str>>,
+    /// The extensions agreed (the `Sec-WebSocket-Extensions` answer), one
+    /// of the few answers kept for the whole process.
+    extensions: Option<&'static str>,
     /// `headers()` as owned pairs, made when first asked for.
     owned_headers: OnceLock<Vec<(String, String)>>,
 }
@@ -126,12 +127,12 @@ impl ChannelInfo {
     /// (`permessage-deflate; server_no_context_takeover`, say); `None` for
     /// none.
     pub fn extensions(&self) -> Option<&str> {
-        self.extensions.as_deref()
+        self.extensions
     }
 
     #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
-    pub(crate) fn set_extensions(&mut self, value: String) {
-        self.extensions = Some(value.into_boxed_str());
+    pub(crate) fn set_extensions(&mut self, value: &'static str) {
+        self.extensions = Some(value);
     }
 
     /// A handshake header by name (case-insensitive).

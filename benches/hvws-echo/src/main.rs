@@ -15,6 +15,12 @@
 //! (rustls on ring, `hvws::ServerTls::from_pem_files`, its defaults).
 //! `--tls-tickets N` sets rustls's `send_tls13_tickets` (default 2), for
 //! measuring what the session tickets cost.
+//!
+//! `--deflate` accepts permessage-deflate with the server's defaults
+//! ([`hvws::DeflateConfig::server`]: no context takeover either way, level
+//! 6, window 15, memLevel 8); `--deflate-takeover` accepts it with context
+//! takeover both ways (a compressor and a decompressor per connection, made
+//! on its first compressed message); `--deflate-level N` sets the level.
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -30,14 +36,15 @@ struct EchoServer {
 }
 
 impl EchoServer {
-    fn on_data(&mut self, ctx: &mut Context<'_>, channel: Channel, opcode: Opcode, data: &[u8]) {
-        if self.broadcast.contains(&channel) {
-            ctx.broadcast_to(self.broadcast.iter().copied(), data, opcode)
-                .expect("text and binary are data opcodes");
-        } else {
-            ctx.send(channel, data, opcode, true)
-                .expect("a whole text or binary message is a valid frame");
+    /// Broadcasts a message from a `/broadcast` channel; false for an
+    /// `/echo` channel.
+    fn broadcast(&mut self, ctx: &mut Context<'_>, channel: Channel, opcode: Opcode, data: &[u8]) -> bool {
+        if !self.broadcast.contains(&channel) {
+            return false;
         }
+        ctx.broadcast_to(self.broadcast.iter().copied(), data, opcode)
+            .expect("text and binary are data opcodes");
+        true
     }
 }
 
@@ -52,12 +59,19 @@ impl HvWebServer for EchoServer {
         }
     }
 
+    // Echoes go out as whole messages (`send_text`/`send_binary`, not
+    // `ctx.send`, which queues one raw frame and never compresses), so they
+    // are compressed when permessage-deflate was agreed.
     fn on_ws_message(&mut self, ctx: &mut Context<'_>, channel: Channel, msg: &str) {
-        self.on_data(ctx, channel, Opcode::Text, msg.as_bytes());
+        if !self.broadcast(ctx, channel, Opcode::Text, msg.as_bytes()) {
+            ctx.send_text(channel, msg);
+        }
     }
 
     fn on_ws_binary(&mut self, ctx: &mut Context<'_>, channel: Channel, data: &[u8]) {
-        self.on_data(ctx, channel, Opcode::Binary, data);
+        if !self.broadcast(ctx, channel, Opcode::Binary, data) {
+            ctx.send_binary(channel, data);
+        }
     }
 
     fn on_ws_close(&mut self, _ctx: &mut Context<'_>, channel: Channel, _close: &CloseInfo) {
@@ -67,10 +81,12 @@ impl HvWebServer for EchoServer {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let usage = "usage: hvws-echo [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem [--tls-tickets N]]";
+    let usage = "usage: hvws-echo [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem [--tls-tickets N]]\n                 [--deflate | --deflate-takeover] [--deflate-level N]";
     let mut port = 9001u16;
     let mut host = String::from("127.0.0.1");
     let (mut cert, mut key, mut tickets) = (None, None, None);
+    let mut deflate: Option<hvws::DeflateConfig> = None;
+    let mut level = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -79,6 +95,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--tls-cert" => cert = Some(args.next().ok_or("--tls-cert needs a file")?),
             "--tls-key" => key = Some(args.next().ok_or("--tls-key needs a file")?),
             "--tls-tickets" => tickets = Some(args.next().ok_or("--tls-tickets needs a number")?.parse()?),
+            "--deflate" => deflate = Some(hvws::DeflateConfig::server()),
+            "--deflate-takeover" => {
+                deflate = Some(hvws::DeflateConfig {
+                    no_context_takeover: false,
+                    peer_no_context_takeover: false,
+                    ..hvws::DeflateConfig::server()
+                })
+            }
+            "--deflate-level" => level = Some(args.next().ok_or("--deflate-level needs a number")?.parse()?),
             "-h" | "--help" => {
                 println!("{usage}");
                 return Ok(());
@@ -90,9 +115,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| format!("{host:?} resolves to no address"))?;
+    if let (Some(d), Some(level)) = (deflate.as_mut(), level) {
+        d.level = level;
+    }
     let config = ServerConfig {
         max_message_size: 16 << 20,
         max_frame_size: 16 << 20,
+        deflate,
         ..Default::default()
     };
     let mut server = Server::with_config(EchoServer::default(), config);

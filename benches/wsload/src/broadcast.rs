@@ -26,6 +26,10 @@ pub struct Broadcast {
     pub window: usize,
     /// Text frames (sequence and time in hex) instead of binary.
     pub text: bool,
+    /// Game-state snapshots instead (`json_*.rs`).
+    pub json: bool,
+    /// Whether permessage-deflate is offered, and must be agreed (with `json`).
+    pub pmd: crate::json::Pmd,
 }
 
 /// Bytes of payload that carry the sequence number and send time.

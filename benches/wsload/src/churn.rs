@@ -61,7 +61,7 @@ fn start(poll: &Poll, addr: SocketAddr, tls: &Tls, lane: usize, gen: usize) -> R
 /// Runs the workload and returns its metrics.
 pub fn run(c: &Common, o: &Churn) -> Result<Metrics, String> {
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
-    let request = ws::upgrade_request("/echo");
+    let request = ws::upgrade_request("/echo", None);
     let mut echo = Vec::new();
     masked_frame(&mut echo, TEXT, PING);
     let echo_reply = 2 + PING.len();

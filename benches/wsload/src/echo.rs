@@ -24,6 +24,10 @@ pub struct Echo {
     pub size: usize,
     /// Binary frames instead of text.
     pub binary: bool,
+    /// Game-state snapshots instead (`json_*.rs`).
+    pub json: bool,
+    /// Whether permessage-deflate is offered, and must be agreed (with `json`).
+    pub pmd: crate::json::Pmd,
 }
 
 struct Conn {

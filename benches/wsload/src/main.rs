@@ -8,10 +8,21 @@
 //! wsload echo      --addr 127.0.0.1:9001 --pid PID --conns 100 --inflight 16 --size 32 [--binary]
 //! wsload broadcast --addr 127.0.0.1:9001 --pid PID --receivers 1000 --senders 1 --size 32 --window 16
 //! wsload idle      --addr 127.0.0.1:9001 --pid PID --conns 10000
+//! wsload echo      ... --conns 100 --inflight 16 --json [--offer | --deflate]
+//! wsload broadcast ... --receivers 1000 --senders 1 --window 16 --json [--offer | --deflate]
+//! wsload idle      ... --conns 5000 [--offer | --deflate] [--active]
 //! wsload churn     --addr 127.0.0.1:9001 --pid PID --lanes 16
 //! wsload report    results.tsv [--a hvws] [--b tokio-tungstenite] [--target "WORKLOAD METRIC <= 0.65"]...
+//! wsload matrix    results.tsv --servers A,B,C [--ratio "WORKLOAD METRIC A / B <= 1.5"]...
 //! wsload certs     --dir DIR      (writes DIR/ca.pem, cert.pem, key.pem for a wss server)
 //! ```
+//!
+//! `--json` sends ~1.2 KB game-state snapshots (JSON text, 64 ticks in turn)
+//! instead of fixed S-byte messages, and checks every reply byte for byte;
+//! `--deflate` offers permessage-deflate (as browsers do), fails unless the
+//! server accepts it, and compresses what it sends (see `json.rs`);
+//! `--offer` makes the same offer but expects the server to decline it
+//! (compression off, measured with the same handshake).
 //!
 //! `--tls CA.pem` makes any workload speak wss: TLS on rustls (ring
 //! provider, TLS 1.3 by default, no session resumption) trusting only that
@@ -30,8 +41,13 @@ mod churn;
 mod echo;
 mod hist;
 mod idle;
+mod json;
+mod json_bcast;
+mod json_echo;
+mod pmd;
 mod procfs;
 mod report;
+mod snapshot;
 mod sock;
 mod ws;
 
@@ -176,6 +192,13 @@ impl Args {
     }
 }
 
+/// `--offer` (offer permessage-deflate, expect a decline) and `--deflate`
+/// (offer it, require it).
+fn pmd_flags(a: &mut Args) -> json::Pmd {
+    let offer = a.flag("--offer");
+    json::Pmd::from_flags(offer, a.flag("--deflate"))
+}
+
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
@@ -196,6 +219,20 @@ fn run() -> Result<(), String> {
         a.done()?;
         let text = std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?;
         print!("{}", report::render(&text, &side_a, &side_b, &targets)?);
+        return Ok(());
+    }
+    if cmd == "matrix" {
+        let servers: Vec<String> = a
+            .take("--servers")
+            .ok_or("matrix needs --servers A,B,...")?
+            .split(',')
+            .map(String::from)
+            .collect();
+        let ratios = a.take_all("--ratio");
+        let file = a.0.pop().ok_or("matrix needs a results file")?;
+        a.done()?;
+        let text = std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?;
+        print!("{}", report::render_matrix(&text, &servers, &ratios)?);
         return Ok(());
     }
     if cmd == "certs" {
@@ -233,9 +270,17 @@ fn run() -> Result<(), String> {
                 inflight: a.num("--inflight", 16)?,
                 size: a.num("--size", 32)?,
                 binary: a.flag("--binary"),
+                json: a.flag("--json"),
+                pmd: pmd_flags(&mut a),
             };
             a.done()?;
-            echo::run(&common, &o)?
+            if o.json {
+                json_echo::run(&common, &o)?
+            } else if o.pmd != json::Pmd::Off {
+                return Err("--deflate and --offer go with --json".into());
+            } else {
+                echo::run(&common, &o)?
+            }
         }
         "broadcast" => {
             let o = broadcast::Broadcast {
@@ -244,13 +289,23 @@ fn run() -> Result<(), String> {
                 size: a.num("--size", 32)?,
                 window: a.num("--window", 16)?,
                 text: a.flag("--text"),
+                json: a.flag("--json"),
+                pmd: pmd_flags(&mut a),
             };
             a.done()?;
-            broadcast::run(&common, &o)?
+            if o.json {
+                json_bcast::run(&common, &o)?
+            } else if o.pmd != json::Pmd::Off {
+                return Err("--deflate and --offer go with --json".into());
+            } else {
+                broadcast::run(&common, &o)?
+            }
         }
         "idle" => {
             let o = idle::Idle {
                 conns: a.num("--conns", 10_000)?,
+                pmd: pmd_flags(&mut a),
+                active: a.flag("--active"),
             };
             a.done()?;
             idle::run(&common, &o)?
@@ -297,12 +352,13 @@ pub fn fmt_num(v: f64) -> String {
 
 const USAGE: &str = "usage: wsload echo|broadcast|idle|churn [--addr A] [--pid P] [--warmup S] [--duration S]
          [--tls CA.pem] [--out FILE --server NAME --round N --workload NAME]
-  echo:      --conns C --inflight K --size S [--binary]
-  broadcast: --receivers C --senders N --size S --window W [--text]
-  idle:      --conns C
+  echo:      --conns C --inflight K (--size S [--binary] | --json [--offer | --deflate])
+  broadcast: --receivers C --senders N --window W (--size S [--text] | --json [--offer | --deflate])
+  idle:      --conns C [--offer | --deflate] [--active]
   churn:     --lanes L
        wsload certs --dir DIR
-       wsload report FILE [--a NAME] [--b NAME] [--target \"WORKLOAD METRIC <=|>= RATIO\"]...";
+       wsload report FILE [--a NAME] [--b NAME] [--target \"WORKLOAD METRIC <=|>= RATIO\"]...
+       wsload matrix FILE --servers A,B,... [--ratio \"WORKLOAD METRIC A / B [<=|>= R]\"]...";
 
 fn main() {
     if let Err(e) = run() {

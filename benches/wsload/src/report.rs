@@ -125,6 +125,124 @@ pub fn render(text: &str, a: &str, b: &str, targets: &[String]) -> Result<String
     Ok(out)
 }
 
+/// Parsed results: (workload, metric) in order of first appearance, the
+/// values per (workload, metric, server), and the rounds per server.
+struct Results {
+    order: Vec<(String, String)>,
+    values: BTreeMap<(String, String, String), Vec<f64>>,
+    rounds: BTreeMap<String, std::collections::BTreeSet<String>>,
+}
+
+fn parse_results(text: &str) -> Result<Results, String> {
+    let mut r = Results {
+        order: Vec::new(),
+        values: BTreeMap::new(),
+        rounds: BTreeMap::new(),
+    };
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [server, round, workload, metric, value] = f[..] else {
+            return Err(format!("malformed line {line:?}"));
+        };
+        let v: f64 = value.parse().map_err(|_| format!("bad value in {line:?}"))?;
+        let key = (workload.to_string(), metric.to_string());
+        if !r.order.contains(&key) {
+            r.order.push(key);
+        }
+        r.rounds
+            .entry(server.to_string())
+            .or_default()
+            .insert(round.to_string());
+        r.values
+            .entry((workload.into(), metric.into(), server.into()))
+            .or_default()
+            .push(v);
+    }
+    Ok(r)
+}
+
+impl Results {
+    /// Median, min and max of one server's values.
+    fn stats(&self, w: &str, m: &str, s: &str) -> Option<(f64, f64, f64)> {
+        let mut v = self.values.get(&(w.to_string(), m.to_string(), s.to_string()))?.clone();
+        if v.is_empty() {
+            return None;
+        }
+        let med = median(&mut v);
+        Some((med, v[0], v[v.len() - 1]))
+    }
+}
+
+/// Renders the results file as one table with a column per server (each
+/// cell: the median, and the largest distance of min or max from it in %),
+/// then a table of ratios between servers, each `"WORKLOAD METRIC A / B
+/// <=|>= R"` (the ratio of the medians; with a bound, whether it is met).
+pub fn render_matrix(text: &str, servers: &[String], ratios: &[String]) -> Result<String, String> {
+    let r = parse_results(text)?;
+    let mut out = String::from("| workload | metric |");
+    for s in servers {
+        out.push_str(&format!(" {s} (n={}) |", r.rounds.get(s).map_or(0, |x| x.len())));
+    }
+    out.push_str("\n|---|---|");
+    out.push_str(&"---:|".repeat(servers.len()));
+    out.push('\n');
+    for (w, m) in &r.order {
+        out.push_str(&format!("| {w} | {m} |"));
+        for s in servers {
+            let cell = match r.stats(w, m, s) {
+                Some((med, lo, hi)) => {
+                    let spread = if med != 0.0 {
+                        ((med - lo).max(hi - med) / med.abs() * 100.0).round()
+                    } else {
+                        0.0
+                    };
+                    if spread >= 1.0 {
+                        format!("{} ±{spread}%", fmt_num(med))
+                    } else {
+                        fmt_num(med)
+                    }
+                }
+                None => "—".into(),
+            };
+            out.push_str(&format!(" {cell} |"));
+        }
+        out.push('\n');
+    }
+    if ratios.is_empty() {
+        return Ok(out);
+    }
+    out.push_str("\n| workload | metric | ratio | value | target | met |\n|---|---|---|---:|---|---|\n");
+    for spec in ratios {
+        let t: Vec<&str> = spec.split_whitespace().collect();
+        let (w, m, a, b, bound) = match t[..] {
+            [w, m, a, "/", b] => (w, m, a, b, None),
+            [w, m, a, "/", b, op, v] if op == "<=" || op == ">=" => {
+                let v: f64 = v.parse().map_err(|_| format!("ratio {spec:?}: bad bound"))?;
+                (w, m, a, b, Some((op == "<=", v)))
+            }
+            _ => return Err(format!("ratio {spec:?} is not \"WORKLOAD METRIC A / B [<=|>= R]\"")),
+        };
+        let value = match (r.stats(w, m, a), r.stats(w, m, b)) {
+            (Some((x, ..)), Some((y, ..))) if y != 0.0 => Some(x / y),
+            _ => None,
+        };
+        let vcell = value.map_or("—".to_string(), fmt_num);
+        let (tcell, met) = match (bound, value) {
+            (Some((at_most, lim)), Some(v)) => {
+                let ok = if at_most { v <= lim } else { v >= lim };
+                (
+                    format!("{} {lim}", if at_most { "≤" } else { "≥" }),
+                    if ok { "yes" } else { "**no**" },
+                )
+            }
+            (Some((at_most, lim)), None) => (format!("{} {lim}", if at_most { "≤" } else { "≥" }), "?"),
+            (None, _) => (String::new(), ""),
+        };
+        out.push_str(&format!("| {w} | {m} | {a} / {b} | {vcell} | {tcell} | {met} |\n"));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +258,22 @@ mod tests {
             "| echo | cpu | 10.0 (8.00..12.0) | 20.0 (18.0..22.0) | 0.50 | ≤ 0.65 | yes |"
         );
         assert!(t.contains("n=3"));
+    }
+
+    #[test]
+    fn a_column_per_server_and_ratios() {
+        let text = "a\t1\tbc\tcpu\t10\nb\t1\tbc\tcpu\t20\na\t2\tbc\tcpu\t12\nb\t2\tbc\tcpu\t20\nc\t1\tbc\tcpu\t5\n";
+        let t = render_matrix(
+            text,
+            &["a".into(), "b".into(), "c".into()],
+            &["bc cpu a / b <= 0.5".into(), "bc cpu c / a".into()],
+        )
+        .unwrap();
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "| workload | metric | a (n=2) | b (n=2) | c (n=1) |");
+        assert_eq!(lines[2], "| bc | cpu | 11.0 ±9% | 20.0 | 5.00 |");
+        assert_eq!(lines[6], "| bc | cpu | a / b | 0.550 | ≤ 0.5 | **no** |");
+        assert_eq!(lines[7], "| bc | cpu | c / a | 0.455 |  |  |");
     }
 
     #[test]

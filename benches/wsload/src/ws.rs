@@ -20,11 +20,12 @@ pub const BINARY: u8 = 0x82;
 pub const CLOSE: u8 = 0x88;
 
 /// The upgrade request for `path` (the key is the RFC's sample; the server
-/// only has to answer it).
-pub fn upgrade_request(path: &str) -> Vec<u8> {
+/// only has to answer it), offering the extensions in `offer` if any.
+pub fn upgrade_request(path: &str, offer: Option<&str>) -> Vec<u8> {
+    let ext = offer.map_or(String::new(), |o| format!("Sec-WebSocket-Extensions: {o}\r\n"));
     format!(
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{ext}\r\n"
     )
     .into_bytes()
 }
@@ -82,7 +83,6 @@ enum Opening {
 /// Opens `n` WebSocket connections to `path` (under TLS if `tls` says so),
 /// at most `parallel` handshakes at a time, registered with `poll` under
 /// tokens `first_token..`. Returns them open and drained, in token order.
-#[allow(clippy::too_many_arguments)]
 pub fn open_many(
     poll: &mut Poll,
     addr: SocketAddr,
@@ -92,7 +92,25 @@ pub fn open_many(
     first_token: usize,
     parallel: usize,
 ) -> Result<Vec<Sock>, String> {
-    let request = upgrade_request(path);
+    let opened = open_many_ext(poll, addr, tls, path, None, n, first_token, parallel)?;
+    Ok(opened.into_iter().map(|(s, _)| s).collect())
+}
+
+/// [`open_many`] offering the extensions in `offer`: each connection comes
+/// with the server's `Sec-WebSocket-Extensions` answer, if any.
+#[allow(clippy::too_many_arguments)]
+pub fn open_many_ext(
+    poll: &mut Poll,
+    addr: SocketAddr,
+    tls: &Tls,
+    path: &str,
+    offer: Option<&str>,
+    n: usize,
+    first_token: usize,
+    parallel: usize,
+) -> Result<Vec<(Sock, Option<String>)>, String> {
+    let request = upgrade_request(path, offer);
+    let mut answers: Vec<Option<String>> = vec![None; n];
     let mut socks: Vec<Sock> = Vec::with_capacity(n);
     let mut states: Vec<Opening> = Vec::with_capacity(n);
     let mut events = Events::with_capacity(1024);
@@ -144,6 +162,7 @@ pub fn open_many(
                     if end != head.len() {
                         return Err("server sent data right after the 101".into());
                     }
+                    answers[i] = crate::pmd::extensions_header(head);
                     states[i] = Opening::Open;
                     open += 1;
                 } else if !alive {
@@ -152,5 +171,133 @@ pub fn open_many(
             }
         }
     }
-    Ok(socks)
+    Ok(socks.into_iter().zip(answers).collect())
+}
+
+/// A data message as it came off the wire.
+#[derive(Debug)]
+pub struct Message<'a> {
+    /// Text (1) or binary (2).
+    pub opcode: u8,
+    /// RSV1 on its first frame: compressed (permessage-deflate).
+    pub compressed: bool,
+    /// Its payload (all frames' together), as sent.
+    pub payload: &'a [u8],
+    /// Bytes of frames (headers included) it took on the wire.
+    pub wire: usize,
+}
+
+/// Splits a server's byte stream into data messages (frames unmasked, any
+/// length, fragmented or not). Control frames are skipped, except a close,
+/// which is an error here: the workloads never expect one.
+#[derive(Debug, Default)]
+pub struct FrameReader {
+    /// Bytes of an incomplete frame.
+    buf: Vec<u8>,
+    /// The message being fragmented: opcode, RSV1, payload so far, wire bytes.
+    frag: Option<(u8, bool, Vec<u8>, usize)>,
+}
+
+impl FrameReader {
+    /// Feeds received bytes; calls `f` for every complete data message.
+    pub fn feed(&mut self, chunk: &[u8], mut f: impl FnMut(Message<'_>) -> Result<(), String>) -> Result<(), String> {
+        if self.buf.is_empty() {
+            let used = parse(chunk, &mut self.frag, &mut f)?;
+            self.buf.extend_from_slice(&chunk[used..]);
+        } else {
+            self.buf.extend_from_slice(chunk);
+            let used = parse(&self.buf, &mut self.frag, &mut f)?;
+            self.buf.drain(..used);
+        }
+        Ok(())
+    }
+}
+
+/// Parses whole frames from `data`; returns the bytes used.
+fn parse(
+    data: &[u8],
+    frag: &mut Option<(u8, bool, Vec<u8>, usize)>,
+    f: &mut impl FnMut(Message<'_>) -> Result<(), String>,
+) -> Result<usize, String> {
+    let mut pos = 0;
+    loop {
+        let d = &data[pos..];
+        if d.len() < 2 {
+            return Ok(pos);
+        }
+        if d[1] & 0x80 != 0 {
+            return Err("the server sent a masked frame".into());
+        }
+        let (len, hlen) = match d[1] & 0x7f {
+            126 if d.len() >= 4 => (u16::from_be_bytes([d[2], d[3]]) as usize, 4),
+            127 if d.len() >= 10 => (u64::from_be_bytes(d[2..10].try_into().expect("8 bytes")) as usize, 10),
+            126 | 127 => return Ok(pos),
+            n => (n as usize, 2),
+        };
+        if d.len() < hlen + len {
+            return Ok(pos);
+        }
+        let (fin, rsv1, opcode) = (d[0] & 0x80 != 0, d[0] & 0x40 != 0, d[0] & 0x0f);
+        let payload = &d[hlen..hlen + len];
+        let wire = hlen + len;
+        pos += wire;
+        match opcode {
+            8 => return Err("the server closed the connection".into()),
+            9 | 10 => {}
+            0 => {
+                let Some((_, _, buf, w)) = frag.as_mut() else {
+                    return Err("a continuation frame with no message".into());
+                };
+                buf.extend_from_slice(payload);
+                *w += wire;
+                if fin {
+                    let (opcode, compressed, buf, wire) = frag.take().expect("checked");
+                    f(Message {
+                        opcode,
+                        compressed,
+                        payload: &buf,
+                        wire,
+                    })?;
+                }
+            }
+            1 | 2 if frag.is_some() => return Err("a new message inside a fragmented one".into()),
+            1 | 2 if fin => f(Message {
+                opcode,
+                compressed: rsv1,
+                payload,
+                wire,
+            })?,
+            1 | 2 => *frag = Some((opcode, rsv1, payload.to_vec(), wire)),
+            _ => return Err(format!("unexpected opcode {opcode}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_in_pieces_and_fragments() {
+        // A short text, a compressed 300-byte binary with a 16-bit length,
+        // a ping, and a text in two fragments.
+        let mut wire = vec![0x81, 3, b'a', b'b', b'c', 0xc2, 126, 1, 44];
+        wire.extend(std::iter::repeat_n(7u8, 300));
+        wire.extend([0x89, 0, 0x01, 2, b'h', b'e', 0x80, 1, b'y']);
+        for step in [1, 2, 5, wire.len()] {
+            let mut r = FrameReader::default();
+            let mut got = Vec::new();
+            for c in wire.chunks(step) {
+                r.feed(c, |m| {
+                    got.push((m.opcode, m.compressed, m.payload.to_vec(), m.wire));
+                    Ok(())
+                })
+                .unwrap();
+            }
+            assert_eq!(got.len(), 3, "step {step}");
+            assert_eq!(got[0], (1, false, b"abc".to_vec(), 5));
+            assert_eq!((got[1].0, got[1].1, got[1].2.len(), got[1].3), (2, true, 300, 304));
+            assert_eq!(got[2], (1, false, b"hey".to_vec(), 7));
+        }
+    }
 }
