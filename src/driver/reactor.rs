@@ -363,6 +363,11 @@ impl Reactor {
     /// Whether `key`'s end was seen behind the data just read (TLS): read
     /// again for it, since no edge will come.
     pub fn at_end(&self, key: usize) -> bool {
+        // Only TLS streams answer true: a plain build skips the lookup on
+        // this per-read, per-flush path.
+        if !cfg!(feature = "tls") {
+            return false;
+        }
         self.socks
             .get(key)
             .and_then(Option::as_ref)
@@ -372,6 +377,11 @@ impl Reactor {
     /// Whether `key` holds bytes below its connection's queue (TLS
     /// records): it needs a flush even with nothing queued.
     pub fn holds_output(&self, key: usize) -> bool {
+        // Only TLS streams answer true: a plain build skips the lookup on
+        // this per-read, per-flush path.
+        if !cfg!(feature = "tls") {
+            return false;
+        }
         self.socks
             .get(key)
             .and_then(Option::as_ref)
@@ -380,6 +390,11 @@ impl Reactor {
 
     /// Whether `key` is under TLS.
     pub fn is_tls(&self, key: usize) -> bool {
+        // Only TLS streams answer true: a plain build skips the lookup on
+        // this per-read, per-flush path.
+        if !cfg!(feature = "tls") {
+            return false;
+        }
         self.socks
             .get(key)
             .and_then(Option::as_ref)
