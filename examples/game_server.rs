@@ -111,7 +111,7 @@ impl HvWebServer for Game {
     fn on_init(&mut self, routes: &mut Routes<Self>) {
         routes.websocket("/game");
         routes.get("/state", |game: &mut Game, _, _| {
-            HttpResponse::json(serde_json::to_string(&game.latest).expect("a snapshot is JSON"))
+            HttpResponse::json_text(serde_json::to_string(&game.latest).expect("a snapshot is JSON"))
         });
         routes.get("/health", |_, _, _| HttpResponse::text("ok"));
     }

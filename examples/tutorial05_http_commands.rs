@@ -160,9 +160,12 @@ impl WebChat {
         let text = match parse_flat_object(body) {
             Ok(pairs) => match field(&pairs, "message") {
                 Some(t) if !t.is_empty() => t.to_owned(),
-                _ => return HttpResponse::json(r#"{"error":"body needs a non-empty \"message\""}"#).with_status(400),
+                _ => {
+                    return HttpResponse::json_text(r#"{"error":"body needs a non-empty \"message\""}"#)
+                        .with_status(400)
+                }
             },
-            Err(e) => return HttpResponse::json(format!(r#"{{"error":{}}}"#, json_string(&e))).with_status(400),
+            Err(e) => return HttpResponse::json_text(format!(r#"{{"error":{}}}"#, json_string(&e))).with_status(400),
         };
         let created_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -177,7 +180,7 @@ impl WebChat {
         let delivered = ctx.broadcast_text(&json, None);
         println!("server: POST /messages -> {json} (to {delivered} clients)");
         self.messages.push(message);
-        HttpResponse::json(json).with_status(201)
+        HttpResponse::json_text(json).with_status(201)
     }
 }
 
@@ -187,7 +190,7 @@ impl HvWebServer for WebChat {
             .post("/messages", WebChat::post_message)
             .get("/messages", |chat: &mut WebChat, _, _| {
                 let all: Vec<String> = chat.messages.iter().map(Message::to_json).collect();
-                HttpResponse::json(format!("[{}]", all.join(",")))
+                HttpResponse::json_text(format!("[{}]", all.join(",")))
             })
             .websocket("/ws");
     }

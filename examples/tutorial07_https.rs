@@ -124,7 +124,7 @@ impl HvWebServer for SecureSite {
             .get("/", SecureSite::home)
             .get("/secure", SecureSite::secure)
             .get("/api/info", |_: &mut SecureSite, _, req| {
-                HttpResponse::json(format!(
+                HttpResponse::json_text(format!(
                     r#"{{"scheme":"{}","tls":{}}}"#,
                     req.scheme(),
                     req.tls().is_some()

@@ -84,7 +84,9 @@ pub use proto::deflate::{DeflateConfig, DeflateParams};
 pub use proto::error::{SendError, SendStatus};
 pub use proto::frame::Opcode;
 pub use proto::handshake::offered_protocols;
-pub use proto::http::{HttpRequest, HttpResponse, Method};
+#[cfg(feature = "json")]
+pub use proto::http::JsonBodyError;
+pub use proto::http::{HttpRequest, HttpResponse, Method, RequestBuilder};
 pub use proto::info::ChannelInfo;
 pub use proto::info::TlsInfo;
 pub use proto::limits::IdleActivity;

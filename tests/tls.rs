@@ -32,7 +32,7 @@ struct App {
 impl HvWebServer for App {
     fn on_init(&mut self, routes: &mut Routes<Self>) {
         routes.get("/api/info", |_, _, req| {
-            HttpResponse::json(format!(
+            HttpResponse::json_text(format!(
                 "{{\"scheme\":\"{}\",\"tls\":{},\"sni\":\"{}\",\"alpn\":\"{}\"}}",
                 req.scheme(),
                 req.tls().is_some(),

@@ -2,7 +2,9 @@
 //! writes. Routing them is the crate's business (`crate::Routes`).
 
 use std::fmt;
+use std::fs::File;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// An HTTP request method.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -71,6 +73,9 @@ pub struct HttpRequest {
     pub(crate) minor_version: u8,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
+    /// Path parameters (`:id`, `*path`) the route matched, set by the
+    /// router before the handler runs.
+    pub(crate) params: Vec<(String, String)>,
     pub(crate) peer: SocketAddr,
     pub(crate) tls: Option<Box<super::info::TlsInfo>>,
 }
@@ -121,6 +126,23 @@ impl HttpRequest {
         query_pairs(self.query()).collect()
     }
 
+    /// The path parameter `name` of the route that matched (`id` for
+    /// `/users/:id`, `path` for `/files/*path`), percent-decoded.
+    ///
+    /// ```
+    /// # let req = hvws::HttpRequest::builder(hvws::Method::Get, "/users/7").param("id", "7").build();
+    /// assert_eq!(req.param("id"), Some("7"));
+    /// assert_eq!(req.param("nope"), None);
+    /// ```
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every path parameter as (name, value), in pattern order.
+    pub fn params(&self) -> &[(String, String)] {
+        &self.params
+    }
+
     /// The value of header `name` (case-insensitive), the first if repeated.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -155,6 +177,114 @@ impl HttpRequest {
     }
 }
 
+#[cfg(feature = "json")]
+impl HttpRequest {
+    /// The body parsed as JSON into `T`. A bad body is a
+    /// [`JsonBodyError`], which turns into the 400 to answer with:
+    ///
+    /// ```
+    /// use hvws::{HttpRequest, HttpResponse, Method};
+    /// let req = HttpRequest::builder(Method::Post, "/api/echo").body("{oops").build();
+    /// let resp = match req.json::<serde_json::Value>() {
+    ///     Ok(v) => HttpResponse::json(&v),
+    ///     Err(e) => e.into(),
+    /// };
+    /// assert_eq!(resp.status(), 400);
+    /// assert!(resp.body().starts_with(b"parse error: "));
+    /// ```
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, JsonBodyError> {
+        serde_json::from_slice(&self.body).map_err(JsonBodyError)
+    }
+}
+
+/// A request body that is not the JSON a handler asked for
+/// ([`HttpRequest::json`]). Answer with it: `HttpResponse::from(e)` is a
+/// 400 whose text body is `parse error: ` and serde_json's message.
+#[cfg(feature = "json")]
+#[derive(Debug, thiserror::Error)]
+#[error("parse error: {0}")]
+pub struct JsonBodyError(#[source] pub serde_json::Error);
+
+#[cfg(feature = "json")]
+impl From<JsonBodyError> for HttpResponse {
+    fn from(e: JsonBodyError) -> HttpResponse {
+        HttpResponse::text(e.to_string()).with_status(400)
+    }
+}
+
+/// Builds an [`HttpRequest`] without a network: for testing route
+/// handlers, middleware and helpers.
+///
+/// ```
+/// use hvws::{HttpRequest, Method};
+/// let req = HttpRequest::builder(Method::Get, "/search?q=a%20b")
+///     .header("Cookie", "session=abc")
+///     .build();
+/// assert_eq!(req.query_param("q").as_deref(), Some("a b"));
+/// assert_eq!(req.header("cookie"), Some("session=abc"));
+/// ```
+#[derive(Debug)]
+pub struct RequestBuilder {
+    req: HttpRequest,
+}
+
+impl HttpRequest {
+    /// A builder for a request with `method` and `target` (path and query),
+    /// HTTP/1.1, from `127.0.0.1:1`, without headers or body.
+    pub fn builder(method: Method, target: &str) -> RequestBuilder {
+        RequestBuilder {
+            req: HttpRequest {
+                method,
+                target: target.to_owned(),
+                path_len: target.find('?').unwrap_or(target.len()),
+                minor_version: 1,
+                headers: Vec::new(),
+                body: Vec::new(),
+                params: Vec::new(),
+                peer: SocketAddr::from(([127, 0, 0, 1], 1)),
+                tls: None,
+            },
+        }
+    }
+}
+
+impl RequestBuilder {
+    /// Adds a header (its name is lower-cased, as the server does).
+    pub fn header(mut self, name: &str, value: &str) -> RequestBuilder {
+        self.req.headers.push((name.to_ascii_lowercase(), value.to_owned()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> RequestBuilder {
+        self.req.body = body.into();
+        self
+    }
+
+    /// Adds a path parameter, as the router would.
+    pub fn param(mut self, name: &str, value: &str) -> RequestBuilder {
+        self.req.params.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sets the client's address.
+    pub fn peer(mut self, peer: SocketAddr) -> RequestBuilder {
+        self.req.peer = peer;
+        self
+    }
+
+    /// `0` for an HTTP/1.0 request.
+    pub fn minor_version(mut self, minor: u8) -> RequestBuilder {
+        self.req.minor_version = minor;
+        self
+    }
+
+    /// The request.
+    pub fn build(self) -> HttpRequest {
+        self.req
+    }
+}
+
 /// Splits `a=1&b=x%20y` into decoded pairs; `+` is a space, as in forms.
 pub fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
     query.split('&').filter(|p| !p.is_empty()).map(|pair| {
@@ -183,6 +313,39 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// What follows a response's head.
+#[derive(Clone, Debug)]
+pub(crate) enum Body {
+    /// Bytes in memory.
+    Bytes(Vec<u8>),
+    /// `len` bytes of `file` from `offset`, read from disk in pieces as the
+    /// socket drains (so a large file costs a bounded amount of memory).
+    File { file: Arc<File>, offset: u64, len: u64 },
+    /// The handler called [`Context::defer`](crate::Context::defer): the
+    /// answer comes on a later tick.
+    Deferred,
+}
+
+impl PartialEq for Body {
+    fn eq(&self, other: &Body) -> bool {
+        match (self, other) {
+            (Body::Bytes(a), Body::Bytes(b)) => a == b,
+            (
+                Body::File { file, offset, len },
+                Body::File {
+                    file: f2,
+                    offset: o2,
+                    len: l2,
+                },
+            ) => Arc::ptr_eq(file, f2) && offset == o2 && len == l2,
+            (Body::Deferred, Body::Deferred) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Body {}
+
 /// An HTTP response built by a route handler.
 ///
 /// ```
@@ -195,7 +358,7 @@ fn percent_decode(s: &str) -> String {
 pub struct HttpResponse {
     pub(crate) status: u16,
     pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Vec<u8>,
+    pub(crate) body: Body,
 }
 
 impl HttpResponse {
@@ -204,7 +367,7 @@ impl HttpResponse {
         HttpResponse {
             status,
             headers: Vec::new(),
-            body: Vec::new(),
+            body: Body::Bytes(Vec::new()),
         }
     }
 
@@ -213,8 +376,26 @@ impl HttpResponse {
         HttpResponse::bytes("text/plain; charset=utf-8", body.into().into_bytes())
     }
 
+    /// 200 with `value` serialized as the JSON body (`application/json`).
+    ///
+    /// ```
+    /// let r = hvws::HttpResponse::json(&serde_json::json!({"status": "ok", "version": 3}));
+    /// assert_eq!(r.body(), br#"{"status":"ok","version":3}"#);
+    /// assert_eq!(r.header("content-type"), Some("application/json"));
+    /// ```
+    ///
+    /// A value that cannot be serialized (a map with non-string keys) gives
+    /// a 500 whose body says why, rather than a panic.
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> HttpResponse {
+        match serde_json::to_vec(value) {
+            Ok(body) => HttpResponse::bytes("application/json", body),
+            Err(e) => HttpResponse::text(format!("cannot serialize the response: {e}")).with_status(500),
+        }
+    }
+
     /// 200 with a JSON body given as an already-serialized string.
-    pub fn json(body: impl Into<String>) -> HttpResponse {
+    pub fn json_text(body: impl Into<String>) -> HttpResponse {
         HttpResponse::bytes("application/json", body.into().into_bytes())
     }
 
@@ -230,6 +411,54 @@ impl HttpResponse {
             .with_body(body)
     }
 
+    /// 200 with `body` as `application/octet-stream`.
+    pub fn binary(body: impl Into<Vec<u8>>) -> HttpResponse {
+        HttpResponse::bytes("application/octet-stream", body)
+    }
+
+    /// A redirect: `status` (301, 302, 303, 307 or 308) with `Location`.
+    ///
+    /// ```
+    /// let r = hvws::HttpResponse::redirect(301, "/new-path");
+    /// assert_eq!((r.status(), r.header("location")), (301, Some("/new-path")));
+    /// ```
+    pub fn redirect(status: u16, location: &str) -> HttpResponse {
+        HttpResponse::new(status).with_header("Location", location)
+    }
+
+    /// 200 with `len` bytes of `file` from `offset` as the body: the file
+    /// is read in pieces as the socket drains, never whole into memory.
+    /// [`serve_file`](crate::serve_file) builds one with the validators,
+    /// ranges and content type filled in.
+    pub fn file(file: File, offset: u64, len: u64) -> HttpResponse {
+        HttpResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: Body::File {
+                file: Arc::new(file),
+                offset,
+                len,
+            },
+        }
+    }
+
+    /// What a route handler returns after [`Context::defer`](crate::Context::defer):
+    /// the answer is given later with [`Context::respond`](crate::Context::respond)
+    /// or the [`ServerHandle`](crate::ServerHandle). Returned without
+    /// `defer`, it is a 500.
+    pub fn deferred() -> HttpResponse {
+        HttpResponse {
+            status: 0,
+            headers: Vec::new(),
+            body: Body::Deferred,
+        }
+    }
+
+    /// Whether this is [`HttpResponse::deferred`].
+    pub fn is_deferred(&self) -> bool {
+        self.body == Body::Deferred
+    }
+
     /// A plain-text response with `status` whose body is the reason phrase,
     /// for errors.
     pub fn error(status: u16) -> HttpResponse {
@@ -242,16 +471,22 @@ impl HttpResponse {
         self
     }
 
-    /// Adds a header. `Content-Length` and `Connection` are set by the server
-    /// and ignored here.
+    /// Adds a header. `Content-Length`, `Transfer-Encoding` and
+    /// `Connection` are set by the server and ignored here.
     pub fn with_header(mut self, name: &str, value: &str) -> HttpResponse {
         self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
 
+    /// Sets header `name` to `value`, replacing any value it had.
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_owned(), value.to_owned()));
+    }
+
     /// Replaces the body.
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> HttpResponse {
-        self.body = body.into();
+        self.body = Body::Bytes(body.into());
         self
     }
 
@@ -260,17 +495,35 @@ impl HttpResponse {
         self.status
     }
 
-    /// The body.
+    /// The body in memory; empty for a file body (see
+    /// [`HttpResponse::body_len`]).
     pub fn body(&self) -> &[u8] {
-        &self.body
+        match &self.body {
+            Body::Bytes(b) => b,
+            _ => &[],
+        }
     }
 
-    /// The value of header `name` (case-insensitive).
+    /// The body's length, a file body's included.
+    pub fn body_len(&self) -> u64 {
+        match &self.body {
+            Body::Bytes(b) => b.len() as u64,
+            Body::File { len, .. } => *len,
+            Body::Deferred => 0,
+        }
+    }
+
+    /// The value of header `name` (case-insensitive), the first if repeated.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every header as (name, value), in order.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
     }
 }
 
@@ -348,6 +601,7 @@ mod tests {
             minor_version: 1,
             headers: vec![("x-api-key".into(), "s3cret".into())],
             body: Vec::new(),
+            params: Vec::new(),
             peer: "127.0.0.1:1".parse().unwrap(),
             tls: None,
         }

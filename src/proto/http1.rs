@@ -118,6 +118,7 @@ pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize
         minor_version,
         headers,
         body: Vec::new(),
+        params: Vec::new(),
         peer,
         tls: None,
     };
@@ -162,9 +163,9 @@ pub fn encode_response(resp: &HttpResponse, keep_alive: bool, head_only: bool, o
     if !keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
     }
-    let _ = write!(out, "Content-Length: {}\r\n\r\n", resp.body.len());
+    let _ = write!(out, "Content-Length: {}\r\n\r\n", resp.body_len());
     if !head_only {
-        out.extend_from_slice(&resp.body);
+        out.extend_from_slice(resp.body());
     }
 }
 
