@@ -3,7 +3,10 @@
 use std::fmt;
 
 use crate::channel::Channel;
+use crate::exchange::ResponseId;
 use crate::handle::ServerHandle;
+use crate::proto::http::HttpResponse;
+use crate::proto::sse::SseEvent;
 use crate::proto::frame::Opcode;
 use crate::proto::info::ChannelInfo;
 use crate::proto::{SendError, SendStatus};
@@ -200,5 +203,90 @@ impl Context<'_> {
     /// A handle for other threads (the same as [`Server::handle`](crate::Server::handle)'s).
     pub fn handle(&self) -> ServerHandle {
         self.core.handle.clone()
+    }
+
+    /// Keeps the request whose route handler is running, to answer it on a
+    /// later tick (a command that waits for the next simulation step) or
+    /// from another thread through the [`ServerHandle`]: the handler then
+    /// returns [`HttpResponse::deferred`]. Returns `None` outside a route
+    /// handler.
+    ///
+    /// The answer is [`Context::respond`], or a streamed body started with
+    /// [`Context::start_stream`]. Until then the connection waits (a
+    /// pipelined request behind it too); if its client goes away first,
+    /// [`HvWebServer::on_response_abandoned`](crate::HvWebServer::on_response_abandoned)
+    /// says so and the id goes stale.
+    ///
+    /// ```
+    /// use hvws::{Context, HttpResponse, HvWebServer, ResponseId, Routes};
+    ///
+    /// #[derive(Default)]
+    /// struct Sim { waiting: Vec<ResponseId>, step: u64 }
+    ///
+    /// impl HvWebServer for Sim {
+    ///     fn on_init(&mut self, routes: &mut Routes<Self>) {
+    ///         routes.get("/next-step", |sim: &mut Sim, ctx, _req| match ctx.defer() {
+    ///             Some(id) => {
+    ///                 sim.waiting.push(id);
+    ///                 HttpResponse::deferred()
+    ///             }
+    ///             None => HttpResponse::error(500),
+    ///         });
+    ///     }
+    /// }
+    ///
+    /// impl Sim {
+    ///     /// Called by the game loop after each simulation step.
+    ///     fn stepped(&mut self, ctx: &mut Context<'_>) {
+    ///         self.step += 1;
+    ///         for id in self.waiting.drain(..) {
+    ///             ctx.respond(id, HttpResponse::text(format!("step {}", self.step)));
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn defer(&mut self) -> Option<ResponseId> {
+        self.core.defer()
+    }
+
+    /// Answers a deferred request. [`SendStatus::Closed`] if `id` is stale
+    /// (answered already, or its client went away).
+    pub fn respond(&mut self, id: ResponseId, response: HttpResponse) -> SendStatus {
+        self.core.respond(id, response)
+    }
+
+    /// Answers a deferred request with `head` (status and headers; its
+    /// body is ignored) and a body written piece by piece with
+    /// [`Context::write`] or [`Context::send_event`] on this tick and later
+    /// ones, until [`Context::end`]: `Transfer-Encoding: chunked` for
+    /// HTTP/1.1 clients, and for HTTP/1.0 ones a body ended by the close.
+    /// For logs, exports, long computations, and (with
+    /// [`HttpResponse::event_stream`]) Server-Sent Events.
+    pub fn start_stream(&mut self, id: ResponseId, head: HttpResponse) -> SendStatus {
+        self.core.start_stream(id, head)
+    }
+
+    /// Queues the next piece of a streamed body. Past
+    /// [`ServerConfig::max_write_buffer`](crate::ServerConfig::max_write_buffer)
+    /// (a client not reading) the [`SlowConsumer`](crate::SlowConsumer)
+    /// policy applies: the stream is closed (and reported abandoned), or
+    /// the piece is dropped ([`SendStatus::Dropped`]).
+    pub fn write(&mut self, id: ResponseId, data: &[u8]) -> SendStatus {
+        self.core.write_stream(id, data)
+    }
+
+    /// Queues one Server-Sent Event on a stream.
+    pub fn send_event(&mut self, id: ResponseId, event: &SseEvent) -> SendStatus {
+        self.core.send_event(id, event)
+    }
+
+    /// Ends a streamed body; the connection then reads its next request.
+    pub fn end(&mut self, id: ResponseId) -> SendStatus {
+        self.core.end_stream(id)
+    }
+
+    /// Whether `id` still waits for its answer or the rest of its stream.
+    pub fn is_pending(&self, id: ResponseId) -> bool {
+        self.core.is_pending(id)
     }
 }

@@ -19,7 +19,9 @@ use crate::handler::{Handshake, HvWebServer};
 use crate::http::{RouteMatch, Routes};
 use crate::proto::close::{CloseInfo, Ended};
 use crate::proto::handshake::offered_protocols;
-use crate::proto::http::{HttpRequest, HttpResponse};
+use crate::exchange::{Exchange, Kind, ResponseId};
+use crate::proto::http::{Body, HttpRequest, HttpResponse};
+use crate::upload::Upload;
 use crate::proto::info::ChannelInfo;
 use crate::proto::ServerEvent;
 use crate::table::Core;
@@ -108,9 +110,18 @@ impl<H: HvWebServer> Dispatch<'_, H> {
         self.after(key);
     }
 
+    /// Ends the connection's late answer if it will never complete, and
+    /// tells the application if it was waiting on it.
+    pub fn settle(&mut self, key: usize) {
+        if let Some(id) = self.core.settle(key) {
+            self.guarded("on_response_abandoned", |h, ctx| h.on_response_abandoned(ctx, id));
+        }
+    }
+
     /// Lists the connection for the flush if it has output or is done, and
     /// puts a moved deadline on the schedule.
     pub fn after(&mut self, key: usize) {
+        self.settle(key);
         self.core.reschedule(key);
         if let Some(slot) = self.core.conns.get(key) {
             if slot.conn.has_output() || slot.conn.is_finished() {
@@ -122,7 +133,13 @@ impl<H: HvWebServer> Dispatch<'_, H> {
     #[inline]
     fn event(&mut self, key: usize, ch: Channel, event: ServerEvent<'_>) {
         match event {
-            ServerEvent::Request(req) => self.request(key, &req),
+            ServerEvent::Request(req) => {
+                let seq = self.next_seq(key);
+                self.request(key, req, seq);
+            }
+            ServerEvent::RequestHead(req) => self.upload_head(key, req),
+            ServerEvent::RequestBody(data) => self.upload_body(key, data),
+            ServerEvent::RequestEnd => self.upload_end(key),
             ServerEvent::Upgrade(req) => self.upgrade(key, *req),
             ServerEvent::Text(text) => self.channel_callback(key, ch, |h, ctx| h.on_ws_message(ctx, ch, &text)),
             ServerEvent::Binary(data) => self.channel_callback(key, ch, |h, ctx| h.on_ws_binary(ctx, ch, &data)),
@@ -151,21 +168,128 @@ impl<H: HvWebServer> Dispatch<'_, H> {
         self.core.mark_dirty(key);
     }
 
-    /// Answers a plain HTTP request from the route table.
-    fn request(&mut self, key: usize, req: &HttpRequest) {
-        let resp = self.route(req);
+    /// The sequence number of the request just read on `key`.
+    fn next_seq(&mut self, key: usize) -> u32 {
+        let slot = &mut self.core.conns[key];
+        slot.requests = slot.requests.wrapping_add(1);
+        slot.requests
+    }
+
+    /// Answers a plain HTTP request from the route table: at once, with a
+    /// file body read as the socket drains, or later (the handler deferred).
+    fn request(&mut self, key: usize, mut req: Box<HttpRequest>, seq: u32) {
+        let gen = self.core.conns[key].gen;
+        self.core.current = Some(ResponseId {
+            index: key as u32,
+            gen,
+            seq,
+        });
+        let resp = self.route(&mut req);
+        self.core.current = None;
         let (now, limits) = (self.core.now, &self.core.limits);
         let Some(slot) = self.core.conns.get_mut(key) else {
             return;
         };
-        match resp {
-            Some(resp) => slot.conn.respond(&resp, now, limits),
-            None => slot.conn.respond_and_close(&HttpResponse::error(500), now, limits),
+        // `Context::defer` left an exchange for this request.
+        let deferred = slot
+            .http
+            .as_mut()
+            .filter(|x| x.seq == seq && matches!(x.kind, Kind::Deferred));
+        match (resp, deferred) {
+            (Some(resp), Some(x)) if resp.is_deferred() => {
+                // Keep the head for the response chain; the body can go.
+                req.body = Vec::new();
+                x.req = Some(req);
+                x.started = now;
+            }
+            (Some(resp), _) if resp.is_deferred() => {
+                log::error!(
+                    "route {} {} returned HttpResponse::deferred() without calling Context::defer; answering 500",
+                    req.method(),
+                    req.path()
+                );
+                slot.conn.respond(&HttpResponse::error(500), now, limits);
+            }
+            (Some(resp), _) => {
+                slot.conn.respond(&resp, now, limits);
+                slot.http = None;
+                if let Body::File { file, offset, len } = resp.body {
+                    if slot.conn.is_sending() {
+                        slot.http = Some(Box::new(Exchange {
+                            seq,
+                            req: None,
+                            started: now,
+                            kind: Kind::File {
+                                file,
+                                pos: offset,
+                                left: len,
+                            },
+                        }));
+                    }
+                }
+            }
+            (None, _) => {
+                slot.http = None;
+                slot.conn.respond_and_close(&HttpResponse::error(500), now, limits);
+            }
+        }
+    }
+
+    /// The head of an upload: its body is read next, piece by piece.
+    fn upload_head(&mut self, key: usize, req: Box<HttpRequest>) {
+        let seq = self.next_seq(key);
+        let (now, limits) = (self.core.now, &self.core.limits);
+        let slot = &mut self.core.conns[key];
+        match Upload::new(req, &self.core.config) {
+            Ok(upload) => {
+                slot.http = Some(Box::new(Exchange {
+                    seq,
+                    req: None,
+                    started: now,
+                    kind: Kind::Upload(Box::new(upload)),
+                }));
+            }
+            Err(resp) => slot.conn.respond_and_close(&resp, now, limits),
+        }
+    }
+
+    /// A piece of an upload's body.
+    fn upload_body(&mut self, key: usize, data: &[u8]) {
+        let (now, limits) = (self.core.now, &self.core.limits);
+        let slot = &mut self.core.conns[key];
+        let Some(Exchange {
+            kind: Kind::Upload(upload),
+            ..
+        }) = slot.http.as_deref_mut()
+        else {
+            return;
+        };
+        if let Err(resp) = upload.feed(data) {
+            slot.http = None;
+            slot.conn.respond_and_close(&resp, now, limits);
+        }
+    }
+
+    /// An upload's body is complete: its route runs.
+    fn upload_end(&mut self, key: usize) {
+        let slot = &mut self.core.conns[key];
+        let Some(x) = slot.http.take_if(|x| matches!(x.kind, Kind::Upload(_))) else {
+            return;
+        };
+        let Kind::Upload(upload) = x.kind else {
+            unreachable!("checked above")
+        };
+        match upload.finish() {
+            Ok(req) => self.request(key, req, x.seq),
+            Err(resp) => {
+                let (now, limits) = (self.core.now, &self.core.limits);
+                self.core.conns[key].conn.respond_and_close(&resp, now, limits);
+            }
         }
     }
 
     /// The response to a plain HTTP request; `None` if its handler panicked.
-    fn route(&mut self, req: &HttpRequest) -> Option<HttpResponse> {
+    fn route(&mut self, req: &mut HttpRequest) -> Option<HttpResponse> {
         let resp = match self.routes.find(req.method(), req.path()) {
             RouteMatch::Found(handler) => {
                 let mut ctx = Context { core: self.core };
@@ -313,6 +437,22 @@ impl<H: HvWebServer> Dispatch<'_, H> {
                 self.core.stop_requested = true;
                 Ok(())
             }
+            Command::Respond { id, response } => {
+                self.core.respond(id, response);
+                Ok(())
+            }
+            Command::StartStream { id, head } => {
+                self.core.start_stream(id, head);
+                Ok(())
+            }
+            Command::Write { id, data } => {
+                self.core.write_stream(id, &data);
+                Ok(())
+            }
+            Command::End { id } => {
+                self.core.end_stream(id);
+                Ok(())
+            }
             // The tick hands it to the reactor before it gets here.
             #[cfg(feature = "tls")]
             Command::SetTls(_) => Ok(()),
@@ -343,6 +483,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
                 let ch = self.core.channel(key);
                 self.closed(key, ch, &close, None);
             }
+            self.settle(key);
         }
         keys
     }

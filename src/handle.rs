@@ -7,6 +7,9 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::Waker;
 
 use crate::channel::Channel;
+use crate::exchange::ResponseId;
+use crate::proto::http::HttpResponse;
+use crate::proto::sse::SseEvent;
 use crate::proto::frame::Opcode;
 use crate::proto::{SendError, ServerConn};
 
@@ -35,6 +38,21 @@ pub(crate) enum Command {
         reason: String,
     },
     Stop,
+    Respond {
+        id: ResponseId,
+        response: HttpResponse,
+    },
+    StartStream {
+        id: ResponseId,
+        head: HttpResponse,
+    },
+    Write {
+        id: ResponseId,
+        data: Vec<u8>,
+    },
+    End {
+        id: ResponseId,
+    },
     /// New TLS connections use this certificate from now on.
     #[cfg(feature = "tls")]
     SetTls(crate::tls::ServerTls),
@@ -201,5 +219,33 @@ impl ServerHandle {
     /// turns false when done.
     pub fn stop(&self) -> Result<(), SendError> {
         self.push(Command::Stop)
+    }
+
+    /// Answers a deferred request, as [`Context::respond`](crate::Context::respond),
+    /// from any thread. Dropped if `id` went stale meanwhile.
+    pub fn respond(&self, id: ResponseId, response: HttpResponse) -> Result<(), SendError> {
+        self.push(Command::Respond { id, response })
+    }
+
+    /// Starts a streamed body, as [`Context::start_stream`](crate::Context::start_stream).
+    pub fn start_stream(&self, id: ResponseId, head: HttpResponse) -> Result<(), SendError> {
+        self.push(Command::StartStream { id, head })
+    }
+
+    /// Queues a piece of a streamed body, as [`Context::write`](crate::Context::write).
+    pub fn write(&self, id: ResponseId, data: impl Into<Vec<u8>>) -> Result<(), SendError> {
+        self.push(Command::Write { id, data: data.into() })
+    }
+
+    /// Queues a Server-Sent Event, as [`Context::send_event`](crate::Context::send_event).
+    pub fn send_event(&self, id: ResponseId, event: &SseEvent) -> Result<(), SendError> {
+        let mut data = Vec::new();
+        event.encode(&mut data);
+        self.push(Command::Write { id, data })
+    }
+
+    /// Ends a streamed body, as [`Context::end`](crate::Context::end).
+    pub fn end(&self, id: ResponseId) -> Result<(), SendError> {
+        self.push(Command::End { id })
     }
 }

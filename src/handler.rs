@@ -87,6 +87,15 @@ pub trait HvWebServer: Sized {
         let _ = (ctx, channel, payload);
     }
 
+    /// A deferred response or a stream ([`Context::defer`]) will never
+    /// complete: its client went away (or timed out, or the server is
+    /// stopping) before the application ended it. Forget `id`; calls with
+    /// it return [`SendStatus::Closed`](crate::SendStatus::Closed) from now
+    /// on, so a late answer is dropped harmlessly either way.
+    fn on_response_abandoned(&mut self, ctx: &mut Context<'_>, id: crate::ResponseId) {
+        let _ = (ctx, id);
+    }
+
     /// The channel failed (protocol violation, socket error, close timeout);
     /// `on_ws_close` follows.
     fn on_ws_error(&mut self, ctx: &mut Context<'_>, channel: Channel, error: &WsError) {

@@ -56,6 +56,7 @@ mod context;
 mod driver;
 mod error;
 mod events;
+mod exchange;
 mod handle;
 mod handler;
 mod http;
@@ -63,6 +64,7 @@ mod pacer;
 mod pool;
 mod server;
 mod table;
+mod upload;
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -73,6 +75,7 @@ pub use client::{ClientContext, HvWebSocketClient, Proxy, ReadyState, WebSocketC
 pub use config::{ClientConfig, ServerConfig, SlowConsumer};
 pub use context::Context;
 pub use error::{ClientError, ServerError, WsError};
+pub use exchange::ResponseId;
 pub use handle::ServerHandle;
 pub use handler::{Handshake, HvWebServer};
 pub use http::{RouteHandler, Routes};
@@ -87,6 +90,7 @@ pub use proto::handshake::offered_protocols;
 #[cfg(feature = "json")]
 pub use proto::http::JsonBodyError;
 pub use proto::http::{HttpRequest, HttpResponse, Method, RequestBuilder};
+pub use proto::sse::SseEvent;
 pub use proto::info::ChannelInfo;
 pub use proto::info::TlsInfo;
 pub use proto::limits::IdleActivity;

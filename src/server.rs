@@ -391,7 +391,12 @@ impl<H: HvWebServer> Server<H> {
 
         // 1. The driver's turn: wait (unless work is left over) for
         //    readiness or the next deadline.
-        let busy = !core.dirty.is_empty() || !core.attention.is_empty() || rx.has_pending_work() || queued > 0;
+        let busy = !core.dirty.is_empty()
+            || !core.attention.is_empty()
+            || !core.resume.is_empty()
+            || !core.owed_pieces.is_empty()
+            || rx.has_pending_work()
+            || queued > 0;
         let mut wait = if busy { Duration::ZERO } else { timeout };
         for at in [core.schedule.next_deadline(), rx.accept_retry_at()]
             .into_iter()
@@ -403,6 +408,10 @@ impl<H: HvWebServer> Server<H> {
         core.now = Instant::now();
         rx.retry_accepts(core.now);
         let mut d = Dispatch { handler, routes, core };
+        // File bodies that used their share of the last flush go on.
+        for key in std::mem::take(&mut d.core.owed_pieces) {
+            d.core.mark_dirty(key);
+        }
 
         // 2. Reads, each with the callbacks for what it completed.
         for r in ready.iter() {
@@ -437,6 +446,12 @@ impl<H: HvWebServer> Server<H> {
                 }
                 d.command(cmd);
             }
+        }
+
+        // Pipelined requests that waited behind a late answer: read them
+        // now (no new bytes will announce them).
+        for key in std::mem::take(&mut d.core.resume) {
+            d.input(key, &mut []);
         }
 
         // 5. Deadlines, and the closes that sends caused (slow consumers).
@@ -559,17 +574,43 @@ fn accept<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
     }
 }
 
+/// File pieces one connection may read and write per flush: 1 MiB, so one
+/// download cannot hold a tick for long; the rest goes on next tick.
+const PIECES_PER_FLUSH: usize = 16;
+
 /// Writes every connection that has output, once each; sockets that fill
-/// up wait for their writable edge. Connections that are done are closed.
+/// up wait for their writable edge. A file body is read in pieces while
+/// its socket takes them. Connections that are done are closed.
 fn flush<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
     while let Some(key) = d.core.dirty.pop() {
         let Some(slot) = d.core.conns.get_mut(key) else {
             continue;
         };
         slot.dirty = false;
-        if slot.conn.has_output() || rx.holds_output(key) {
-            if let FlushResult::Failed(e) = rx.write(key, slot.conn.transmit()) {
-                d.lost(key, e);
+        for piece in 0..=PIECES_PER_FLUSH {
+            if d.core.wants_file_piece(key) {
+                if piece == PIECES_PER_FLUSH {
+                    d.core.owed_pieces.push(key);
+                    break;
+                }
+                d.core.file_piece(key);
+            }
+            let Some(slot) = d.core.conns.get_mut(key) else {
+                break;
+            };
+            if !(slot.conn.has_output() || rx.holds_output(key)) {
+                break;
+            }
+            match rx.write(key, slot.conn.transmit()) {
+                FlushResult::Done => {}
+                FlushResult::Blocked => break,
+                FlushResult::Failed(e) => {
+                    d.lost(key, e);
+                    break;
+                }
+            }
+            if !d.core.wants_file_piece(key) {
+                break;
             }
         }
         let Some(slot) = d.core.conns.get_mut(key) else {
@@ -584,6 +625,7 @@ fn flush<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
             Flushed::Close | Flushed::Keep => {}
         }
         if d.core.conns[key].conn.is_finished() {
+            d.settle(key);
             rx.finish(key);
             d.core.remove(key);
         }

@@ -28,6 +28,11 @@ pub(crate) struct Slot {
     /// needs a new generation. (Plain HTTP connections leave it as it is,
     /// so generations, and channel ids, grow only with WebSockets.)
     pub had_channel: bool,
+    /// The HTTP request whose answer outlives its handler, if any.
+    pub http: Option<Box<crate::exchange::Exchange>>,
+    /// HTTP requests handed out on this connection: the next one's
+    /// sequence number in its `ResponseId`.
+    pub requests: u32,
 }
 
 /// The connection table and what goes with it.
@@ -53,6 +58,18 @@ pub(crate) struct Core {
     pub attention: Vec<(usize, u32)>,
     /// Scratch list of broadcast targets, kept to reuse its allocation.
     targets: Vec<Channel>,
+    /// The request whose route handler is running (what `defer` defers).
+    pub current: Option<crate::ResponseId>,
+    /// After-middleware, CORS and the access log, for answers given late.
+    pub chain: crate::exchange::ResponseChain,
+    /// Connections that answered with a pipelined request already read:
+    /// the tick reads it, since no new bytes will announce it.
+    pub resume: Vec<usize>,
+    /// Connections whose file body wants more once this flush is over.
+    pub owed_pieces: Vec<usize>,
+    /// Scratch buffers: a file piece, an encoded event.
+    pub file_buf: Vec<u8>,
+    pub event_buf: Vec<u8>,
 }
 
 impl Core {
@@ -72,6 +89,12 @@ impl Core {
             handle,
             attention: Vec::new(),
             targets: Vec::new(),
+            current: None,
+            chain: Default::default(),
+            resume: Vec::new(),
+            owed_pieces: Vec::new(),
+            file_buf: Vec::new(),
+            event_buf: Vec::new(),
         }
     }
 
@@ -92,6 +115,8 @@ impl Core {
             gen: self.gens[key],
             dirty: false,
             had_channel: false,
+            http: None,
+            requests: 0,
         });
         self.reschedule(key);
         key

@@ -454,6 +454,15 @@ impl HttpResponse {
         }
     }
 
+    /// The head of a Server-Sent Events stream: 200,
+    /// `Content-Type: text/event-stream`, `Cache-Control: no-cache`, for
+    /// [`Context::start_stream`](crate::Context::start_stream).
+    pub fn event_stream() -> HttpResponse {
+        HttpResponse::new(200)
+            .with_header("Content-Type", "text/event-stream")
+            .with_header("Cache-Control", "no-cache")
+    }
+
     /// Whether this is [`HttpResponse::deferred`].
     pub fn is_deferred(&self) -> bool {
         self.body == Body::Deferred

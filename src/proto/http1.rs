@@ -33,19 +33,29 @@ pub enum HttpError {
     /// A `Content-Length` that is not a number, or two that differ.
     #[error("invalid Content-Length")]
     InvalidContentLength,
-    /// A `Transfer-Encoding` (chunked bodies are not supported).
-    #[error("Transfer-Encoding request bodies are not supported")]
+    /// A `Transfer-Encoding` other than `chunked` (gzip and the like are
+    /// not supported for request bodies).
+    #[error("only the chunked Transfer-Encoding is supported")]
     TransferEncoding,
+    /// Both `Transfer-Encoding` and `Content-Length`: a request a proxy
+    /// and this server could split differently (request smuggling), so it
+    /// is refused rather than guessed at (RFC 9112 §6.1 allows that).
+    #[error("both Transfer-Encoding and Content-Length")]
+    AmbiguousLength,
+    /// An `Expect` other than `100-continue`.
+    #[error("unsupported expectation")]
+    Expectation,
 }
 
 impl HttpError {
     /// The status code to answer with.
     pub fn status(self) -> u16 {
         match self {
-            HttpError::Malformed(_) | HttpError::InvalidContentLength => 400,
+            HttpError::Malformed(_) | HttpError::InvalidContentLength | HttpError::AmbiguousLength => 400,
             HttpError::HeadTooLarge(_) | HttpError::TooManyHeaders => 431,
             HttpError::BodyTooLarge { .. } => 413,
             HttpError::TransferEncoding => 501,
+            HttpError::Expectation => 417,
         }
     }
 }
@@ -58,14 +68,24 @@ pub struct Head {
     pub request: HttpRequest,
     /// Bytes the head occupied.
     pub head_len: usize,
-    /// The body length from `Content-Length`.
+    /// The body length from `Content-Length` (0 for a chunked body).
     pub body_len: usize,
+    /// The body comes in the chunked transfer coding.
+    pub chunked: bool,
+    /// The client sent `Expect: 100-continue` and waits for a `100
+    /// Continue` before it sends the body.
+    pub expect_continue: bool,
+    /// A `multipart/form-data` body: read in pieces as it arrives (uploads
+    /// may be far larger than a buffered body), and checked against the
+    /// upload limit by the caller instead of `max_body`.
+    pub streamed: bool,
     /// Whether the connection stays open after the response.
     pub keep_alive: bool,
 }
 
 /// Parses the request head at the start of `buf`; `Ok(None)` until it is
-/// complete.
+/// complete. A `Content-Length` over `max_body` is an error, except for a
+/// streamed (`multipart/form-data`) body, whose limit is the caller's.
 pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize) -> Result<Option<Head>, HttpError> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut slots);
@@ -80,6 +100,7 @@ pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize
     let minor_version = req.version.unwrap_or(1);
     let mut headers = Vec::with_capacity(req.headers.len());
     let mut body_len: Option<u64> = None;
+    let (mut chunked, mut expect_continue, mut streamed) = (false, false, false);
     for h in req.headers.iter() {
         let name = h.name.to_ascii_lowercase();
         let value = String::from_utf8_lossy(h.value).into_owned();
@@ -97,13 +118,25 @@ pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize
                 }
                 body_len = Some(n);
             }
+            // Only `chunked`, and only once: a list such as `gzip, chunked`
+            // would need a decoder we do not have.
+            "transfer-encoding" if !chunked && value.trim().eq_ignore_ascii_case("chunked") => chunked = true,
             "transfer-encoding" => return Err(HttpError::TransferEncoding),
+            "expect" if value.trim().eq_ignore_ascii_case("100-continue") => expect_continue = true,
+            "expect" => return Err(HttpError::Expectation),
+            "content-type" => {
+                let media = value.split(';').next().unwrap_or("").trim();
+                streamed = media.eq_ignore_ascii_case("multipart/form-data");
+            }
             _ => {}
         }
         headers.push((name, value));
     }
+    if chunked && body_len.is_some() {
+        return Err(HttpError::AmbiguousLength);
+    }
     let body_len = body_len.unwrap_or(0);
-    if body_len > max_body as u64 {
+    if body_len > max_body as u64 && !streamed {
         return Err(HttpError::BodyTooLarge {
             len: body_len,
             max: max_body,
@@ -123,10 +156,16 @@ pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize
         tls: None,
     };
     let keep_alive = keep_alive(&request);
+    let has_body = chunked || body_len > 0;
     Ok(Some(Head {
         request,
         head_len,
-        body_len: body_len as usize,
+        body_len: usize::try_from(body_len).unwrap_or(usize::MAX),
+        chunked,
+        // An HTTP/1.0 client cannot expect (RFC 9110 §10.1.1), and
+        // without a body there is nothing to wait for.
+        expect_continue: expect_continue && has_body && minor_version == 1,
+        streamed: streamed && has_body,
         keep_alive,
     }))
 }
@@ -149,13 +188,44 @@ fn keep_alive(req: &HttpRequest) -> bool {
     }
 }
 
-/// Appends `resp` to `out`. `head_only` omits the body (HEAD requests) but
-/// keeps its `Content-Length`.
-pub fn encode_response(resp: &HttpResponse, keep_alive: bool, head_only: bool, out: &mut Vec<u8>) {
+/// How a response's body is delimited on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// `Content-Length: n`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked` (HTTP/1.1 streams).
+    Chunked,
+    /// Neither: the body ends when the connection closes (streams to
+    /// HTTP/1.0 clients, which cannot read chunks).
+    UntilClose,
+    /// No body and no length: 1xx, 204 and 304 (RFC 9110 §8.6 forbids a
+    /// `Content-Length` on 1xx and 204; on 304 it would describe the
+    /// representation that was not sent, so hvws leaves it out).
+    None,
+}
+
+impl Framing {
+    /// The framing of a response with `status` and a body of `len` bytes.
+    pub fn for_status(status: u16, len: u64) -> Framing {
+        if status < 200 || status == 204 || status == 304 {
+            Framing::None
+        } else {
+            Framing::Length(len)
+        }
+    }
+}
+
+/// Appends `resp`'s status line and headers to `out`, with the
+/// `Connection` and length headers `framing` and `keep_alive` call for
+/// (the application's own are ignored: the server owns them).
+pub fn encode_head(resp: &HttpResponse, keep_alive: bool, framing: Framing, out: &mut Vec<u8>) {
     use std::io::Write;
     let _ = write!(out, "HTTP/1.1 {} {}\r\n", resp.status, reason_phrase(resp.status));
     for (k, v) in &resp.headers {
-        if k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("connection") {
+        if ["content-length", "connection", "transfer-encoding"]
+            .iter()
+            .any(|owned| k.eq_ignore_ascii_case(owned))
+        {
             continue;
         }
         let _ = write!(out, "{k}: {v}\r\n");
@@ -163,11 +233,39 @@ pub fn encode_response(resp: &HttpResponse, keep_alive: bool, head_only: bool, o
     if !keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
     }
-    let _ = write!(out, "Content-Length: {}\r\n\r\n", resp.body_len());
-    if !head_only {
+    match framing {
+        Framing::Length(n) => {
+            let _ = write!(out, "Content-Length: {n}\r\n");
+        }
+        Framing::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        Framing::UntilClose | Framing::None => {}
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `resp` (a body in memory) to `out`. `head_only` omits the body
+/// (HEAD requests) but keeps its `Content-Length`.
+pub fn encode_response(resp: &HttpResponse, keep_alive: bool, head_only: bool, out: &mut Vec<u8>) {
+    let framing = Framing::for_status(resp.status, resp.body_len());
+    encode_head(resp, keep_alive, framing, out);
+    if !head_only && framing != Framing::None {
         out.extend_from_slice(resp.body());
     }
 }
+
+/// Appends one chunk of a chunked body (nothing for an empty one: an
+/// empty chunk would end the body).
+pub fn encode_chunk(data: &[u8], out: &mut Vec<u8>) {
+    use std::io::Write;
+    if !data.is_empty() {
+        let _ = write!(out, "{:x}\r\n", data.len());
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// The last chunk of a chunked body, without trailers.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 #[cfg(test)]
 mod tests {
@@ -201,8 +299,14 @@ mod tests {
         assert_eq!(parse(long.as_bytes()).unwrap_err(), HttpError::HeadTooLarge(256));
         let e = parse(b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n").unwrap_err();
         assert_eq!((e, e.status()), (HttpError::BodyTooLarge { len: 11, max: 10 }, 413));
-        let e = parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap_err();
+        let e = parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").unwrap_err();
         assert_eq!(e.status(), 501);
+        let e = parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(e.unwrap_err().status(), 501);
+        let e = parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n");
+        assert_eq!(e.unwrap_err(), HttpError::AmbiguousLength);
+        let e = parse(b"POST / HTTP/1.1\r\nExpect: the-moon\r\n\r\n").unwrap_err();
+        assert_eq!((e, e.status()), (HttpError::Expectation, 417));
         let e = parse(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03").unwrap_err();
         assert_eq!(e.status(), 400);
         let e = parse(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
@@ -213,6 +317,21 @@ mod tests {
             req.extend_from_slice(b"\r\n\r\n");
             assert_eq!(parse(&req).unwrap_err(), HttpError::InvalidContentLength, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn chunked_expect_and_multipart_heads() {
+        let h = parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\nExpect: 100-continue\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(h.chunked && h.expect_continue && !h.streamed);
+        let h = parse(b"GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n").unwrap().unwrap();
+        assert!(!h.expect_continue, "nothing to wait for without a body");
+        // An upload over the buffered-body limit is the caller's to judge.
+        let h = parse(b"POST /up HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 99\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(h.streamed && h.body_len == 99);
     }
 
     #[test]
@@ -232,6 +351,19 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 4\r\n\r\npong"
+        );
+        let mut out = Vec::new();
+        encode_response(&HttpResponse::new(204).with_header("X", "y"), true, false, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "HTTP/1.1 204 No Content\r\nX: y\r\n\r\n");
+        let mut out = Vec::new();
+        let head = HttpResponse::new(200).with_header("Transfer-Encoding", "gzip");
+        encode_head(&head, true, Framing::Chunked, &mut out);
+        encode_chunk(b"hello", &mut out);
+        encode_chunk(b"", &mut out);
+        out.extend_from_slice(LAST_CHUNK);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
         );
         let mut out = Vec::new();
         encode_response(&HttpResponse::error(404), false, true, &mut out);

@@ -20,8 +20,12 @@ pub struct Limits {
     pub max_message_size: usize,
     /// Server: longest request line plus headers (431 past it).
     pub max_request_head: usize,
-    /// Server: largest request body (413 past it).
+    /// Server: largest request body read whole into the request (413 past
+    /// it).
     pub max_request_body: usize,
+    /// Server: largest `multipart/form-data` body, which is handed out in
+    /// pieces as it arrives rather than held (413 past it).
+    pub max_upload_body: usize,
     /// Server: time allowed for a whole HTTP request, from connecting or
     /// from the previous answer (408 past it).
     pub request_timeout: Duration,
@@ -60,6 +64,7 @@ impl Default for Limits {
             max_message_size: 16 << 20,
             max_request_head: 8 << 10,
             max_request_body: 1 << 20,
+            max_upload_body: 64 << 20,
             request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),

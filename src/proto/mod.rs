@@ -35,6 +35,7 @@
 //! memory while idle, and rejects invalid UTF-8 at the first bad byte.
 //! tungstenite still supplies the handshake's key derivation.
 
+pub mod chunked;
 pub mod client;
 pub mod close;
 pub mod decoder;
@@ -52,6 +53,7 @@ pub mod input;
 pub mod limits;
 pub mod outgoing;
 pub mod proxy;
+pub mod sse;
 pub mod reconnect;
 pub mod server;
 pub mod timer;

@@ -65,7 +65,8 @@ fn garbage_and_limits_get_their_status_and_a_close() {
     for (wire, status) in [
         (&b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"[..], "400"),
         (b"POST / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", "413"),
-        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", "501"),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "501"),
+        (b"POST / HTTP/1.1\r\nExpect: the-moon\r\n\r\n", "417"),
         (
             b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
             "400",

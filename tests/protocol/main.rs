@@ -6,6 +6,7 @@
 
 mod pair;
 
+mod bodies;
 mod cuts;
 #[cfg(feature = "deflate")]
 mod deflate;

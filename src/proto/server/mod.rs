@@ -34,6 +34,7 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+mod body;
 mod http;
 
 use super::close::{is_valid_server_code, CloseInfo, CloseInitiator, Ended};
@@ -56,6 +57,16 @@ pub enum ServerEvent<'i> {
     /// (Boxed, like the upgrade's, so the events that carry messages, by
     /// far the most frequent, stay small to move.)
     Request(Box<HttpRequest>),
+    /// The head of a request whose body is handed out in pieces as it
+    /// arrives (a `multipart/form-data` upload, up to
+    /// `Limits::max_upload_body`): [`ServerEvent::RequestBody`] follows
+    /// for each piece, then [`ServerEvent::RequestEnd`]. The request's
+    /// body is empty.
+    RequestHead(Box<HttpRequest>),
+    /// A piece of the streamed body (chunked coding already removed).
+    RequestBody(&'i [u8]),
+    /// The streamed body is complete: answer with [`ServerConn::respond`].
+    RequestEnd,
     /// A valid WebSocket upgrade request (RFC 6455 §4.2.1 checked). Accept
     /// it with [`ServerConn::accept_upgrade`] or refuse it with
     /// [`ServerConn::respond`] (the connection then closes).
@@ -114,8 +125,16 @@ pub enum Flushed {
 enum Http {
     /// Reading the next request.
     Reading,
-    /// A request was handed out; its answer is awaited.
-    Answering { keep_alive: bool, head_only: bool },
+    /// A request's body is being read.
+    Body(Box<body::BodyIn>),
+    /// A request was handed out; its answer is awaited. `minor` is its
+    /// HTTP minor version.
+    Answering { keep_alive: bool, head_only: bool, minor: u8 },
+    /// The answer's head is out; its body follows piece by piece.
+    Sending {
+        keep_alive: bool,
+        framing: super::http1::Framing,
+    },
     /// An upgrade was handed out; `key` is its `Sec-WebSocket-Key`.
     Upgrading { key: Box<str> },
 }
@@ -311,6 +330,7 @@ impl ServerConn {
     ) -> Option<ServerEvent<'i>> {
         match &mut self.state {
             State::Http(Http::Reading) => self.read_request(input, now, limits),
+            State::Http(Http::Body(_)) => self.read_body(input, now, limits),
             // The next pipelined request waits for this one's answer, so
             // answers leave in order.
             State::Http(_) => None,
@@ -469,7 +489,7 @@ impl ServerConn {
         let deadline = self.deadline.filter(|d| d.is_due(now))?;
         self.set_deadline(None);
         match (deadline.timer, &mut self.state) {
-            (Timer::Request, State::Http(Http::Reading)) => {
+            (Timer::Request, State::Http(Http::Reading | Http::Body(_))) => {
                 log::debug!("{}: request timeout", self.peer);
                 self.respond_and_close(&HttpResponse::error(408), now, limits);
                 None
