@@ -75,6 +75,7 @@ pub use context::Context;
 pub use error::{ClientError, ServerError, WsError};
 pub use handle::ServerHandle;
 pub use handler::{Handshake, HvWebServer};
+pub use http::static_files::{serve_dir, serve_dir_with, serve_file, serve_file_with, StaticOptions};
 pub use http::{RouteHandler, Routes};
 pub use pacer::FramePacer;
 pub use proto::client::Reconnect;
