@@ -78,6 +78,7 @@ pub use error::{ClientError, ServerError, WsError};
 pub use exchange::ResponseId;
 pub use handle::ServerHandle;
 pub use handler::{Handshake, HvWebServer};
+pub use http::static_files::{serve_dir, serve_dir_with, serve_file, serve_file_with, StaticOptions};
 pub use http::{RouteHandler, Routes};
 pub use pacer::FramePacer;
 pub use proto::client::Reconnect;

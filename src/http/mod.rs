@@ -2,6 +2,8 @@
 //! fills: HTTP routes and the paths that accept WebSocket upgrades. The
 //! request and response types live in `proto::http`.
 
+pub(crate) mod static_files;
+
 use std::fmt;
 
 use crate::context::Context;

@@ -534,6 +534,16 @@ impl HttpResponse {
     pub fn headers(&self) -> &[(String, String)] {
         &self.headers
     }
+
+    /// A file body as (file, offset, len), for tests that check which
+    /// bytes would be sent.
+    #[cfg(test)]
+    pub(crate) fn file_body(&self) -> Option<(&File, u64, u64)> {
+        match &self.body {
+            Body::File { file, offset, len } => Some((file.as_ref(), *offset, *len)),
+            _ => None,
+        }
+    }
 }
 
 /// The standard reason phrase for `status`.
