@@ -5,10 +5,10 @@ use std::fmt;
 use crate::channel::Channel;
 use crate::exchange::ResponseId;
 use crate::handle::ServerHandle;
-use crate::proto::http::HttpResponse;
-use crate::proto::sse::SseEvent;
 use crate::proto::frame::Opcode;
+use crate::proto::http::HttpResponse;
 use crate::proto::info::ChannelInfo;
+use crate::proto::sse::SseEvent;
 use crate::proto::{SendError, SendStatus};
 use crate::table::Core;
 

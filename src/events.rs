@@ -14,17 +14,17 @@ use crate::channel::Channel;
 use crate::context::Context;
 use crate::driver::Wakeup;
 use crate::error::WsError;
+use crate::exchange::{Exchange, Kind, ResponseId};
 use crate::handle::Command;
 use crate::handler::{Handshake, HvWebServer};
 use crate::http::{RouteMatch, Routes};
 use crate::proto::close::{CloseInfo, Ended};
 use crate::proto::handshake::offered_protocols;
-use crate::exchange::{Exchange, Kind, ResponseId};
 use crate::proto::http::{Body, HttpRequest, HttpResponse};
-use crate::upload::Upload;
 use crate::proto::info::ChannelInfo;
 use crate::proto::ServerEvent;
 use crate::table::Core;
+use crate::upload::Upload;
 
 /// One tick's view of the server: the application, its routes and the
 /// connection table, borrowed apart so callbacks can get a `Context`.

@@ -13,8 +13,8 @@ use std::time::Instant;
 use crate::proto::http::{Body, HttpRequest, HttpResponse};
 use crate::proto::sse::SseEvent;
 use crate::proto::SendStatus;
-use slab::Slab;
 use crate::table::{Core, Slot};
+use slab::Slab;
 
 /// Names one HTTP request whose answer is given after its route handler
 /// returned: from [`Context::defer`](crate::Context::defer), used with
@@ -121,7 +121,8 @@ impl Core {
             return SendStatus::Queued;
         }
         if let Some(req) = &x.req {
-            self.chain.apply(req, &mut resp, now.saturating_duration_since(x.started));
+            self.chain
+                .apply(req, &mut resp, now.saturating_duration_since(x.started));
         }
         slot.conn.respond(&resp, now, &self.limits);
         match resp.body {
@@ -148,7 +149,8 @@ impl Core {
             return SendStatus::Closed;
         };
         if let Some(req) = &x.req {
-            self.chain.apply(req, &mut head, now.saturating_duration_since(x.started));
+            self.chain
+                .apply(req, &mut head, now.saturating_duration_since(x.started));
         }
         if slot.conn.start_stream(&head, now, &self.limits) {
             x.kind = Kind::Stream;
@@ -214,8 +216,7 @@ impl Core {
     /// Whether `key` is writing a file body that wants another piece.
     pub fn wants_file_piece(&self, key: usize) -> bool {
         self.conns.get(key).is_some_and(|s| {
-            s.http.as_ref().is_some_and(|x| matches!(x.kind, Kind::File { .. }))
-                && s.conn.buffered() < FILE_LOW_WATER
+            s.http.as_ref().is_some_and(|x| matches!(x.kind, Kind::File { .. })) && s.conn.buffered() < FILE_LOW_WATER
         })
     }
 

@@ -8,9 +8,9 @@ use mio::Waker;
 
 use crate::channel::Channel;
 use crate::exchange::ResponseId;
+use crate::proto::frame::Opcode;
 use crate::proto::http::HttpResponse;
 use crate::proto::sse::SseEvent;
-use crate::proto::frame::Opcode;
 use crate::proto::{SendError, ServerConn};
 
 /// A request queued by a [`ServerHandle`], carried out by the next tick.

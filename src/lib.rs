@@ -64,9 +64,9 @@ mod pacer;
 mod pool;
 mod server;
 mod table;
-mod upload;
 #[cfg(feature = "tls")]
 mod tls;
+mod upload;
 
 pub mod proto;
 
@@ -91,10 +91,10 @@ pub use proto::handshake::offered_protocols;
 #[cfg(feature = "json")]
 pub use proto::http::JsonBodyError;
 pub use proto::http::{HttpRequest, HttpResponse, Method, RequestBuilder};
-pub use proto::sse::SseEvent;
 pub use proto::info::ChannelInfo;
 pub use proto::info::TlsInfo;
 pub use proto::limits::IdleActivity;
+pub use proto::sse::SseEvent;
 #[cfg(feature = "tls")]
 pub use proto::tls::TlsFailure;
 pub use server::Server;

@@ -36,7 +36,11 @@ fn http_limits_answer_and_close() {
     // Chunked bodies are read, but not other codings, and not past the
     // body limit however the chunks cut it.
     assert_eq!(
-        http_status(&mut s, b"POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").0,
+        http_status(
+            &mut s,
+            b"POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+        )
+        .0,
         501
     );
     let chunk = format!("100\r\n{}\r\n", "c".repeat(256));
@@ -46,7 +50,11 @@ fn http_limits_answer_and_close() {
     );
     assert_eq!(http_status(&mut s, chunked_flood.as_bytes()).0, 413);
     assert_eq!(
-        http_status(&mut s, b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n").0,
+        http_status(
+            &mut s,
+            b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
+        )
+        .0,
         400
     );
     good.round(&mut s);

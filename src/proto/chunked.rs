@@ -55,7 +55,9 @@ pub enum Chunk {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     /// Reading hex digits; `digits` so far.
-    Size { digits: u8 },
+    Size {
+        digits: u8,
+    },
     /// After the digits: extensions (ignored) up to CR LF.
     Extension,
     /// Reading a chunk's data.
@@ -66,7 +68,9 @@ enum State {
     DataLf,
     /// In the trailer section; `at_line_start` when the line so far is
     /// empty (so CR LF there ends the body).
-    Trailer { at_line_start: bool },
+    Trailer {
+        at_line_start: bool,
+    },
     Done,
 }
 
@@ -232,7 +236,11 @@ mod tests {
     fn wikipedia_example_in_every_piece_size() {
         let wire = b"4\r\nWiki\r\n7\r\npedia i\r\nB\r\nn \r\nchunks.\r\n0\r\n\r\n";
         for piece in 1..=wire.len() {
-            assert_eq!(decode(wire, piece).unwrap(), (b"Wikipedia in \r\nchunks.".to_vec(), true), "{piece}");
+            assert_eq!(
+                decode(wire, piece).unwrap(),
+                (b"Wikipedia in \r\nchunks.".to_vec(), true),
+                "{piece}"
+            );
         }
     }
 
@@ -262,12 +270,18 @@ mod tests {
     fn malformed_bodies_are_named() {
         assert_eq!(decode(b"x\r\n", 9).unwrap_err(), ChunkedError::InvalidSize);
         assert_eq!(decode(b"\r\n", 9).unwrap_err(), ChunkedError::InvalidSize);
-        assert_eq!(decode(b"11111111111111111\r\n", 9).unwrap_err(), ChunkedError::InvalidSize);
+        assert_eq!(
+            decode(b"11111111111111111\r\n", 9).unwrap_err(),
+            ChunkedError::InvalidSize
+        );
         assert_eq!(decode(b"3\r\nabcX", 9).unwrap_err(), ChunkedError::MissingCrlf);
         assert_eq!(decode(b"3\r\nabc\rX", 9).unwrap_err(), ChunkedError::MissingCrlf);
         let long = format!("1;{}\r\n", "e".repeat(MAX_SIZE_LINE));
         assert_eq!(decode(long.as_bytes(), 64).unwrap_err(), ChunkedError::SizeLineTooLong);
         let trailers = format!("0\r\n{}", "X: y\r\n".repeat(MAX_TRAILERS / 6 + 1));
-        assert_eq!(decode(trailers.as_bytes(), 512).unwrap_err(), ChunkedError::TrailersTooLong);
+        assert_eq!(
+            decode(trailers.as_bytes(), 512).unwrap_err(),
+            ChunkedError::TrailersTooLong
+        );
     }
 }

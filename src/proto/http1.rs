@@ -325,12 +325,15 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(h.chunked && h.expect_continue && !h.streamed);
-        let h = parse(b"GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n").unwrap().unwrap();
-        assert!(!h.expect_continue, "nothing to wait for without a body");
-        // An upload over the buffered-body limit is the caller's to judge.
-        let h = parse(b"POST /up HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 99\r\n\r\n")
+        let h = parse(b"GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n")
             .unwrap()
             .unwrap();
+        assert!(!h.expect_continue, "nothing to wait for without a body");
+        // An upload over the buffered-body limit is the caller's to judge.
+        let h =
+            parse(b"POST /up HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 99\r\n\r\n")
+                .unwrap()
+                .unwrap();
         assert!(h.streamed && h.body_len == 99);
     }
 
@@ -354,7 +357,10 @@ mod tests {
         );
         let mut out = Vec::new();
         encode_response(&HttpResponse::new(204).with_header("X", "y"), true, false, &mut out);
-        assert_eq!(String::from_utf8(out).unwrap(), "HTTP/1.1 204 No Content\r\nX: y\r\n\r\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 204 No Content\r\nX: y\r\n\r\n"
+        );
         let mut out = Vec::new();
         let head = HttpResponse::new(200).with_header("Transfer-Encoding", "gzip");
         encode_head(&head, true, Framing::Chunked, &mut out);

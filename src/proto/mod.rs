@@ -53,9 +53,9 @@ pub mod input;
 pub mod limits;
 pub mod outgoing;
 pub mod proxy;
-pub mod sse;
 pub mod reconnect;
 pub mod server;
+pub mod sse;
 pub mod timer;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -38,7 +38,8 @@ impl Conn {
             match ev {
                 ServerEvent::Request(req) => {
                     let body = String::from_utf8_lossy(req.body()).into_owned();
-                    self.log.push(format!("request {} {} {body:?}", req.method(), req.target()));
+                    self.log
+                        .push(format!("request {} {} {body:?}", req.method(), req.target()));
                     if self.answer {
                         let resp = HttpResponse::text(body);
                         self.conn.respond(&resp, self.now, &self.limits);
@@ -76,7 +77,8 @@ impl Conn {
     }
 }
 
-const CHUNKED: &[u8] = b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: x\r\n\r\n";
+const CHUNKED: &[u8] =
+    b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: x\r\n\r\n";
 
 #[test]
 fn a_chunked_body_is_read_whole_however_it_is_cut() {
@@ -98,7 +100,10 @@ fn the_request_after_a_chunked_one_is_read_too() {
     let mut wire = CHUNKED.to_vec();
     wire.extend_from_slice(b"POST /n HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi");
     c.feed(&wire);
-    assert_eq!(c.take_log(), [r#"request POST /c "Wikipedia""#, r#"request POST /n "hi""#]);
+    assert_eq!(
+        c.take_log(),
+        [r#"request POST /c "Wikipedia""#, r#"request POST /n "hi""#]
+    );
 }
 
 #[test]
@@ -144,7 +149,10 @@ fn expect_100_continue_over_the_limit_is_refused_before_the_body_is_sent() {
     });
     c.feed(b"PUT /f HTTP/1.1\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n");
     let out = c.out();
-    assert!(out.starts_with("HTTP/1.1 413 Content Too Large\r\n"), "no 100 first: {out}");
+    assert!(
+        out.starts_with("HTTP/1.1 413 Content Too Large\r\n"),
+        "no 100 first: {out}"
+    );
     assert!(!out.contains("100 Continue"));
 }
 
@@ -164,7 +172,10 @@ fn an_upload_is_handed_out_in_pieces_as_it_arrives() {
         "over max_request_body, within max_upload_body; the next request follows"
     );
     let out = c.out();
-    assert!(out.starts_with("HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(
+        out.starts_with("HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -292,7 +303,11 @@ fn no_body_statuses_carry_no_length() {
     c.answer = false;
     for (status, line) in [(204, "204 No Content"), (304, "304 Not Modified")] {
         c.feed(b"GET /x HTTP/1.1\r\n\r\n");
-        c.conn.respond(&HttpResponse::new(status).with_header("ETag", "\"v\""), c.now, &c.limits);
+        c.conn.respond(
+            &HttpResponse::new(status).with_header("ETag", "\"v\""),
+            c.now,
+            &c.limits,
+        );
         assert_eq!(c.out(), format!("HTTP/1.1 {line}\r\nETag: \"v\"\r\n\r\n"));
     }
 }

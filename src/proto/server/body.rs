@@ -115,7 +115,11 @@ impl ServerConn {
         /// What one step over the input found.
         enum Step {
             /// Data at `skip..skip + len` of the last piece, consumed.
-            Data { skip: usize, len: usize, done: bool },
+            Data {
+                skip: usize,
+                len: usize,
+                done: bool,
+            },
             Done,
             NeedMore,
             Failed(HttpResponse),
@@ -125,7 +129,11 @@ impl ServerConn {
                 return None;
             };
             let Some(buf) = input.next(usize::MAX) else {
-                break if body_done(&body.len) { Step::Done } else { Step::NeedMore };
+                break if body_done(&body.len) {
+                    Step::Done
+                } else {
+                    Step::NeedMore
+                };
             };
             let (skip, len, done) = match &mut body.len {
                 BodyLen::Length(left) => {

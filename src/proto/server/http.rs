@@ -7,8 +7,8 @@ use std::time::Instant;
 use super::body::BodyStart;
 use super::{Http, ServerConn, ServerEvent, ServerWs, State};
 use crate::proto::decoder::Role;
-use crate::proto::handshake::{encode_accept, is_upgrade, validate_request};
 use crate::proto::error::SendStatus;
+use crate::proto::handshake::{encode_accept, is_upgrade, validate_request};
 use crate::proto::http::{Body, HttpResponse, Method};
 use crate::proto::http1::{encode_chunk, encode_head, encode_response, parse_head, Framing, LAST_CHUNK};
 use crate::proto::info::ChannelInfo;
@@ -111,7 +111,9 @@ impl ServerConn {
         };
         match &resp.body {
             Body::Deferred => return,
-            Body::File { len, .. } if !head_only && *len > 0 && Framing::for_status(resp.status, *len) != Framing::None => {
+            Body::File { len, .. }
+                if !head_only && *len > 0 && Framing::for_status(resp.status, *len) != Framing::None =>
+            {
                 encode_head(resp, keep_alive, Framing::Length(*len), &mut self.out.buf);
                 self.state = State::Http(Http::Sending {
                     keep_alive,

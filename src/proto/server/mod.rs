@@ -129,7 +129,11 @@ enum Http {
     Body(Box<body::BodyIn>),
     /// A request was handed out; its answer is awaited. `minor` is its
     /// HTTP minor version.
-    Answering { keep_alive: bool, head_only: bool, minor: u8 },
+    Answering {
+        keep_alive: bool,
+        head_only: bool,
+        minor: u8,
+    },
     /// The answer's head is out; its body follows piece by piece.
     Sending {
         keep_alive: bool,
