@@ -3,7 +3,8 @@
 #
 #   bash tests/tutorials.sh [cargo profile dir: debug (default) or release]
 #
-# Each examples/tutorialNN_*.rs starts its server on 127.0.0.1:0, drives
+# Each examples/tutorialNN_*.rs (and hvNN_*.rs, dasHV's HV-03..07 under
+# the names their issue gave) starts its server on 127.0.0.1:0, drives
 # clients against it, checks that what its chapter (tutorials/NN-*.md)
 # teaches actually happened, and exits 0 only then. Every run has a time
 # limit. Then tests/check_tutorial_snippets.py checks that the chapters'
@@ -34,7 +35,7 @@ done
 
 passed=0
 failed=0
-for src in examples/tutorial[0-9][0-9]_*.rs; do
+for src in examples/tutorial[0-9][0-9]_*.rs examples/hv[0-9][0-9]_*.rs; do
   name="$(basename "$src" .rs)"
   if [ ! -x "target/$PROFILE/examples/$name" ]; then
     failed=$((failed + 1))

@@ -463,6 +463,30 @@ impl HttpResponse {
             .with_header("Cache-Control", "no-cache")
     }
 
+    /// A whole event stream known now (dasHV's `SSE` route, which answers
+    /// with its event list at once): [`HttpResponse::event_stream`]'s head
+    /// with `events` encoded as the body, and a length, so the client
+    /// sees the stream end after the last event.
+    ///
+    /// ```
+    /// use hvws::{HttpResponse, SseEvent};
+    /// let r = HttpResponse::events(&[SseEvent::new("hi").event("echo")]);
+    /// assert_eq!(r.body(), b"event: echo\ndata: hi\n\n");
+    /// assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    /// ```
+    pub fn events(events: &[super::sse::SseEvent]) -> HttpResponse {
+        let mut body = Vec::new();
+        for e in events {
+            e.encode(&mut body);
+        }
+        HttpResponse::event_stream().with_body(body)
+    }
+
+    /// 201 Created with `Location` naming the new resource.
+    pub fn created(location: &str) -> HttpResponse {
+        HttpResponse::new(201).with_header("Location", location)
+    }
+
     /// Whether this is [`HttpResponse::deferred`].
     pub fn is_deferred(&self) -> bool {
         self.body == Body::Deferred
