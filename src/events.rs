@@ -16,7 +16,7 @@ use crate::driver::Wakeup;
 use crate::error::WsError;
 use crate::handle::Command;
 use crate::handler::{Handshake, HvWebServer};
-use crate::http::{RouteMatch, Routes};
+use crate::http::Routes;
 use crate::proto::close::{CloseInfo, Ended};
 use crate::proto::handshake::offered_protocols;
 use crate::proto::http::{HttpRequest, HttpResponse};
@@ -122,7 +122,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
     #[inline]
     fn event(&mut self, key: usize, ch: Channel, event: ServerEvent<'_>) {
         match event {
-            ServerEvent::Request(req) => self.request(key, &req),
+            ServerEvent::Request(req) => self.request(key, req),
             ServerEvent::Upgrade(req) => self.upgrade(key, *req),
             ServerEvent::Text(text) => self.channel_callback(key, ch, |h, ctx| h.on_ws_message(ctx, ch, &text)),
             ServerEvent::Binary(data) => self.channel_callback(key, ch, |h, ctx| h.on_ws_binary(ctx, ch, &data)),
@@ -152,39 +152,30 @@ impl<H: HvWebServer> Dispatch<'_, H> {
     }
 
     /// Answers a plain HTTP request from the route table.
-    fn request(&mut self, key: usize, req: &HttpRequest) {
-        let resp = self.route(req);
+    fn request(&mut self, key: usize, mut req: Box<HttpRequest>) {
+        let resp = self.route(&mut req);
         let (now, limits) = (self.core.now, &self.core.limits);
         let Some(slot) = self.core.conns.get_mut(key) else {
             return;
         };
         match resp {
-            Some(resp) => slot.conn.respond(&resp, now, limits),
-            None => slot.conn.respond_and_close(&HttpResponse::error(500), now, limits),
+            Ok(resp) => slot.conn.respond(&resp, now, limits),
+            Err(failed) => slot.conn.respond_and_close(&failed, now, limits),
         }
     }
 
-    /// The response to a plain HTTP request; `None` if its handler panicked.
-    fn route(&mut self, req: &HttpRequest) -> Option<HttpResponse> {
-        let resp = match self.routes.find(req.method(), req.path()) {
-            RouteMatch::Found(handler) => {
-                let mut ctx = Context { core: self.core };
-                let handler_state = &mut *self.handler;
-                match catch_unwind(AssertUnwindSafe(|| handler(handler_state, &mut ctx, req))) {
-                    Ok(resp) => resp,
-                    Err(_) => {
-                        log::error!("route {} {} panicked; answering 500", req.method(), req.path());
-                        return None;
-                    }
-                }
+    /// The response to a plain HTTP request; `Err` with the 500 to close
+    /// with if its middleware or handler panicked.
+    fn route(&mut self, req: &mut HttpRequest) -> Result<HttpResponse, HttpResponse> {
+        let mut ctx = Context { core: self.core };
+        let (routes, handler_state) = (&mut *self.routes, &mut *self.handler);
+        match catch_unwind(AssertUnwindSafe(|| routes.handle(handler_state, &mut ctx, req))) {
+            Ok(resp) => Ok(resp),
+            Err(_) => {
+                log::error!("route {} {} panicked; answering 500", req.method(), req.path());
+                Err(self.routes.internal_error(req, self.core.now))
             }
-            RouteMatch::MethodNotAllowed(allow) => HttpResponse::error(405).with_header("Allow", &allow),
-            RouteMatch::WebSocketOnly => {
-                HttpResponse::text("this path accepts WebSocket upgrades only").with_status(400)
-            }
-            RouteMatch::NotFound => HttpResponse::error(404),
-        };
-        Some(resp)
+        }
     }
 
     /// Refuses an upgrade with `resp`; the connection then closes.

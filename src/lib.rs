@@ -75,7 +75,11 @@ pub use context::Context;
 pub use error::{ClientError, ServerError, WsError};
 pub use handle::ServerHandle;
 pub use handler::{Handshake, HvWebServer};
-pub use http::{RouteHandler, Routes};
+/// The router's fuzz entry point (`fuzz/fuzz_targets/router.rs`); the
+/// protocol core's are in `proto::fuzzing`.
+#[doc(hidden)]
+pub use http::fuzzing as http_fuzzing;
+pub use http::{Cors, RouteError, RouteHandler, Routes};
 pub use pacer::FramePacer;
 pub use proto::client::Reconnect;
 pub use proto::close::{CloseInfo, CloseInitiator};

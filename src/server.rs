@@ -212,6 +212,12 @@ impl<H: HvWebServer> Server<H> {
         self.core.handle.set_waker(reactor.waker());
         self.reactor = Some(reactor);
         self.handler.on_init(&mut self.routes);
+        if let Err(e) = self.routes.check() {
+            // Unbind, so nothing answers with a broken table.
+            self.reactor = None;
+            self.routes = Routes::default();
+            return Err(ServerError::InvalidRoute(e));
+        }
         self.state = State::Initialized;
         Ok(())
     }
