@@ -138,7 +138,8 @@ fn serve(port: u16) -> Result<(), String> {
 /// connection.
 fn open(addr: SocketAddr, request: &str) -> Result<(String, Vec<u8>, TcpStream), String> {
     let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
     s.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -248,11 +249,21 @@ fn selftest() -> Result<(), String> {
     }
     let echo = parse_events(&String::from_utf8_lossy(&body));
     println!("event: {:<8} data: {}", echo[0][0].1, echo[0][1].1);
-    check("one echo event with the body", echo == [vec![("event".into(), "echo".into()), ("data".into(), "hello stream".into())]])?;
+    check(
+        "one echo event with the body",
+        echo == [vec![
+            ("event".into(), "echo".into()),
+            ("data".into(), "hello stream".into()),
+        ]],
+    )?;
 
     println!("== GET /plain");
     let (head, body, _) = open(addr, "GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
-    println!("{} -> {}", head.lines().next().unwrap_or(""), String::from_utf8_lossy(&body));
+    println!(
+        "{} -> {}",
+        head.lines().next().unwrap_or(""),
+        String::from_utf8_lossy(&body)
+    );
     check("plain endpoint", body == b"hello from plain endpoint")?;
 
     println!("== GET /ticks?n=5&ms=200 (each event printed as it arrives)");
@@ -262,7 +273,10 @@ fn selftest() -> Result<(), String> {
         let event = parse_events(&String::from_utf8_lossy(&chunk));
         let produced_now = produced.load(Ordering::SeqCst);
         for e in event {
-            println!("tick id={} data={} (server has produced {produced_now} of 5)", e[1].1, e[2].1);
+            println!(
+                "tick id={} data={} (server has produced {produced_now} of 5)",
+                e[1].1, e[2].1
+            );
             got.push((e[1].1.clone(), produced_now));
         }
     }
@@ -279,10 +293,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["--selftest"] => selftest().map(|()| println!("hv07: OK")),
-        ["--port", p] => p
-            .parse::<u16>()
-            .map_err(|e| format!("port {p:?}: {e}"))
-            .and_then(serve),
+        ["--port", p] => p.parse::<u16>().map_err(|e| format!("port {p:?}: {e}")).and_then(serve),
         _ => Err("usage: hv07_sse_and_streaming --selftest | --port N".into()),
     };
     match result {

@@ -37,6 +37,13 @@ pub enum ServerError {
     /// message names the field and what it accepts.
     #[error("invalid server configuration: {0}")]
     InvalidConfig(String),
+    /// A route pattern registered in
+    /// [`on_init`](crate::HvWebServer::on_init) is malformed or conflicts
+    /// with another; the [`RouteError`](crate::RouteError) says which and
+    /// how to fix it. The listener `init` bound is closed again: fix the
+    /// pattern and call `init` again.
+    #[error("invalid route: {0}")]
+    InvalidRoute(#[from] crate::http::RouteError),
 }
 
 /// A channel failed; given to `on_ws_error` before its close callback.

@@ -17,7 +17,7 @@ use crate::error::WsError;
 use crate::exchange::{Exchange, Kind, ResponseId};
 use crate::handle::Command;
 use crate::handler::{Handshake, HvWebServer};
-use crate::http::{RouteMatch, Routes};
+use crate::http::Routes;
 use crate::proto::close::{CloseInfo, Ended};
 use crate::proto::handshake::offered_protocols;
 use crate::proto::http::{Body, HttpRequest, HttpResponse};
@@ -194,15 +194,10 @@ impl<H: HvWebServer> Dispatch<'_, H> {
         let deferred = slot
             .http
             .as_mut()
-            .filter(|x| x.seq == seq && matches!(x.kind, Kind::Deferred));
+            .filter(|x| x.seq == seq && matches!(x.kind, Kind::Deferred | Kind::Stream));
         match (resp, deferred) {
-            (Some(resp), Some(x)) if resp.is_deferred() => {
-                // Keep the head for the response chain; the body can go.
-                req.body = Vec::new();
-                x.req = Some(req);
-                x.started = now;
-            }
-            (Some(resp), _) if resp.is_deferred() => {
+            (Ok(resp), Some(_)) if resp.is_deferred() => self.core.adopt(key, req),
+            (Ok(resp), _) if resp.is_deferred() => {
                 log::error!(
                     "route {} {} returned HttpResponse::deferred() without calling Context::defer; answering 500",
                     req.method(),
@@ -210,7 +205,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
                 );
                 slot.conn.respond(&HttpResponse::error(500), now, limits);
             }
-            (Some(resp), _) => {
+            (Ok(resp), _) => {
                 slot.conn.respond(&resp, now, limits);
                 slot.http = None;
                 if let Body::File { file, offset, len } = resp.body {
@@ -224,13 +219,14 @@ impl<H: HvWebServer> Dispatch<'_, H> {
                                 pos: offset,
                                 left: len,
                             },
+                            early: None,
                         }));
                     }
                 }
             }
-            (None, _) => {
+            (Err(failed), _) => {
                 slot.http = None;
-                slot.conn.respond_and_close(&HttpResponse::error(500), now, limits);
+                slot.conn.respond_and_close(&failed, now, limits);
             }
         }
     }
@@ -247,6 +243,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
                     req: None,
                     started: now,
                     kind: Kind::Upload(Box::new(upload)),
+                    early: None,
                 }));
             }
             Err(resp) => slot.conn.respond_and_close(&resp, now, limits),
@@ -288,27 +285,18 @@ impl<H: HvWebServer> Dispatch<'_, H> {
         }
     }
 
-    /// The response to a plain HTTP request; `None` if its handler panicked.
-    fn route(&mut self, req: &mut HttpRequest) -> Option<HttpResponse> {
-        let resp = match self.routes.find(req.method(), req.path()) {
-            RouteMatch::Found(handler) => {
-                let mut ctx = Context { core: self.core };
-                let handler_state = &mut *self.handler;
-                match catch_unwind(AssertUnwindSafe(|| handler(handler_state, &mut ctx, req))) {
-                    Ok(resp) => resp,
-                    Err(_) => {
-                        log::error!("route {} {} panicked; answering 500", req.method(), req.path());
-                        return None;
-                    }
-                }
+    /// The response to a plain HTTP request; `Err` with the 500 to close
+    /// with if its middleware or handler panicked.
+    fn route(&mut self, req: &mut HttpRequest) -> Result<HttpResponse, HttpResponse> {
+        let mut ctx = Context { core: self.core };
+        let (routes, handler_state) = (&mut *self.routes, &mut *self.handler);
+        match catch_unwind(AssertUnwindSafe(|| routes.handle(handler_state, &mut ctx, req))) {
+            Ok(resp) => Ok(resp),
+            Err(_) => {
+                log::error!("route {} {} panicked; answering 500", req.method(), req.path());
+                Err(self.routes.internal_error(req, self.core.now))
             }
-            RouteMatch::MethodNotAllowed(allow) => HttpResponse::error(405).with_header("Allow", &allow),
-            RouteMatch::WebSocketOnly => {
-                HttpResponse::text("this path accepts WebSocket upgrades only").with_status(400)
-            }
-            RouteMatch::NotFound => HttpResponse::error(404),
-        };
-        Some(resp)
+        }
     }
 
     /// Refuses an upgrade with `resp`; the connection then closes.

@@ -63,6 +63,38 @@ pub(crate) struct Exchange {
     pub req: Option<Box<HttpRequest>>,
     pub started: Instant,
     pub kind: Kind,
+    /// What the route handler itself did with its id before returning:
+    /// the response chain needs the request, which the dispatcher holds
+    /// until then, so it is replayed by [`Core::adopt`].
+    pub early: Option<Box<Early>>,
+}
+
+/// Calls made with an id inside its own route handler.
+#[derive(Debug, Default)]
+pub(crate) struct Early {
+    answer: Option<HttpResponse>,
+    head: Option<HttpResponse>,
+    body: Vec<u8>,
+    ended: bool,
+}
+
+/// Runs the response chain on a late answer. An after-middleware that
+/// panics costs its own headers, not the tick (a handle's command runs
+/// inside it).
+fn finish(
+    chain: &crate::http::ResponseChain,
+    req: &HttpRequest,
+    resp: &mut HttpResponse,
+    elapsed: std::time::Duration,
+) {
+    let run = std::panic::AssertUnwindSafe(|| chain.apply(req, resp, elapsed));
+    if std::panic::catch_unwind(run).is_err() {
+        log::error!(
+            "after-middleware panicked on the late answer to {} {}",
+            req.method(),
+            req.path()
+        );
+    }
 }
 
 /// Bytes of a file read per piece.
@@ -90,6 +122,7 @@ impl Core {
                 req: None,
                 started: self.now,
                 kind: Kind::Deferred,
+                early: None,
             }));
             // From now on an id names this connection: its slot's next
             // user must not be reachable with it.
@@ -120,10 +153,11 @@ impl Core {
         if resp.is_deferred() {
             return SendStatus::Queued;
         }
-        if let Some(req) = &x.req {
-            self.chain
-                .apply(req, &mut resp, now.saturating_duration_since(x.started));
-        }
+        let Some(req) = &x.req else {
+            x.early.get_or_insert_with(Default::default).answer = Some(resp);
+            return SendStatus::Queued;
+        };
+        finish(&self.chain, req, &mut resp, now.saturating_duration_since(x.started));
         slot.conn.respond(&resp, now, &self.limits);
         match resp.body {
             Body::File { file, offset, len } if slot.conn.is_sending() => {
@@ -148,10 +182,12 @@ impl Core {
         let Some(x) = slot.http.as_mut().filter(|x| matches!(x.kind, Kind::Deferred)) else {
             return SendStatus::Closed;
         };
-        if let Some(req) = &x.req {
-            self.chain
-                .apply(req, &mut head, now.saturating_duration_since(x.started));
-        }
+        let Some(req) = &x.req else {
+            x.early.get_or_insert_with(Default::default).head = Some(head);
+            x.kind = Kind::Stream;
+            return SendStatus::Queued;
+        };
+        finish(&self.chain, req, &mut head, now.saturating_duration_since(x.started));
         if slot.conn.start_stream(&head, now, &self.limits) {
             x.kind = Kind::Stream;
         } else {
@@ -168,8 +204,12 @@ impl Core {
         let Some(slot) = exchange(&mut self.conns, id) else {
             return SendStatus::Closed;
         };
-        if !slot.http.as_ref().is_some_and(|x| matches!(x.kind, Kind::Stream)) {
+        let Some(x) = slot.http.as_mut().filter(|x| matches!(x.kind, Kind::Stream)) else {
             return SendStatus::Closed;
+        };
+        if let Some(early) = x.early.as_mut().filter(|e| e.head.is_some()) {
+            early.body.extend_from_slice(data);
+            return SendStatus::Queued;
         }
         let status = slot.conn.write_body(data, now, &self.limits);
         self.answered(key);
@@ -192,13 +232,47 @@ impl Core {
         let Some(slot) = exchange(&mut self.conns, id) else {
             return SendStatus::Closed;
         };
-        if !slot.http.as_ref().is_some_and(|x| matches!(x.kind, Kind::Stream)) {
+        let Some(x) = slot.http.as_mut().filter(|x| matches!(x.kind, Kind::Stream)) else {
             return SendStatus::Closed;
+        };
+        if let Some(early) = x.early.as_mut().filter(|e| e.head.is_some()) {
+            early.ended = true;
+            return SendStatus::Queued;
         }
         slot.conn.finish_body(now, &self.limits);
         slot.http = None;
         self.answered(key);
         SendStatus::Queued
+    }
+
+    /// The route handler that deferred `key`'s request returned: the
+    /// exchange keeps the request's head (for the response chain), and
+    /// what the handler already did with its id is carried out now.
+    pub fn adopt(&mut self, key: usize, mut req: Box<HttpRequest>) {
+        let now = self.now;
+        let Some(slot) = self.conns.get_mut(key) else { return };
+        let gen = slot.gen;
+        let Some(x) = slot.http.as_mut() else { return };
+        // Keep the head for the response chain; the body can go.
+        req.body = Vec::new();
+        x.req = Some(req);
+        x.started = now;
+        let Some(early) = x.early.take() else { return };
+        let id = ResponseId {
+            index: key as u32,
+            gen,
+            seq: x.seq,
+        };
+        if let Some(answer) = early.answer {
+            self.respond(id, answer);
+        } else if let Some(head) = early.head {
+            x.kind = Kind::Deferred;
+            self.start_stream(id, head);
+            self.write_stream(id, &early.body);
+            if early.ended {
+                self.end_stream(id);
+            }
+        }
     }
 
     /// After an answer (or a piece of one) was queued on `key`: flush it,
@@ -282,12 +356,4 @@ impl Core {
             seq: x.seq,
         })
     }
-}
-
-// MERGE: replaced by the router's ResponseChain (after-middleware, CORS,
-// access log) when it lands.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct ResponseChain;
-impl ResponseChain {
-    pub fn apply(&self, _req: &HttpRequest, _resp: &mut HttpResponse, _elapsed: std::time::Duration) {}
 }

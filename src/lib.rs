@@ -78,8 +78,12 @@ pub use error::{ClientError, ServerError, WsError};
 pub use exchange::ResponseId;
 pub use handle::ServerHandle;
 pub use handler::{Handshake, HvWebServer};
+/// The router's fuzz entry point (`fuzz/fuzz_targets/router.rs`); the
+/// protocol core's are in `proto::fuzzing`.
+#[doc(hidden)]
+pub use http::fuzzing as http_fuzzing;
 pub use http::static_files::{serve_dir, serve_dir_with, serve_file, serve_file_with, StaticOptions};
-pub use http::{RouteHandler, Routes};
+pub use http::{Cors, RouteError, RouteHandler, Routes};
 pub use pacer::FramePacer;
 pub use proto::client::Reconnect;
 pub use proto::close::{CloseInfo, CloseInitiator};

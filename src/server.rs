@@ -212,6 +212,15 @@ impl<H: HvWebServer> Server<H> {
         self.core.handle.set_waker(reactor.waker());
         self.reactor = Some(reactor);
         self.handler.on_init(&mut self.routes);
+        if let Err(e) = self.routes.check() {
+            // Unbind, so nothing answers with a broken table.
+            self.reactor = None;
+            self.routes = Routes::default();
+            return Err(ServerError::InvalidRoute(e));
+        }
+        // Late answers (deferred, streamed) get the same CORS headers,
+        // after-middleware and access log line as immediate ones.
+        self.core.chain = self.routes.response_chain();
         self.state = State::Initialized;
         Ok(())
     }

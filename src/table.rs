@@ -61,7 +61,7 @@ pub(crate) struct Core {
     /// The request whose route handler is running (what `defer` defers).
     pub current: Option<crate::ResponseId>,
     /// After-middleware, CORS and the access log, for answers given late.
-    pub chain: crate::exchange::ResponseChain,
+    pub chain: crate::http::ResponseChain,
     /// Connections that answered with a pipelined request already read:
     /// the tick reads it, since no new bytes will announce it.
     pub resume: Vec<usize>,

@@ -36,6 +36,29 @@ fn frame_decoder_corpus() {
     replay("frame_decoder", hvws::proto::fuzzing::frame_decoder);
 }
 
+/// The hand-made seeds (`fuzz/seeds/router/`: parameters and
+/// backtracking, wildcards and decoding, conflicts, CORS), then the corpus
+/// the fuzzer kept; each run checks every answer against a naive model of
+/// the router, so a seed fails if routing changes, not only if it panics.
+#[test]
+fn router_seeds_and_corpus() {
+    let run = hvws::http_fuzzing::router;
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/router");
+    let mut count = 0;
+    for entry in fs::read_dir(&seeds).unwrap_or_else(|e| panic!("{}: {e}", seeds.display())) {
+        let path = entry.unwrap().path();
+        let data = fs::read(&path).unwrap();
+        assert!(
+            std::panic::catch_unwind(|| run(&data)).is_ok(),
+            "{} panicked",
+            path.display()
+        );
+        count += 1;
+    }
+    assert!(count >= 5, "only {count} seeds in {}", seeds.display());
+    replay("router", run);
+}
+
 /// The seeds `hvws::proto::fuzzing::deflate_decoder_seeds` makes (as now,
 /// and as committed in `fuzz/seeds/`), then the corpus the fuzzer kept.
 #[cfg(feature = "deflate")]
