@@ -68,6 +68,12 @@ mod tls;
 
 pub mod proto;
 
+/// The [`cookie`](https://docs.rs/cookie) crate, whose [`Cookie`] builder
+/// sets a cookie's attributes for [`HttpResponse::with_cookie`];
+/// `cookie::time::Duration` is its max-age.
+pub use cookie;
+pub use cookie::{Cookie, SameSite};
+
 pub use channel::Channel;
 pub use client::{ClientContext, HvWebSocketClient, Proxy, ReadyState, WebSocketClient};
 pub use config::{ClientConfig, ServerConfig, SlowConsumer};
@@ -75,6 +81,7 @@ pub use context::Context;
 pub use error::{ClientError, ServerError, WsError};
 pub use handle::ServerHandle;
 pub use handler::{Handshake, HvWebServer};
+pub use http::{Form, FormError, FormFile, FormLimits, MultipartParser, UploadError};
 pub use http::{RouteHandler, Routes};
 pub use pacer::FramePacer;
 pub use proto::client::Reconnect;

@@ -4,6 +4,18 @@
 
 use std::fmt;
 
+mod cookies;
+mod file_name;
+mod form;
+mod limits;
+mod multipart;
+mod upload;
+
+pub use form::Form;
+pub use limits::{FormError, FormLimits};
+pub use multipart::MultipartParser;
+pub use upload::{FormFile, UploadError};
+
 use crate::context::Context;
 use crate::proto::http::{HttpRequest, HttpResponse, Method};
 
