@@ -149,7 +149,7 @@ impl Bot {
     /// What this bot sends this frame, if anything.
     fn next_input(&mut self, frame: u64) -> Option<String> {
         match self.kind {
-            Kind::Good if self.spawn.is_some() && frame % 6 == 0 => {
+            Kind::Good if self.spawn.is_some() && frame.is_multiple_of(6) => {
                 let (dx, dy) = self.random_move();
                 let last = *self.sent.last().expect("sent starts with (0, 0)");
                 self.sent.push((last.0 + i64::from(dx), last.1 + i64::from(dy)));

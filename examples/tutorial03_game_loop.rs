@@ -352,7 +352,7 @@ struct Bot {
 
 impl Bot {
     fn steer(&mut self, ctx: &mut ClientContext<'_>, tick: u64) {
-        let go = (tick / 5) % 2 == 0;
+        let go = (tick / 5).is_multiple_of(2);
         let (dx, dy) = match (self.role, go) {
             (Role::Right, true) => (1.0, 0.0),
             (Role::Down, true) => (0.0, -1.0),

@@ -33,8 +33,16 @@ pub struct ServerConfig {
     pub max_frame_size: usize,
     /// Longest HTTP request line plus headers; longer gets 431. Default 8 KiB.
     pub max_request_head: usize,
-    /// Largest HTTP request body; larger gets 413. Default 1 MiB.
+    /// Largest HTTP request body read whole into the request (chunked ones
+    /// included); larger gets 413, before the body is sent when the client
+    /// asked with `Expect: 100-continue`. Default 1 MiB. Uploads
+    /// (`multipart/form-data`) have their own limits, `form_limits`.
     pub max_request_body: usize,
+    /// What a form may hold: parts, field and file sizes, the whole body
+    /// (`max_total_size` is the upload limit: a `multipart/form-data` body
+    /// is parsed as it arrives, files past `memory_threshold` going to
+    /// temporary files, so it may be far larger than `max_request_body`).
+    pub form_limits: crate::FormLimits,
     /// How long to wait for the peer's close frame after sending ours, and
     /// for the peer to close TCP after we shut down writing. Default 5 s.
     pub close_timeout: Duration,
@@ -111,6 +119,7 @@ impl ServerConfig {
             max_message_size: self.max_message_size,
             max_request_head: self.max_request_head,
             max_request_body: self.max_request_body,
+            max_upload_body: usize::try_from(self.form_limits.max_total_size).unwrap_or(usize::MAX),
             request_timeout: self.request_timeout,
             close_timeout: self.close_timeout,
             ping_interval: self.ping_interval,
@@ -152,6 +161,7 @@ impl Default for ServerConfig {
             max_frame_size: 16 << 20,
             max_request_head: 8 << 10,
             max_request_body: 1 << 20,
+            form_limits: crate::FormLimits::default(),
             close_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(2),
             read_budget_per_tick: 1 << 20,

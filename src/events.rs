@@ -178,6 +178,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
     /// Answers a plain HTTP request from the route table: at once, with a
     /// file body read as the socket drains, or later (the handler deferred).
     fn request(&mut self, key: usize, mut req: Box<HttpRequest>, seq: u32) {
+        crate::upload::attach_urlencoded(&mut req, &self.core.config.form_limits);
         let gen = self.core.conns[key].gen;
         self.core.current = Some(ResponseId {
             index: key as u32,
@@ -236,7 +237,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
         let seq = self.next_seq(key);
         let (now, limits) = (self.core.now, &self.core.limits);
         let slot = &mut self.core.conns[key];
-        match Upload::new(req, &self.core.config) {
+        match Upload::new(req, &self.core.config.form_limits) {
             Ok(upload) => {
                 slot.http = Some(Box::new(Exchange {
                     seq,

@@ -70,6 +70,12 @@ mod upload;
 
 pub mod proto;
 
+/// The [`cookie`](https://docs.rs/cookie) crate, whose [`Cookie`] builder
+/// sets a cookie's attributes for [`HttpResponse::with_cookie`];
+/// `cookie::time::Duration` is its max-age.
+pub use cookie;
+pub use cookie::{Cookie, SameSite};
+
 pub use channel::Channel;
 pub use client::{ClientContext, HvWebSocketClient, Proxy, ReadyState, WebSocketClient};
 pub use config::{ClientConfig, ServerConfig, SlowConsumer};
@@ -84,6 +90,7 @@ pub use handler::{Handshake, HvWebServer};
 pub use http::fuzzing as http_fuzzing;
 pub use http::static_files::{serve_dir, serve_dir_with, serve_file, serve_file_with, StaticOptions};
 pub use http::{Cors, RouteError, RouteHandler, Routes};
+pub use http::{Form, FormError, FormFile, FormLimits, MultipartParser, UploadError};
 pub use pacer::FramePacer;
 pub use proto::client::Reconnect;
 pub use proto::close::{CloseInfo, CloseInitiator};

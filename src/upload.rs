@@ -1,26 +1,56 @@
-//! Uploads: a request body streamed in (`multipart/form-data`), read
-//! before its route runs.
-// MERGE: the multipart parser replaces this buffer when it lands.
+//! The dispatcher's side of forms: a `multipart/form-data` body parsed
+//! piece by piece as the core hands it out (files past the memory
+//! threshold go to temporary files as they arrive), and a urlencoded body
+//! parsed once whole; either way the form is on the request before its
+//! route runs.
 
+use crate::http::{FormKind, FormLimits};
 use crate::proto::http::{HttpRequest, HttpResponse};
+use crate::{Form, MultipartParser};
 
-/// A streamed request body being read.
+/// An upload being read: its request's head and the parser.
 #[derive(Debug)]
 pub(crate) struct Upload {
     req: Box<HttpRequest>,
+    parser: MultipartParser,
 }
 
 impl Upload {
-    pub fn new(req: Box<HttpRequest>, _config: &crate::ServerConfig) -> Result<Upload, HttpResponse> {
-        Ok(Upload { req })
+    /// Starts reading a streamed body; a `Content-Type` without a usable
+    /// boundary is refused at once.
+    pub fn new(req: Box<HttpRequest>, limits: &FormLimits) -> Result<Upload, HttpResponse> {
+        let content_type = req.header("content-type").unwrap_or("");
+        let parser = MultipartParser::new(content_type, limits).map_err(HttpResponse::from)?;
+        Ok(Upload { req, parser })
     }
 
+    /// The next piece of the body; an error ends the upload (its
+    /// temporary files go with the parser) with the answer to give.
     pub fn feed(&mut self, data: &[u8]) -> Result<(), HttpResponse> {
-        self.req.body.extend_from_slice(data);
-        Ok(())
+        self.parser.feed(data).map_err(HttpResponse::from)
     }
 
+    /// The body is complete: the request, with its form.
     pub fn finish(self) -> Result<Box<HttpRequest>, HttpResponse> {
-        Ok(self.req)
+        let mut req = self.req;
+        req.form = Some(Box::new(self.parser.finish().map_err(HttpResponse::from)?));
+        Ok(req)
+    }
+}
+
+/// Attaches a urlencoded body's form to its request. A body that does not
+/// parse is left to the route (`req.form()` is `None`, and
+/// `req.parse_form` says why): a route that does not read forms should not
+/// fail because of one.
+pub(crate) fn attach_urlencoded(req: &mut HttpRequest, limits: &FormLimits) {
+    if req.form.is_some() || req.body().is_empty() {
+        return;
+    }
+    let Some(FormKind::UrlEncoded) = req.header("content-type").and_then(FormKind::of) else {
+        return;
+    };
+    match Form::from_urlencoded_with(req.body(), limits) {
+        Ok(form) => req.form = Some(Box::new(form)),
+        Err(e) => log::debug!("{}: urlencoded body not parsed: {e}", req.peer_addr()),
     }
 }

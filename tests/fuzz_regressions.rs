@@ -59,6 +59,45 @@ fn router_seeds_and_corpus() {
     replay("router", run);
 }
 
+/// The seeds `hvws::proto::fuzzing::multipart_seeds` makes (each must
+/// parse, and as committed in `fuzz/seeds/`), then the corpus the fuzzer
+/// kept.
+#[test]
+fn multipart_seeds_and_corpus() {
+    let run = hvws::proto::fuzzing::multipart;
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/multipart");
+    for (name, seed) in hvws::proto::fuzzing::multipart_seeds() {
+        let (ct, body) = split_multipart_seed(&seed);
+        let parsed = hvws::MultipartParser::new(ct, &hvws::FormLimits::default())
+            .and_then(|mut p| p.feed(body).map(|()| p))
+            .and_then(|p| p.finish());
+        assert!(parsed.is_ok(), "seed {name} is not a valid form: {parsed:?}");
+        assert!(std::panic::catch_unwind(|| run(&seed)).is_ok(), "seed {name} panicked");
+        let committed = fs::read(seeds.join(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(committed, seed, "fuzz/seeds/multipart/{name} is stale: regenerate it");
+    }
+    replay("multipart", run);
+}
+
+/// The Content-Type line and the body of a `multipart` fuzz input.
+fn split_multipart_seed(seed: &[u8]) -> (&str, &[u8]) {
+    let rest = &seed[1..];
+    let eol = rest.iter().position(|&b| b == b'\n').expect("a Content-Type line");
+    (std::str::from_utf8(&rest[..eol]).unwrap(), &rest[eol + 1..])
+}
+
+/// Writes the seeds into `fuzz/seeds/multipart/`:
+/// `cargo test --test fuzz_regressions -- --ignored write_multipart_seeds`.
+#[test]
+#[ignore = "writes fuzz/seeds/multipart; run by hand when the seeds change"]
+fn write_multipart_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/multipart");
+    fs::create_dir_all(&dir).unwrap();
+    for (name, seed) in hvws::proto::fuzzing::multipart_seeds() {
+        fs::write(dir.join(name), seed).unwrap();
+    }
+}
+
 /// The seeds `hvws::proto::fuzzing::deflate_decoder_seeds` makes (as now,
 /// and as committed in `fuzz/seeds/`), then the corpus the fuzzer kept.
 #[cfg(feature = "deflate")]

@@ -129,7 +129,7 @@ impl Bad {
         let age = self.born.elapsed();
         match self.kind {
             Kind::Slowloris => {
-                if self.step % 50 == 0 {
+                if self.step.is_multiple_of(50) {
                     let _ = self.stream.write(b"X: y\r\n");
                 }
                 age < Duration::from_secs(3)

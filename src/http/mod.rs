@@ -29,6 +29,19 @@ pub use cors::Cors;
 pub(crate) use middleware::ResponseChain;
 pub use router::RouteError;
 
+mod cookies;
+mod file_name;
+mod form;
+mod limits;
+mod multipart;
+mod upload;
+
+pub use form::Form;
+pub(crate) use form::FormKind;
+pub use limits::{FormError, FormLimits};
+pub use multipart::MultipartParser;
+pub use upload::{FormFile, UploadError};
+
 use crate::context::Context;
 use crate::proto::http::{HttpRequest, HttpResponse, Method};
 use middleware::Before;

@@ -78,6 +78,9 @@ pub struct HttpRequest {
     pub(crate) params: Vec<(String, String)>,
     pub(crate) peer: SocketAddr,
     pub(crate) tls: Option<Box<super::info::TlsInfo>>,
+    /// The form the dispatcher parsed from a urlencoded or multipart body
+    /// (`crate::http::form`), before the handler runs.
+    pub(crate) form: Option<Box<crate::Form>>,
 }
 
 impl HttpRequest {
@@ -225,7 +228,7 @@ impl From<JsonBodyError> for HttpResponse {
 /// ```
 #[derive(Debug)]
 pub struct RequestBuilder {
-    req: HttpRequest,
+    pub(crate) req: HttpRequest,
 }
 
 impl HttpRequest {
@@ -243,6 +246,7 @@ impl HttpRequest {
                 params: Vec::new(),
                 peer: SocketAddr::from(([127, 0, 0, 1], 1)),
                 tls: None,
+                form: None,
             },
         }
     }
@@ -647,6 +651,7 @@ mod tests {
             params: Vec::new(),
             peer: "127.0.0.1:1".parse().unwrap(),
             tls: None,
+            form: None,
         }
     }
 
