@@ -309,14 +309,14 @@ impl<H: HvWebServer> Dispatch<'_, H> {
     }
 
     /// Decides on a valid upgrade request: origin, path, the application.
-    fn upgrade(&mut self, key: usize, req: HttpRequest) {
+    fn upgrade(&mut self, key: usize, mut req: HttpRequest) {
         if let (Some(allowed), Some(origin)) = (&self.core.config.allowed_origins, req.header("origin")) {
             if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
                 log::debug!("{}: origin {origin:?} not allowed", req.peer_addr());
                 return self.refuse(key, HttpResponse::error(403));
             }
         }
-        if !self.routes.accepts_websocket(req.path()) {
+        if !self.routes.match_websocket(&mut req) {
             return self.refuse(key, HttpResponse::error(404));
         }
         let mut decision = None;

@@ -19,9 +19,16 @@ const GAME: &str = "https://game.example";
 struct Api {
     /// What the before-middleware saw: method, path and `:id`.
     seen: Vec<String>,
+    /// The `:room` of each WebSocket handshake.
+    rooms: Vec<String>,
 }
 
 impl HvWebServer for Api {
+    fn on_ws_handshake(&mut self, request: &hvws::HttpRequest) -> hvws::Handshake {
+        self.rooms.push(request.param("room").unwrap_or("-").to_owned());
+        hvws::Handshake::Accept
+    }
+
     fn on_init(&mut self, routes: &mut Routes<Self>) {
         routes
             .cors(
@@ -255,6 +262,12 @@ fn cors_preflight_and_simple_requests_on_the_wire() {
 fn websocket_paths_take_parameters() {
     let mut server = util::server(Api::default());
     Raw::ws(&mut server, "/rooms/lobby");
+    Raw::ws(&mut server, "/rooms/caf%C3%A9");
+    assert_eq!(
+        server.handler().rooms,
+        ["lobby", "café"],
+        "on_ws_handshake reads the parameters"
+    );
     let mut conn = Raw::connect(&server);
     conn.write(
         &mut server,

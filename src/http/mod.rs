@@ -409,8 +409,28 @@ impl<H> Routes<H> {
     }
 
     /// Whether an upgrade to `path` is allowed.
+    #[cfg(test)]
     pub(crate) fn accepts_websocket(&self, path: &str) -> bool {
         self.ws.len() == 0 || self.ws.lookup(path, &|_| true, &mut Vec::new()).is_some()
+    }
+
+    /// Whether an upgrade to `req`'s path is allowed; if so, the pattern's
+    /// parameters (`/rooms/:room`) are set on `req`, for
+    /// `on_ws_handshake` to read with [`HttpRequest::param`].
+    pub(crate) fn match_websocket(&self, req: &mut HttpRequest) -> bool {
+        if self.ws.len() == 0 {
+            return true;
+        }
+        let mut captures = Vec::new();
+        if self.ws.lookup(req.path(), &|_| true, &mut captures).is_none() {
+            return false;
+        }
+        let params = captures
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), decode_param(v)))
+            .collect();
+        req.params = params;
+        true
     }
 
     /// What finishes every response, for answers given after their tick.
