@@ -31,6 +31,7 @@ struct App {
 
 impl HvWebServer for App {
     fn on_init(&mut self, routes: &mut Routes<Self>) {
+        routes.get("/big", |_, _, req| hvws::serve_file(req, big_file()));
         routes.get("/api/info", |_, _, req| {
             HttpResponse::json_text(format!(
                 "{{\"scheme\":\"{}\",\"tls\":{},\"sni\":\"{}\",\"alpn\":\"{}\"}}",
@@ -235,6 +236,27 @@ fn https_get_with(
         tls.read_to_end(&mut out).unwrap();
         String::from_utf8(out).unwrap()
     })
+}
+
+/// A file for `/big`, larger than rustls's and the socket's buffers.
+fn big_file() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("hvws-tls-big-{}.txt", std::process::id()))
+}
+
+#[test]
+fn a_file_body_streams_through_tls() {
+    let content = "0123456789abcdef".repeat(5 << 16); // 5 MiB
+    std::fs::write(big_file(), &content).unwrap();
+    let pki = Pki::new("hvws test CA");
+    let mut server = tls_server(&pki, ServerConfig::default());
+    let port = server.tls_addr().unwrap().port();
+    let get = https_get(port, &pki.ca_pem, "localhost", "/big");
+    util::pump_until(&mut server, "the whole file over https", |_| get.is_finished());
+    let text = get.join().unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains("Content-Length: 5242880"), "{head}");
+    assert!(body == content, "{} bytes of body, not the file", body.len());
+    std::fs::remove_file(big_file()).unwrap();
 }
 
 #[test]
