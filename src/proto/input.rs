@@ -71,6 +71,12 @@ impl<'d> Input<'d> {
         self.tail.len() - self.tail_pos
     }
 
+    /// Bytes not yet consumed, the tail's and the new data's.
+    #[inline]
+    pub fn remaining(&self) -> usize {
+        self.tail_len() + (self.data.len() - self.data_pos)
+    }
+
     /// The bytes to decode next, or `None` when everything was consumed.
     /// While a tail is waiting it is topped up with at most `want` (at
     /// least one) new bytes and given out; once it is used up, the new

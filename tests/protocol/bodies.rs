@@ -311,3 +311,22 @@ fn no_body_statuses_carry_no_length() {
         assert_eq!(c.out(), format!("HTTP/1.1 {line}\r\nETag: \"v\"\r\n\r\n"));
     }
 }
+
+#[test]
+fn a_client_flooding_while_its_stream_runs_is_cut_off() {
+    let mut c = Conn::new(Limits {
+        max_request_head: 100,
+        max_request_body: 100,
+        ..Limits::default()
+    });
+    c.answer = false;
+    c.feed(b"GET /events HTTP/1.1\r\n\r\n");
+    c.conn.start_stream(&HttpResponse::event_stream(), c.now, &c.limits);
+    c.feed(&[b'x'; 150]);
+    assert!(c.conn.owes_response(), "a pipelined request's worth is kept");
+    c.feed(&[b'x'; 60]);
+    assert!(
+        !c.conn.owes_response() && !c.conn.wants_input(),
+        "past it, the connection goes"
+    );
+}

@@ -336,7 +336,18 @@ impl ServerConn {
             State::Http(Http::Reading) => self.read_request(input, now, limits),
             State::Http(Http::Body(_)) => self.read_body(input, now, limits),
             // The next pipelined request waits for this one's answer, so
-            // answers leave in order.
+            // answers leave in order. While it waits (a deferred answer, a
+            // stream that may last hours), what the client sends is kept,
+            // up to one request's worth: past that it is flooding, and is
+            // cut off rather than held without bound.
+            State::Http(Http::Answering { .. } | Http::Sending { .. })
+                if input.remaining() > limits.max_request_head + limits.max_request_body =>
+            {
+                log::debug!("{}: kept sending while its answer was owed; closing", self.peer);
+                input.discard();
+                self.begin_closing(now, limits, false, true);
+                None
+            }
             State::Http(_) => None,
             State::Ws(w) => {
                 let event = w.ws.step(input, &mut self.out, now, limits)?;
