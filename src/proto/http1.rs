@@ -246,8 +246,11 @@ pub fn encode_head(resp: &HttpResponse, keep_alive: bool, framing: Framing, out:
 
 /// Appends `resp` (a body in memory) to `out`. `head_only` omits the body
 /// (HEAD requests) but keeps its `Content-Length`.
+///
+/// Only a body in memory is written: a file body is the connection's to
+/// stream (`ServerConn::respond`), so here it counts as empty.
 pub fn encode_response(resp: &HttpResponse, keep_alive: bool, head_only: bool, out: &mut Vec<u8>) {
-    let framing = Framing::for_status(resp.status, resp.body_len());
+    let framing = Framing::for_status(resp.status, resp.body().len() as u64);
     encode_head(resp, keep_alive, framing, out);
     if !head_only && framing != Framing::None {
         out.extend_from_slice(resp.body());

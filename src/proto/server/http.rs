@@ -98,11 +98,11 @@ impl ServerConn {
     /// [`ServerConn::write_body`] as the socket drains
     /// ([`ServerConn::body_wanted`] says how much is owed).
     pub fn respond(&mut self, resp: &HttpResponse, now: Instant, limits: &Limits) {
-        let (keep_alive, head_only) = match &self.state {
+        let (keep_alive, head_only, upgrading) = match &self.state {
             State::Http(Http::Answering {
                 keep_alive, head_only, ..
-            }) => (*keep_alive, *head_only),
-            State::Http(Http::Upgrading { .. }) => (false, false),
+            }) => (*keep_alive, *head_only, false),
+            State::Http(Http::Upgrading { .. }) => (false, false, true),
             // An answer before the body was read (an upload refused
             // half-way): the rest of the body cannot be told from the next
             // request, so the connection closes after it.
@@ -110,16 +110,23 @@ impl ServerConn {
             _ => return,
         };
         match &resp.body {
-            Body::Deferred => return,
-            Body::File { len, .. }
-                if !head_only && *len > 0 && Framing::for_status(resp.status, *len) != Framing::None =>
-            {
-                encode_head(resp, keep_alive, Framing::Length(*len), &mut self.out.buf);
-                self.state = State::Http(Http::Sending {
-                    keep_alive,
-                    framing: Framing::Length(*len),
-                });
-                return;
+            Body::Deferred if !upgrading => return,
+            // A refused upgrade closes at once: it has no file to stream,
+            // and no later answer.
+            Body::Deferred | Body::File { .. } if upgrading => {
+                log::error!(
+                    "{}: an upgrade refusal must have its body in memory; answering 500",
+                    self.peer
+                );
+                encode_response(&HttpResponse::error(500), false, false, &mut self.out.buf);
+            }
+            Body::File { len, .. } => {
+                let framing = Framing::for_status(resp.status, *len);
+                encode_head(resp, keep_alive, framing, &mut self.out.buf);
+                if !head_only && *len > 0 && framing != Framing::None {
+                    self.state = State::Http(Http::Sending { keep_alive, framing });
+                    return;
+                }
             }
             _ => encode_response(resp, keep_alive, head_only, &mut self.out.buf),
         }
