@@ -21,8 +21,10 @@ PROFILE="${1:-debug}"
 cd "$ROOT"
 
 # Example name -> the features its build needs (chapter 3: json, for serde
-# on `Channel` and `broadcast_json`; chapter 7: https/wss).
-declare -A FEATURES=([tutorial03_game_loop]=json [tutorial07_https]=tls)
+# on `Channel` and `broadcast_json`; chapter 7: https/wss; chapters 8 and 9:
+# json, for `HttpResponse::json` and `HttpRequest::json`).
+declare -A FEATURES=([tutorial03_game_loop]=json [tutorial07_https]=tls [hv03_http_server]=json
+  [hv04_http_server_advanced]=json)
 
 build=(cargo build --quiet)
 [ "$PROFILE" = release ] && build+=(--release)
