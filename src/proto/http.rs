@@ -159,6 +159,25 @@ impl HttpRequest {
         &self.headers
     }
 
+    /// Sets header `name` (stored lower-cased) to `value`, replacing every
+    /// value it had: for a before-middleware that tags a request (a request
+    /// id, the user an auth check found) for the route after it.
+    ///
+    /// ```
+    /// let mut req = hvws::HttpRequest::builder(hvws::Method::Get, "/").header("X-User", "spoofed").build();
+    /// req.set_header("X-User", "alice");
+    /// assert_eq!(req.header("x-user"), Some("alice"));
+    /// ```
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        self.remove_header(name);
+        self.headers.push((name.to_ascii_lowercase(), value.to_owned()));
+    }
+
+    /// Removes every value of header `name`.
+    pub fn remove_header(&mut self, name: &str) {
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+    }
+
     /// The body (empty unless the request had a `Content-Length`).
     pub fn body(&self) -> &[u8] {
         &self.body
