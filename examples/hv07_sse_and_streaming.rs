@@ -122,7 +122,9 @@ fn serve(port: u16) -> Result<(), String> {
     let mut server = Server::new(Streams::default());
     server.init(port).map_err(|e| e.to_string())?;
     server.start().map_err(|e| e.to_string())?;
-    println!("hv07: serving on http://0.0.0.0:{port}/ (Ctrl-C stops)");
+    // Port 0 lets the OS choose: print the one it chose (tests read it).
+    let bound = server.local_addr().map_or(port, |a| a.port());
+    println!("hv07: serving on http://127.0.0.1:{bound}/ (Ctrl-C stops)");
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal while stopping ends the process at once.

@@ -12,7 +12,8 @@
 # run writes the screenshot tutorials/browser-chat.png (SCREENSHOT=path
 # elsewhere); the https run and the run with chat_server --deflate
 # (permessage-deflate, checked in the handshake through the DevTools
-# protocol) write none.
+# protocol) write none. sse.test.mjs reads examples/hv07_sse_and_streaming's
+# Server-Sent Events with Chromium's own EventSource.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -32,7 +33,9 @@ if [ ! -x "$CHROMIUM" ]; then
 fi
 "$CHROMIUM" --version
 
-(cd "$ROOT" && cargo build --release --features "tls deflate" --example chat_server --example gen_test_certs)
+(cd "$ROOT" && cargo build --release --features "tls deflate" --example chat_server --example gen_test_certs \
+  --example hv07_sse_and_streaming)
 
 npm ci --no-audit --no-fund --loglevel=error
-CHROMIUM="$CHROMIUM" node --test --test-reporter=spec chat.test.mjs
+CHROMIUM="$CHROMIUM" HV07="$ROOT/target/release/examples/hv07_sse_and_streaming" \
+  node --test --test-reporter=spec chat.test.mjs sse.test.mjs
