@@ -48,6 +48,7 @@ pub mod fuzzing;
 pub mod handshake;
 pub mod http;
 pub mod http1;
+pub mod http_client;
 pub mod info;
 pub mod input;
 pub mod limits;
