@@ -22,7 +22,7 @@
 //!
 //! Interim responses (1xx) are skipped; HEAD requests and 204/304 answers
 //! have no body; a body is framed by `Content-Length`, the chunked coding
-//! (decoded in place by [`ChunkedDecoder`](super::chunked::ChunkedDecoder))
+//! (decoded in place by [`ChunkedDecoder`])
 //! or the end of the connection. The head and the body each have a cap
 //! ([`ExchangeLimits`]), with an error naming it past it.
 
