@@ -109,6 +109,7 @@ pub use proto::info::ChannelInfo;
 pub use proto::info::TlsInfo;
 pub use proto::limits::IdleActivity;
 pub use proto::sse::SseEvent;
+pub use proto::sse_reader::{SseError, SseMessage, SseReader};
 #[cfg(feature = "tls")]
 pub use proto::tls::TlsFailure;
 pub use server::Server;

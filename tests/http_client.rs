@@ -205,6 +205,13 @@ fn a_stream_arrives_piece_by_piece_before_it_ends() {
     let resp = c.handler().outcome(id).unwrap().unwrap();
     assert_eq!(resp.text(), "data: one\n\ndata: two\n\n");
     assert_eq!(resp.header("transfer-encoding"), Some("chunked"));
+    // The pieces, as on_chunk saw them, read back as events.
+    let mut sse = hvws::SseReader::new();
+    for (_, piece) in &c.handler().chunks {
+        sse.feed(piece).unwrap();
+    }
+    let data: Vec<String> = std::iter::from_fn(|| sse.poll_event()).map(|e| e.data).collect();
+    assert_eq!(data, ["one", "two"]);
 }
 
 #[test]

@@ -57,6 +57,7 @@ pub mod proxy;
 pub mod reconnect;
 pub mod server;
 pub mod sse;
+pub mod sse_reader;
 pub mod timer;
 #[cfg(feature = "tls")]
 pub mod tls;
