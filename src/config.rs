@@ -289,3 +289,66 @@ impl ClientConfig {
         }
     }
 }
+
+/// HTTP client defaults and limits ([`HttpClient`](crate::HttpClient));
+/// each request may override its timeouts, redirects and cap.
+///
+/// ```
+/// use std::time::Duration;
+/// use hvws::HttpClientConfig;
+/// let config = HttpClientConfig {
+///     timeout: Some(Duration::from_secs(5)),
+///     max_connections_per_origin: 2,
+///     ..HttpClientConfig::default()
+/// };
+/// assert_eq!(config.max_redirects, 5);
+/// ```
+#[derive(Clone, Debug)]
+pub struct HttpClientConfig {
+    /// Time allowed for TCP to connect. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole request, from `request()` to the last
+    /// byte of its response. Default 30 s: a server that never answers
+    /// ends in [`HttpClientError::Timeout`](crate::HttpClientError::Timeout)
+    /// rather than holding the request forever; `None` for no limit (a
+    /// long-lived stream; the blocking calls then use 30 s).
+    pub timeout: Option<Duration>,
+    /// Redirects followed at most. Default 5, as dasHV.
+    pub max_redirects: u32,
+    /// Largest response body accepted. Default 16 MiB; the body is held
+    /// in memory unless a request says `keep_body(false)`.
+    pub max_response_size: u64,
+    /// Longest response head. Default 64 KiB; a server that sends an
+    /// endless header stops there.
+    pub max_response_head: usize,
+    /// Connections open at once to one origin (scheme, host, port); more
+    /// requests wait for one to be free. Default 6, as browsers.
+    pub max_connections_per_origin: usize,
+    /// Idle kept-alive connections kept per origin. Default 4.
+    pub max_idle_per_origin: usize,
+    /// An idle connection older than this is not reused (servers close
+    /// theirs after a few seconds: hvws's server after its
+    /// `request_timeout`, 10 s). Default 8 s.
+    pub idle_timeout: Duration,
+    /// What `https://` connections trust (feature `tls`). Default: the
+    /// Mozilla roots.
+    #[cfg(feature = "tls")]
+    pub tls: crate::ClientTls,
+}
+
+impl Default for HttpClientConfig {
+    fn default() -> Self {
+        HttpClientConfig {
+            connect_timeout: Duration::from_secs(10),
+            timeout: Some(Duration::from_secs(30)),
+            max_redirects: 5,
+            max_response_size: 16 << 20,
+            max_response_head: 64 << 10,
+            max_connections_per_origin: 6,
+            max_idle_per_origin: 4,
+            idle_timeout: Duration::from_secs(8),
+            #[cfg(feature = "tls")]
+            tls: crate::ClientTls::default(),
+        }
+    }
+}

@@ -176,3 +176,133 @@ impl From<ConnError> for ClientError {
         }
     }
 }
+
+/// Why an HTTP request got no response, handed to
+/// [`HvHttpClient::on_error`](crate::HvHttpClient::on_error) or returned by
+/// the blocking calls. A response with any status (404, 500) is not an
+/// error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpClientError {
+    /// The URL could not be parsed; the message says which part. Fix the
+    /// URL; nothing was sent.
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A scheme the client cannot speak: use `http://`, or `https://` in a
+    /// build with the `tls` feature.
+    #[error("unsupported URL scheme {0:?}: use http://, or https:// with hvws's `tls` feature")]
+    UnsupportedScheme(String),
+    /// The request could not be built (a header with CR or LF, a file for a
+    /// form that cannot be read, a value that is not JSON); the message
+    /// says what. Nothing was sent.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The host name did not resolve: a typo, or no network.
+    #[error("cannot resolve {host}: {source}")]
+    Dns {
+        /// The host.
+        host: String,
+        /// The resolver's error.
+        source: io::Error,
+    },
+    /// Nothing listens at the address (`ECONNREFUSED`): the server is
+    /// down or the port is wrong.
+    #[error("connection refused by {addr}")]
+    Refused {
+        /// The address tried last.
+        addr: std::net::SocketAddr,
+    },
+    /// Connecting failed otherwise (unreachable network, say).
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address tried last.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// TCP did not connect within the request's connect timeout
+    /// ([`ClientRequest::connect_timeout`](crate::ClientRequest::connect_timeout)).
+    #[error("connect timed out")]
+    ConnectTimeout,
+    /// The response was not complete within the request's total timeout
+    /// ([`ClientRequest::timeout`](crate::ClientRequest::timeout)), redirects
+    /// included. The server may still have acted on the request.
+    #[error("request timed out")]
+    Timeout,
+    /// TLS with the server failed (feature `tls`): its certificate is not
+    /// trusted (add its CA with
+    /// [`ClientTls::add_ca_pem`](crate::ClientTls::add_ca_pem) in
+    /// [`HttpClientConfig::tls`](crate::HttpClientConfig::tls)), not valid
+    /// for the host, expired, or the handshake broke.
+    #[cfg(feature = "tls")]
+    #[error("{reason}")]
+    Tls {
+        /// The server's host.
+        host: String,
+        /// What failed.
+        kind: crate::proto::tls::TlsFailure,
+        /// What failed, in words.
+        reason: String,
+    },
+    /// The client's TLS settings could not be made (a bad CA file).
+    #[cfg(feature = "tls")]
+    #[error("TLS settings: {0}")]
+    TlsSetup(#[from] crate::tls::TlsError),
+    /// The server's answer is not HTTP/1.x, or breaks it (a malformed
+    /// head, a chunk size that overflows, a head over the cap, a redirect
+    /// without a usable `Location`); the message says what.
+    #[error("bad response: {0}")]
+    BadResponse(String),
+    /// The response body is larger than the request's cap
+    /// ([`ClientRequest::max_response_size`](crate::ClientRequest::max_response_size));
+    /// raise it, or stream the body with `keep_body(false)` and a larger cap.
+    #[error("response larger than the cap of {limit} bytes")]
+    TooLarge {
+        /// The cap.
+        limit: u64,
+    },
+    /// More redirects than allowed (5 by default), or a redirect loop.
+    #[error("too many redirects (more than {limit}), last to {location}")]
+    TooManyRedirects {
+        /// The limit.
+        limit: u32,
+        /// Where the last one pointed.
+        location: String,
+    },
+    /// A redirect from `https://` to `http://`, which is never followed:
+    /// it would send the request in clear. Request the `http://` URL
+    /// yourself if you mean to.
+    #[error("refused to follow a redirect from https to {location}")]
+    InsecureRedirect {
+        /// Where it pointed.
+        location: String,
+    },
+    /// The server closed the connection before the response was complete
+    /// (an idempotent request on a reused connection was already retried
+    /// once).
+    #[error("the server closed the connection before the response was complete")]
+    Closed,
+    /// The socket failed after connecting (reset, broken pipe).
+    #[error("socket error: {0}")]
+    Io(#[source] io::Error),
+}
+
+impl From<crate::proto::http_client::ExchangeError> for HttpClientError {
+    fn from(e: crate::proto::http_client::ExchangeError) -> HttpClientError {
+        use crate::proto::http_client::ExchangeError as E;
+        match e {
+            E::BodyTooLarge { limit } => HttpClientError::TooLarge { limit },
+            E::ClosedBeforeResponse | E::Truncated => HttpClientError::Closed,
+            E::ConnectTimeout => HttpClientError::ConnectTimeout,
+            E::Timeout => HttpClientError::Timeout,
+            E::HeadTooLarge { limit } => HttpClientError::BadResponse(format!("response head over {limit} bytes")),
+            E::Chunked(c) => HttpClientError::BadResponse(format!("malformed chunked body: {c}")),
+            E::BadResponse(what) => HttpClientError::BadResponse(what),
+        }
+    }
+}

@@ -103,20 +103,9 @@ impl ClientIo {
     /// Whether the connect finished: `Ok(true)` connected, `Ok(false)` not
     /// yet, `Err` it failed.
     pub fn check_connected(&mut self) -> io::Result<bool> {
-        let Some(sock) = self.sock.as_ref().map(|s| &s.tcp) else {
-            return Err(io::ErrorKind::NotConnected.into());
-        };
-        match sock.take_error() {
-            Ok(Some(e)) | Err(e) => return Err(e),
-            Ok(None) => {}
-        }
-        match sock.peer_addr() {
-            Ok(_) => {
-                let _ = sock.set_nodelay(true);
-                Ok(true)
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-            Err(e) => Err(e),
+        match self.sock.as_ref() {
+            Some(s) => check_connected(&s.tcp),
+            None => Err(io::ErrorKind::NotConnected.into()),
         }
     }
 
@@ -149,5 +138,22 @@ impl ClientIo {
         if let (Some(mut sock), Some(poll)) = (self.sock.take(), self.poll.as_ref()) {
             let _ = poll.registry().deregister(&mut sock.tcp);
         }
+    }
+}
+
+/// Whether a non-blocking connect of `sock` finished: `Ok(true)` connected
+/// (Nagle is then turned off), `Ok(false)` not yet, `Err` it failed.
+pub(crate) fn check_connected(sock: &TcpStream) -> io::Result<bool> {
+    match sock.take_error() {
+        Ok(Some(e)) | Err(e) => return Err(e),
+        Ok(None) => {}
+    }
+    match sock.peer_addr() {
+        Ok(_) => {
+            let _ = sock.set_nodelay(true);
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+        Err(e) => Err(e),
     }
 }

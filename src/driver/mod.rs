@@ -1,7 +1,8 @@
 //! The only code that touches sockets: the server's reactor (poller,
 //! listener, waker, every accepted socket by connection key, the shared read
-//! buffer, the reads owed to the next tick), the client's I/O (connect,
-//! read, write, shut down), and the server-wide schedule of deadlines.
+//! buffer, the reads owed to the next tick), the WebSocket client's I/O
+//! (connect, read, write, shut down), the HTTP client's (the same, for
+//! several sockets under one poller), and the server-wide schedule of deadlines.
 //!
 //! Readiness is a hint (mio's "spurious events"): every read and write
 //! tolerates `WouldBlock`. Sockets are registered once for READABLE |
@@ -11,11 +12,13 @@
 
 mod client;
 mod io;
+mod multi;
 mod reactor;
 mod schedule;
 mod stream;
 
-pub(crate) use client::ClientIo;
+pub(crate) use client::{ClientIo, ClientReady};
 pub(crate) use io::{FlushResult, ReadResult};
+pub(crate) use multi::MultiIo;
 pub(crate) use reactor::{Accepted, Reactor, Ready, ACCEPTS_PER_TICK};
 pub(crate) use schedule::{Schedule, Wakeup};

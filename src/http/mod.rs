@@ -1,13 +1,22 @@
-//! The route table that [`HvWebServer::on_init`](crate::HvWebServer::on_init)
-//! fills: HTTP routes with path parameters, the paths that accept
-//! WebSocket upgrades, middleware, CORS and the access log. The request and
-//! response types live in `proto::http`.
+//! HTTP: the server's route table that
+//! [`HvWebServer::on_init`](crate::HvWebServer::on_init) fills (HTTP routes
+//! with path parameters, the paths that accept WebSocket upgrades,
+//! middleware, CORS and the access log; all of it also at the crate root),
+//! and the client's one-call helpers, [`get`] and [`send`], which block
+//! until the response is complete (a game pumps an
+//! [`HttpClient`](crate::HttpClient) instead). The request and response
+//! types live in `proto::http`.
 //!
-//! - `router.rs`: patterns and the segment tree that matches them;
-//! - `middleware.rs`: the response chain every answer passes through;
-//! - `cors.rs`: the CORS policy;
-//! - here: [`Routes`], registering and answering a request
-//!   ([`Routes::handle`]).
+//! ```no_run
+//! let resp = hvws::http::get("http://127.0.0.1:8080/ping")?;
+//! println!("{} {}", resp.status(), resp.text());
+//! # Ok::<(), hvws::HttpClientError>(())
+//! ```
+
+// - `router.rs`: patterns and the segment tree that matches them;
+// - `middleware.rs`: the response chain every answer passes through;
+// - `cors.rs`: the CORS policy;
+// - here: `Routes`, registering and answering a request (`Routes::handle`).
 
 mod cors;
 #[doc(hidden)]
@@ -25,6 +34,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use crate::http_client::{get, send};
 pub use cors::Cors;
 pub(crate) use middleware::ResponseChain;
 pub use router::RouteError;

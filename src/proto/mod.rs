@@ -48,6 +48,7 @@ pub mod fuzzing;
 pub mod handshake;
 pub mod http;
 pub mod http1;
+pub mod http_client;
 pub mod info;
 pub mod input;
 pub mod limits;
@@ -56,6 +57,7 @@ pub mod proxy;
 pub mod reconnect;
 pub mod server;
 pub mod sse;
+pub mod sse_reader;
 pub mod timer;
 #[cfg(feature = "tls")]
 pub mod tls;
