@@ -56,6 +56,11 @@ pub struct ServerConfig {
     /// counted from connecting or from the previous response; past it the
     /// connection gets 408 and is closed. Default 10 s. This is what stops
     /// slowloris clients that trickle a request to hold a connection.
+    /// An upload (`multipart/form-data`, which may be large) gets another
+    /// `request_timeout` for every 16 KiB that arrives, so it only has to
+    /// keep 1.6 KiB/s at the default; a trickle below that still times out.
+    /// No timer runs while the application owes the answer (a deferred
+    /// response, a stream).
     pub request_timeout: Duration,
     /// Ping a WebSocket that has sent nothing for this long. Default 30 s;
     /// `None` never pings. Values under 1 ms count as 1 ms.

@@ -330,3 +330,23 @@ fn a_client_flooding_while_its_stream_runs_is_cut_off() {
         "past it, the connection goes"
     );
 }
+
+#[test]
+fn an_upload_buys_time_with_bytes_not_with_a_trickle() {
+    let mut c = Conn::new(Limits::default());
+    let timeout = c.limits.request_timeout;
+    c.feed(b"POST /up HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n");
+    let start = c.now;
+    // A byte now and then does not move the deadline.
+    for _ in 0..5 {
+        c.now += timeout / 10;
+        c.feed(b"x");
+        assert_eq!(c.conn.poll_timeout(), Some(start + timeout));
+    }
+    // 16 KiB does: a slow upload that keeps coming is not a stalled one.
+    c.feed(&vec![b'y'; 16 << 10]);
+    assert_eq!(c.conn.poll_timeout(), Some(c.now + timeout));
+    c.now += timeout;
+    assert!(c.conn.handle_timeout(c.now, &c.limits).is_none());
+    assert!(String::from_utf8_lossy(c.conn.transmit()).starts_with("HTTP/1.1 408 "));
+}

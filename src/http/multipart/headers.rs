@@ -83,7 +83,7 @@ pub(super) fn parse_part(block: &[u8]) -> Result<PartHeaders, FormError> {
     let plain = param(&params, b"filename");
     let file_name = extended
         .and_then(decode_ext_value)
-        .or_else(|| plain.map(|n| String::from_utf8_lossy(n).into_owned()))
+        .or_else(|| plain.map(|n| html_unescape(&String::from_utf8_lossy(n))))
         .filter(|n| !n.is_empty());
     let content_type = first("content-type")
         .map(|v| String::from_utf8_lossy(v).trim().to_owned())
@@ -94,6 +94,14 @@ pub(super) fn parse_part(block: &[u8]) -> Result<PartHeaders, FormError> {
         file_name,
         content_type,
     })
+}
+
+/// Undoes the only escapes browsers apply to a file name (the HTML
+/// standard's multipart/form-data encoding: `"` as `%22`, CR as `%0D`, LF
+/// as `%0A`), so `a"b.txt` arrives as sent. Other `%XX` sequences stay as
+/// they are: a browser never makes them, so they are the name's own text.
+fn html_unescape(name: &str) -> String {
+    name.replace("%22", "\"").replace("%0D", "\r").replace("%0A", "\n")
 }
 
 type Params<'v> = Vec<(&'v [u8], Vec<u8>)>;
@@ -313,8 +321,9 @@ mod tests {
             Some("my file.txt")
         );
         assert_eq!(
-            file_name_of("form-data; name=f; filename=\"%22quoted%22.txt\"").as_deref(),
-            Some("%22quoted%22.txt")
+            file_name_of("form-data; name=f; filename=\"%22quoted%22 %2F%41.txt\"").as_deref(),
+            Some("\"quoted\" %2F%41.txt"),
+            "a browser's escapes undone, others left"
         );
         assert_eq!(
             file_name_of("form-data; name=\"f\"; filename=\"na\u{ef}ve.txt\"").as_deref(),

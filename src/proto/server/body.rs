@@ -31,6 +31,8 @@ pub(super) struct BodyIn {
     /// Body bytes so far, against `limit`.
     pub received: u64,
     pub limit: u64,
+    /// Bytes since the request timer last restarted (streamed bodies).
+    pub progress: u64,
     pub keep_alive: bool,
     pub head_only: bool,
     /// The request's HTTP minor version (0: no chunked answers).
@@ -46,6 +48,11 @@ pub(super) struct BodyStart {
     pub streamed: bool,
     pub keep_alive: bool,
 }
+
+/// Bytes of an upload that buy it another `request_timeout`: an upload
+/// slower than this per `request_timeout` (1.6 KiB/s at the default 10 s)
+/// times out with 408 like any stalled request.
+pub const UPLOAD_PROGRESS: u64 = 16 << 10;
 
 /// `100 Continue`: the client may send the body it announced.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -96,6 +103,7 @@ impl ServerConn {
             len,
             received: 0,
             limit,
+            progress: 0,
             keep_alive,
             head_only,
             minor,
@@ -179,15 +187,31 @@ impl ServerConn {
             Step::Data { skip, len, done } => {
                 if done {
                     self.mark_body_read();
-                } else {
-                    // A body that keeps arriving keeps its connection: the
-                    // request timer restarts on progress (a slow upload is
-                    // not a stalled one; a stalled one still times out).
+                } else if self.made_progress(len) {
+                    // An upload that keeps arriving keeps its connection:
+                    // the request timer restarts each time another
+                    // `UPLOAD_PROGRESS` bytes are in (a slow upload is not
+                    // a stalled one), but not for a trickle (a byte now and
+                    // then would hold the connection for ever).
                     self.set_deadline(Some(Deadline::new(Timer::Request, now + limits.request_timeout)));
                 }
                 Some(ServerEvent::RequestBody(&input.last()[skip..skip + len]))
             }
         }
+    }
+
+    /// Counts `len` more bytes of a streamed body; true when they complete
+    /// another `UPLOAD_PROGRESS`.
+    fn made_progress(&mut self, len: usize) -> bool {
+        let State::Http(Http::Body(body)) = &mut self.state else {
+            return false;
+        };
+        body.progress += len as u64;
+        if body.progress < UPLOAD_PROGRESS {
+            return false;
+        }
+        body.progress = 0;
+        true
     }
 
     /// A streamed body's last piece went out: its end follows at the
