@@ -140,6 +140,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
             ServerEvent::RequestHead(req) => self.upload_head(key, req),
             ServerEvent::RequestBody(data) => self.upload_body(key, data),
             ServerEvent::RequestEnd => self.upload_end(key),
+            ServerEvent::Refused { request, response } => self.refused(key, request, *response),
             ServerEvent::Upgrade(req) => self.upgrade(key, *req),
             ServerEvent::Text(text) => self.channel_callback(key, ch, |h, ctx| h.on_ws_message(ctx, ch, &text)),
             ServerEvent::Binary(data) => self.channel_callback(key, ch, |h, ctx| h.on_ws_binary(ctx, ch, &data)),
@@ -235,11 +236,10 @@ impl<H: HvWebServer> Dispatch<'_, H> {
     /// The head of an upload: its body is read next, piece by piece.
     fn upload_head(&mut self, key: usize, req: Box<HttpRequest>) {
         let seq = self.next_seq(key);
-        let (now, limits) = (self.core.now, &self.core.limits);
-        let slot = &mut self.core.conns[key];
+        let now = self.core.now;
         match Upload::new(req, &self.core.config.form_limits) {
             Ok(upload) => {
-                slot.http = Some(Box::new(Exchange {
+                self.core.conns[key].http = Some(Box::new(Exchange {
                     seq,
                     req: None,
                     started: now,
@@ -247,13 +247,12 @@ impl<H: HvWebServer> Dispatch<'_, H> {
                     early: None,
                 }));
             }
-            Err(resp) => slot.conn.respond_and_close(&resp, now, limits),
+            Err((req, resp)) => self.refuse_body(key, Some(&req), resp),
         }
     }
 
     /// A piece of an upload's body.
     fn upload_body(&mut self, key: usize, data: &[u8]) {
-        let (now, limits) = (self.core.now, &self.core.limits);
         let slot = &mut self.core.conns[key];
         let Some(Exchange {
             kind: Kind::Upload(upload),
@@ -263,26 +262,61 @@ impl<H: HvWebServer> Dispatch<'_, H> {
             return;
         };
         if let Err(resp) = upload.feed(data) {
-            slot.http = None;
-            slot.conn.respond_and_close(&resp, now, limits);
+            let upload = self.take_upload(key);
+            self.refuse_body(key, upload.as_ref().map(|u| u.request()), resp);
         }
     }
 
     /// An upload's body is complete: its route runs.
     fn upload_end(&mut self, key: usize) {
-        let slot = &mut self.core.conns[key];
-        let Some(x) = slot.http.take_if(|x| matches!(x.kind, Kind::Upload(_))) else {
-            return;
-        };
-        let Kind::Upload(upload) = x.kind else {
-            unreachable!("checked above")
-        };
+        let seq = self.core.conns[key].http.as_ref().map_or(0, |x| x.seq);
+        let Some(upload) = self.take_upload(key) else { return };
         match upload.finish() {
-            Ok(req) => self.request(key, req, x.seq),
-            Err(resp) => {
-                let (now, limits) = (self.core.now, &self.core.limits);
-                self.core.conns[key].conn.respond_and_close(&resp, now, limits);
+            Ok(req) => self.request(key, req, seq),
+            Err((req, resp)) => self.refuse_body(key, Some(&req), resp),
+        }
+    }
+
+    /// The connection's upload, taken out of its slot.
+    fn take_upload(&mut self, key: usize) -> Option<Upload> {
+        let slot = self.core.conns.get_mut(key)?;
+        let x = slot.http.take_if(|x| matches!(x.kind, Kind::Upload(_)))?;
+        match x.kind {
+            Kind::Upload(upload) => Some(*upload),
+            _ => None,
+        }
+    }
+
+    /// The core will not read a request's body: its answer goes out
+    /// through the response chain (a browser reads a 413 with CORS
+    /// headers, not an opaque failure), and the connection closes.
+    fn refused(&mut self, key: usize, request: Option<Box<HttpRequest>>, resp: HttpResponse) {
+        let upload = if request.is_none() { self.take_upload(key) } else { None };
+        let req = request.as_deref().or(upload.as_ref().map(|u| u.request()));
+        self.refuse_body(key, req, resp);
+    }
+
+    /// Answers `req` (if known) with `resp` through the response chain,
+    /// and closes.
+    fn refuse_body(&mut self, key: usize, req: Option<&HttpRequest>, mut resp: HttpResponse) {
+        if let Some(req) = req {
+            let chain = &self.core.chain;
+            if catch_unwind(AssertUnwindSafe(|| {
+                chain.apply(req, &mut resp, std::time::Duration::ZERO)
+            }))
+            .is_err()
+            {
+                log::error!(
+                    "after-middleware panicked on a refusal of {} {}",
+                    req.method(),
+                    req.path()
+                );
             }
+        }
+        let (now, limits) = (self.core.now, &self.core.limits);
+        if let Some(slot) = self.core.conns.get_mut(key) {
+            slot.http = None;
+            slot.conn.respond_and_close(&resp, now, limits);
         }
     }
 

@@ -18,10 +18,17 @@ pub(crate) struct Upload {
 impl Upload {
     /// Starts reading a streamed body; a `Content-Type` without a usable
     /// boundary is refused at once.
-    pub fn new(req: Box<HttpRequest>, limits: &FormLimits) -> Result<Upload, HttpResponse> {
+    pub fn new(req: Box<HttpRequest>, limits: &FormLimits) -> Result<Upload, (Box<HttpRequest>, HttpResponse)> {
         let content_type = req.header("content-type").unwrap_or("");
-        let parser = MultipartParser::new(content_type, limits).map_err(HttpResponse::from)?;
-        Ok(Upload { req, parser })
+        match MultipartParser::new(content_type, limits) {
+            Ok(parser) => Ok(Upload { req, parser }),
+            Err(e) => Err((req, HttpResponse::from(e))),
+        }
+    }
+
+    /// The upload's request head.
+    pub fn request(&self) -> &HttpRequest {
+        &self.req
     }
 
     /// The next piece of the body; an error ends the upload (its
@@ -31,10 +38,15 @@ impl Upload {
     }
 
     /// The body is complete: the request, with its form.
-    pub fn finish(self) -> Result<Box<HttpRequest>, HttpResponse> {
+    pub fn finish(self) -> Result<Box<HttpRequest>, (Box<HttpRequest>, HttpResponse)> {
         let mut req = self.req;
-        req.form = Some(Box::new(self.parser.finish().map_err(HttpResponse::from)?));
-        Ok(req)
+        match self.parser.finish() {
+            Ok(form) => {
+                req.form = Some(Box::new(form));
+                Ok(req)
+            }
+            Err(e) => Err((req, HttpResponse::from(e))),
+        }
     }
 }
 

@@ -306,3 +306,22 @@ fn init_fails_on_a_route_conflict() {
     assert_eq!(server.local_addr(), None, "the listener is closed again");
     assert!(matches!(server.start(), Err(ServerError::NotInitialized)));
 }
+
+#[test]
+fn a_body_refused_by_the_core_still_gets_cors_and_after_middleware() {
+    let mut server = util::server(Api::default());
+    let mut conn = Raw::connect(&server);
+    let resp = exchange(
+        &mut server,
+        &mut conn,
+        &format!("POST /items HTTP/1.1\r\nOrigin: {GAME}\r\nContent-Length: 999999999\r\n\r\n"),
+    );
+    assert_eq!(resp.status, 413);
+    assert_eq!(
+        resp.header("access-control-allow-origin"),
+        Some(GAME),
+        "a page may read why"
+    );
+    assert_eq!(resp.header("x-served-by"), Some("hvws"));
+    assert_eq!(resp.header("connection"), Some("close"));
+}

@@ -47,6 +47,11 @@ impl Conn {
                 }
                 ServerEvent::RequestHead(req) => self.log.push(format!("head {} {}", req.method(), req.target())),
                 ServerEvent::RequestBody(piece) => self.log.push(format!("piece {:?}", String::from_utf8_lossy(piece))),
+                ServerEvent::Refused { request, response } => {
+                    let target = request.map_or("-".to_owned(), |r| r.target().to_owned());
+                    self.log.push(format!("refused {target} {}", response.status()));
+                    self.conn.respond(&response, self.now, &self.limits);
+                }
                 ServerEvent::RequestEnd => {
                     self.log.push("end".into());
                     if self.answer {
@@ -115,7 +120,11 @@ fn a_chunked_body_past_the_limit_is_refused_while_it_arrives() {
     c.feed(b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
     assert!(c.out().is_empty(), "5 bytes are within the limit");
     c.feed(b"5\r\nworld\r\n");
-    assert!(c.take_log().is_empty());
+    assert_eq!(
+        c.take_log(),
+        ["refused /c 413"],
+        "the owner answers it (through its response chain)"
+    );
     let out = c.out();
     assert!(out.starts_with("HTTP/1.1 413 Content Too Large\r\n"), "{out}");
     assert!(out.contains("Connection: close"));
@@ -186,7 +195,11 @@ fn an_upload_past_its_limit_is_refused_with_413() {
     });
     c.feed(b"POST /up HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 101\r\n\r\n");
     assert!(c.out().starts_with("HTTP/1.1 413 "));
-    assert!(c.take_log().is_empty(), "the route never hears of it");
+    assert_eq!(
+        c.take_log(),
+        ["refused /up 413"],
+        "refused before the body, never a route's"
+    );
 }
 
 #[test]

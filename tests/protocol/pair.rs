@@ -207,6 +207,7 @@ impl Pair {
                         self.server.accept_upgrade(ChannelInfo::new(&req, None), now, &limits);
                     }
                 },
+                ServerEvent::Refused { response, .. } => self.server.respond(&response, now, &limits),
                 ServerEvent::Closed(_) => self.server.release(),
                 _ => {}
             }

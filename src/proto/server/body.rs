@@ -64,7 +64,6 @@ impl ServerConn {
         &mut self,
         mut req: Box<HttpRequest>,
         head: BodyStart,
-        now: Instant,
         limits: &Limits,
     ) -> Option<ServerEvent<'static>> {
         let limit = if head.streamed {
@@ -73,9 +72,8 @@ impl ServerConn {
             limits.max_request_body
         } as u64;
         if !head.chunked && head.len as u64 > limit {
-            log::debug!("{}: upload of {} bytes over {limit}", self.peer, head.len);
-            self.respond_and_close(&HttpResponse::error(413), now, limits);
-            return None;
+            log::debug!("{}: body of {} bytes over {limit}", self.peer, head.len);
+            return Some(self.refuse(Some(req), HttpResponse::error(413)));
         }
         if head.expect_continue {
             self.out.buf.extend_from_slice(CONTINUE);
@@ -180,8 +178,11 @@ impl ServerConn {
             Step::Failed(resp) => {
                 log::debug!("{}: request body refused with {}", self.peer, resp.status());
                 input.discard();
-                self.respond_and_close(&resp, now, limits);
-                None
+                let req = match &mut self.state {
+                    State::Http(Http::Body(body)) => body.req.take(),
+                    _ => None,
+                };
+                Some(self.refuse(req, resp))
             }
             Step::Done => self.finish_request_body(),
             Step::Data { skip, len, done } => {
@@ -197,6 +198,26 @@ impl ServerConn {
                 }
                 Some(ServerEvent::RequestBody(&input.last()[skip..skip + len]))
             }
+        }
+    }
+
+    /// Stops reading a request's body: the answer is awaited (and closes
+    /// the connection), and the event says so.
+    fn refuse(&mut self, request: Option<Box<HttpRequest>>, response: HttpResponse) -> ServerEvent<'static> {
+        let (head_only, minor) = match (&self.state, &request) {
+            (State::Http(Http::Body(body)), _) => (body.head_only, body.minor),
+            (_, Some(req)) => (*req.method() == crate::proto::http::Method::Head, req.minor_version()),
+            _ => (false, 1),
+        };
+        self.set_deadline(None);
+        self.state = State::Http(Http::Answering {
+            keep_alive: false,
+            head_only,
+            minor,
+        });
+        ServerEvent::Refused {
+            request,
+            response: Box::new(response),
         }
     }
 

@@ -25,7 +25,10 @@ impl ServerConn {
         limits: &Limits,
     ) -> Option<ServerEvent<'i>> {
         let buf = input.next(usize::MAX)?;
-        let head = match parse_head(buf, self.peer, limits.max_request_head, limits.max_request_body) {
+        // The body's limit is checked once the head is a request (in
+        // `begin_body`), so its 413 can go through the owner's response
+        // chain with the request at hand.
+        let head = match parse_head(buf, self.peer, limits.max_request_head, usize::MAX) {
             Ok(None) => return None,
             Ok(Some(head)) => head,
             Err(e) => {
@@ -50,7 +53,13 @@ impl ServerConn {
                     streamed: head.streamed,
                     keep_alive: head.keep_alive,
                 };
-                return match self.begin_body(req, start, now, limits) {
+                return match self.begin_body(req, start, limits) {
+                    Some(event @ ServerEvent::Refused { .. }) => {
+                        // The body will not be read: none of what follows
+                        // is a request.
+                        input.discard();
+                        Some(event)
+                    }
                     Some(event) => Some(event),
                     None => self.read_body(input, now, limits),
                 };

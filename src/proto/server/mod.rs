@@ -67,6 +67,21 @@ pub enum ServerEvent<'i> {
     RequestBody(&'i [u8]),
     /// The streamed body is complete: answer with [`ServerConn::respond`].
     RequestEnd,
+    /// A request whose body will not be read (over its limit, a malformed
+    /// chunk): `response` is the answer the core suggests (413, 400).
+    /// Give it (or another) with [`ServerConn::respond`]; the connection
+    /// closes after it, since the rest of the body cannot be told from the
+    /// next request. `request` is the request's head, unless it was handed
+    /// out already ([`ServerEvent::RequestHead`]). It comes out as an event
+    /// rather than as bytes so that the answer gets what the application
+    /// adds to every answer (CORS headers: a browser shows a page a 413 it
+    /// may read, not an opaque network error).
+    Refused {
+        /// The request's head, if not handed out before.
+        request: Option<Box<HttpRequest>>,
+        /// The suggested answer.
+        response: Box<HttpResponse>,
+    },
     /// A valid WebSocket upgrade request (RFC 6455 §4.2.1 checked). Accept
     /// it with [`ServerConn::accept_upgrade`] or refuse it with
     /// [`ServerConn::respond`] (the connection then closes).
