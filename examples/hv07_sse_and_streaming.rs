@@ -20,16 +20,21 @@
 //!   (dasHV's tutorial sends its whole event list at once; here a client
 //!   sees the first tick long before the last one exists).
 //!
+//! The selftest is HV-07's client half: hvws's `HttpClient`, pumped once a
+//! frame, prints each piece of the body as `on_chunk` gets it (its size
+//! and its text) and the events an `SseReader` reads from the pieces.
+//!
 //! Walkthrough: `tutorials/11-sse-and-streaming.md`.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hvws::{Context, FramePacer, HttpResponse, HvWebServer, ResponseId, Routes, Server, SseEvent};
+use hvws::{
+    BodyChunk, ClientRequest, ClientResponse, Context, FramePacer, HttpClient, HttpClientError, HttpResponse,
+    HvHttpClient, HvWebServer, RequestId, ResponseHead, ResponseId, Routes, Server, SseEvent, SseMessage, SseReader,
+};
 
 /// A `/ticks` stream: what it has sent and when the next event is due.
 struct Ticker {
@@ -134,61 +139,111 @@ fn serve(port: u16) -> Result<(), String> {
     run(server, &stop)
 }
 
-// --- the selftest: a raw HTTP client that prints what arrives, as it arrives --
+// --- the selftest: hvws's HTTP client, printing what arrives as it arrives --
 
-/// Sends `request` and reads the answer's head; returns the head and the
-/// connection.
-fn open(addr: SocketAddr, request: &str) -> Result<(String, Vec<u8>, TcpStream), String> {
-    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    s.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-            return Ok((head, buf[end + 4..].to_vec(), s));
-        }
-        let n = s.read(&mut chunk).map_err(|e| format!("reading the head: {e}"))?;
-        if n == 0 {
-            return Err("closed before the head".into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
+/// One frame of the client's loop.
+const FRAME: Duration = Duration::from_millis(16);
+
+/// The client's side (dasHV's `request_cb`): each piece of the body as it
+/// comes off the wire, as bytes and as text, and the events an
+/// [`SseReader`] reads from them.
+#[derive(Default)]
+struct Reader {
+    /// The client's frame, for the printout.
+    frame: u64,
+    /// Reads the stream's events from the pieces, wherever they are cut.
+    sse: SseReader,
+    /// What the callbacks saw of the current request.
+    head: Option<ResponseHead>,
+    events: Vec<SseMessage>,
+    chunks: u32,
+    body: Option<Vec<u8>>,
+    error: Option<String>,
+    /// How many ticks the server had produced when each tick was read.
+    produced: Arc<AtomicU32>,
+    produced_when_read: Vec<u32>,
 }
 
-/// Reads the next chunk of a chunked body (`None` at its end).
-fn next_chunk(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, String> {
-    let mut more = [0u8; 4096];
-    loop {
-        if let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") {
-            let size = usize::from_str_radix(std::str::from_utf8(&buf[..eol]).unwrap_or("?"), 16)
-                .map_err(|_| "bad chunk size".to_string())?;
-            if buf.len() >= eol + 2 + size + 2 {
-                let data = buf[eol + 2..eol + 2 + size].to_vec();
-                buf.drain(..eol + 2 + size + 2);
-                return Ok((size > 0).then_some(data));
+impl HvHttpClient for Reader {
+    fn on_head(&mut self, _id: RequestId, head: &ResponseHead) {
+        let content_type = head.header("content-type").unwrap_or("-");
+        println!("[frame {:>3}] {} {content_type}", self.frame, head.status());
+        self.head = Some(head.clone());
+    }
+
+    fn on_chunk(&mut self, _id: RequestId, chunk: &BodyChunk<'_>) {
+        // The piece as it arrived: its size, and its bytes as text.
+        let (n, size, text) = (chunk.index(), chunk.len(), chunk.text());
+        println!("[frame {:>3}]   chunk {n}: {size} bytes {text:?}", self.frame);
+        self.chunks += 1;
+        // The events it completes: a piece may hold several, or a part of one.
+        if let Err(e) = self.sse.feed(chunk.bytes()) {
+            self.error = Some(e.to_string());
+        }
+        while let Some(event) = self.sse.poll_event() {
+            let id = event.id.as_deref().map(|id| format!(" id: {id}")).unwrap_or_default();
+            println!(
+                "[frame {:>3}]     event: {:<8} data: {}{id}",
+                self.frame, event.event, event.data
+            );
+            if event.event == "tick" {
+                let produced = self.produced.load(Ordering::SeqCst);
+                println!(
+                    "[frame {:>3}]     (the server has produced {produced} of 5)",
+                    self.frame
+                );
+                self.produced_when_read.push(produced);
             }
+            self.events.push(event);
         }
-        let n = s.read(&mut more).map_err(|e| format!("reading a chunk: {e}"))?;
-        if n == 0 {
-            return Err("closed mid-stream".into());
-        }
-        buf.extend_from_slice(&more[..n]);
+    }
+
+    fn on_response(&mut self, _id: RequestId, response: ClientResponse) {
+        let (bytes, chunks) = (response.body_len(), self.chunks);
+        println!("[frame {:>3}]   done: {bytes} bytes in {chunks} chunk(s)", self.frame);
+        self.body = Some(response.into_body());
+    }
+
+    fn on_error(&mut self, _id: RequestId, error: HttpClientError) {
+        println!("[frame {:>3}]   error: {error}", self.frame);
+        self.error = Some(error.to_string());
     }
 }
 
-/// Splits an event stream's text into events of (field, value) lines.
-fn parse_events(text: &str) -> Vec<Vec<(String, String)>> {
-    text.split("\n\n")
-        .filter(|e| !e.trim().is_empty())
-        .map(|e| {
-            e.lines()
-                .filter_map(|l| l.split_once(": ").map(|(k, v)| (k.to_owned(), v.to_owned())))
-                .collect()
-        })
-        .collect()
+/// Queues `req` and runs the client's frames until it is done. Returns
+/// what the callbacks saw, leaving a fresh reader for the next request.
+fn fetch(http: &mut HttpClient<Reader>, label: &str, req: ClientRequest) -> Result<Reader, String> {
+    println!("== {label}");
+    http.request(req).map_err(|e| format!("{label}: {e}"))?;
+    while http.pending() > 0 {
+        http.handler_mut().frame += 1;
+        http.process_event_que();
+        std::thread::sleep(FRAME);
+    }
+    let fresh = Reader {
+        frame: http.handler().frame,
+        produced: Arc::clone(&http.handler().produced),
+        ..Reader::default()
+    };
+    let seen = std::mem::replace(http.handler_mut(), fresh);
+    match seen.error {
+        Some(e) => Err(format!("{label}: {e}")),
+        None => Ok(seen),
+    }
+}
+
+impl Reader {
+    fn header(&self, name: &str) -> &str {
+        self.head.as_ref().and_then(|h| h.header(name)).unwrap_or("-")
+    }
+
+    /// The events read, as (type, data).
+    fn pairs(&self) -> Vec<(&str, &str)> {
+        self.events
+            .iter()
+            .map(|e| (e.event.as_str(), e.data.as_str()))
+            .collect()
+    }
 }
 
 fn check(what: &str, ok: bool) -> Result<(), String> {
@@ -206,88 +261,69 @@ fn selftest() -> Result<(), String> {
         .init_addr("127.0.0.1:0".parse().unwrap())
         .map_err(|e| e.to_string())?;
     server.start().map_err(|e| e.to_string())?;
-    let addr = server.local_addr().ok_or("no address")?;
+    let base = format!("http://{}", server.local_addr().ok_or("no address")?);
     let stop = Arc::new(AtomicBool::new(false));
     let loop_flag = Arc::clone(&stop);
     let game = std::thread::spawn(move || run(server, &loop_flag));
-
-    println!("== GET /events");
-    let (head, mut buf, mut s) = open(addr, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n")?;
-    check("text/event-stream", head.contains("Content-Type: text/event-stream"))?;
-    check("no-cache", head.contains("Cache-Control: no-cache"))?;
-    let mut text = String::new();
-    while let Some(chunk) = next_chunk(&mut s, &mut buf)? {
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    let events = parse_events(&text);
-    for e in &events {
-        println!("event: {:<8} data: {}", e[0].1, e[1].1);
-    }
-    let pairs: Vec<(&str, &str)> = events.iter().map(|e| (e[0].1.as_str(), e[1].1.as_str())).collect();
-    check(
-        "the three events of /events",
-        pairs == [("message", "first"), ("message", "second"), ("complete", "all done")],
-    )?;
-
-    println!("== POST /events (any method)");
-    let (head, _, _) = open(addr, "POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")?;
-    check("POST /events is a stream too", head.contains("text/event-stream"))?;
-    println!("{}", head.lines().next().unwrap_or(""));
-
-    println!("== POST /stream-echo");
-    let (head, mut body, mut s) = open(
-        addr,
-        "POST /stream-echo HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\nhello stream",
-    )?;
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Length: "))
-        .and_then(|v| v.parse().ok())
-        .ok_or("a length")?;
-    while body.len() < len {
-        let mut more = [0u8; 256];
-        let n = s.read(&mut more).map_err(|e| e.to_string())?;
-        body.extend_from_slice(&more[..n]);
-    }
-    let echo = parse_events(&String::from_utf8_lossy(&body));
-    println!("event: {:<8} data: {}", echo[0][0].1, echo[0][1].1);
-    check(
-        "one echo event with the body",
-        echo == [vec![
-            ("event".into(), "echo".into()),
-            ("data".into(), "hello stream".into()),
-        ]],
-    )?;
-
-    println!("== GET /plain");
-    let (head, body, _) = open(addr, "GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
-    println!(
-        "{} -> {}",
-        head.lines().next().unwrap_or(""),
-        String::from_utf8_lossy(&body)
-    );
-    check("plain endpoint", body == b"hello from plain endpoint")?;
-
-    println!("== GET /ticks?n=5&ms=200 (each event printed as it arrives)");
-    let (_, mut buf, mut s) = open(addr, "GET /ticks?n=5&ms=200 HTTP/1.1\r\nHost: x\r\n\r\n")?;
-    let mut got = Vec::new();
-    while let Some(chunk) = next_chunk(&mut s, &mut buf)? {
-        let event = parse_events(&String::from_utf8_lossy(&chunk));
-        let produced_now = produced.load(Ordering::SeqCst);
-        for e in event {
-            println!(
-                "tick id={} data={} (server has produced {produced_now} of 5)",
-                e[1].1, e[2].1
-            );
-            got.push((e[1].1.clone(), produced_now));
-        }
-    }
-    let ids: Vec<&str> = got.iter().map(|(id, _)| id.as_str()).collect();
-    check("ticks 1..5 with their ids", ids == ["1", "2", "3", "4", "5"])?;
-    check("the first tick arrived before the last was produced", got[0].1 < 5)?;
-
+    let result = client(&base, produced);
     stop.store(true, Ordering::SeqCst);
     game.join().map_err(|_| "the game loop panicked")??;
+    result
+}
+
+fn client(base: &str, produced: Arc<AtomicU32>) -> Result<(), String> {
+    let mut http = HttpClient::new(Reader {
+        produced,
+        ..Reader::default()
+    });
+
+    let seen = fetch(&mut http, "GET /events", ClientRequest::get(&format!("{base}/events")))?;
+    check("text/event-stream", seen.header("content-type") == "text/event-stream")?;
+    check("no-cache", seen.header("cache-control") == "no-cache")?;
+    check(
+        "the three events of /events",
+        seen.pairs() == [("message", "first"), ("message", "second"), ("complete", "all done")],
+    )?;
+
+    let req = ClientRequest::post(&format!("{base}/events"));
+    let seen = fetch(&mut http, "POST /events (any method)", req)?;
+    check(
+        "POST /events is a stream too",
+        seen.header("content-type") == "text/event-stream",
+    )?;
+    check("with the same events", seen.events.len() == 3)?;
+
+    let req = ClientRequest::post(&format!("{base}/stream-echo")).body_text("hello stream");
+    let seen = fetch(&mut http, "POST /stream-echo", req)?;
+    check(
+        "one echo event with the body",
+        seen.pairs() == [("echo", "hello stream")],
+    )?;
+
+    let seen = fetch(&mut http, "GET /plain", ClientRequest::get(&format!("{base}/plain")))?;
+    check(
+        "plain endpoint",
+        seen.body.as_deref() == Some(&b"hello from plain endpoint"[..]),
+    )?;
+    check("no events in a plain body", seen.events.is_empty())?;
+
+    // A stream read piece by piece needs no copy of the whole body.
+    let req = ClientRequest::get(&format!("{base}/ticks"))
+        .set_param("n", "5")
+        .set_param("ms", "200")
+        .keep_body(false);
+    let seen = fetch(
+        &mut http,
+        "GET /ticks?n=5&ms=200 (each event printed as it arrives)",
+        req,
+    )?;
+    let ids: Vec<&str> = seen.events.iter().filter_map(|e| e.id.as_deref()).collect();
+    check("ticks 1..5 with their ids", ids == ["1", "2", "3", "4", "5"])?;
+    check(
+        "the first tick arrived before the last was produced",
+        seen.produced_when_read.first().is_some_and(|&n| n < 5),
+    )?;
+    check("a body not kept", seen.body.as_ref().is_some_and(Vec::is_empty))?;
     Ok(())
 }
 

@@ -3,11 +3,14 @@
 #
 #   bash tests/tutorials.sh [cargo profile dir: debug (default) or release]
 #
-# Each examples/tutorialNN_*.rs (and hvNN_*.rs, dasHV's HV-03..07 under
+# Each examples/tutorialNN_*.rs (and hvNN_*.rs, dasHV's HV-01..07 under
 # the names their issue gave) starts its server on 127.0.0.1:0, drives
 # clients against it, checks that what its chapter (tutorials/NN-*.md)
-# teaches actually happened, and exits 0 only then. Every run has a time
-# limit. Then tests/check_tutorial_snippets.py checks that the chapters'
+# teaches actually happened, and exits 0 only then; so does
+# examples/tutorial_server.rs, the server HV-01 and HV-02 call. Every run has
+# a time limit. Then HV-01 and HV-02 run their transcripts once more, with
+# --url, against a tutorial_server started on its own, as the chapters
+# show. Then tests/check_tutorial_snippets.py checks that the chapters'
 # Rust blocks are code from their examples. Prints "tutorials: N passed,
 # M failed"; exits 1 if any failed.
 #
@@ -22,9 +25,10 @@ cd "$ROOT"
 
 # Example name -> the features its build needs (chapter 3: json, for serde
 # on `Channel` and `broadcast_json`; chapter 7: https/wss; chapters 8 and 9:
-# json, for `HttpResponse::json` and `HttpRequest::json`).
+# json, for `HttpResponse::json` and `HttpRequest::json`; chapter 13: json,
+# for `ClientRequest::json` and `ClientResponse::json`).
 declare -A FEATURES=([tutorial03_game_loop]=json [tutorial07_https]=tls [hv03_http_server]=json
-  [hv04_http_server_advanced]=json)
+  [hv04_http_server_advanced]=json [hv02_request_builder]=json)
 
 build=(cargo build --quiet)
 [ "$PROFILE" = release ] && build+=(--release)
@@ -37,7 +41,7 @@ done
 
 passed=0
 failed=0
-for src in examples/tutorial[0-9][0-9]_*.rs examples/hv[0-9][0-9]_*.rs; do
+for src in examples/tutorial[0-9][0-9]_*.rs examples/tutorial_server.rs examples/hv[0-9][0-9]_*.rs; do
   name="$(basename "$src" .rs)"
   if [ ! -x "target/$PROFILE/examples/$name" ]; then
     failed=$((failed + 1))
@@ -59,6 +63,33 @@ for src in examples/tutorial[0-9][0-9]_*.rs examples/hv[0-9][0-9]_*.rs; do
   fi
   rm -f "$log"
 done
+# HV-01 and HV-02 against a tutorial_server of their own (--port 0: it
+# prints the port it bound), as chapters 12 and 13 run them by hand.
+server_log="$(mktemp)"
+"target/$PROFILE/examples/tutorial_server" --port 0 >"$server_log" 2>&1 &
+server_pid=$!
+url=""
+for _ in $(seq 1 100); do
+  url="$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$server_log" | head -n 1)"
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+for name in hv01_http_client hv02_request_builder; do
+  log="$(mktemp)"
+  if [ -n "$url" ] && timeout 120 "target/$PROFILE/examples/$name" --url "$url" >"$log" 2>&1; then
+    passed=$((passed + 1))
+    printf 'ok   %-26s --url %s  %s\n' "$name" "$url" "$(tail -n 1 "$log")"
+  else
+    failed=$((failed + 1))
+    printf 'FAIL %s --url %s; its output:\n' "$name" "${url:-(tutorial_server printed no URL)}"
+    sed 's/^/    /' "$log" "$server_log"
+  fi
+  rm -f "$log"
+done
+kill "$server_pid" 2>/dev/null
+wait "$server_pid" 2>/dev/null
+rm -f "$server_log"
+
 if python3 tests/check_tutorial_snippets.py; then
   passed=$((passed + 1))
 else

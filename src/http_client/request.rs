@@ -159,6 +159,35 @@ impl ClientRequest {
         &self.url
     }
 
+    /// The first value of query parameter `name` added with
+    /// [`ClientRequest::set_param`] (dasHV's `get_param`), as given, not
+    /// encoded. Parameters written in the URL itself are not looked at.
+    ///
+    /// ```
+    /// let req = hvws::ClientRequest::get("http://127.0.0.1:8080/ping").set_param("page", "1");
+    /// assert_eq!((req.query_param("page"), req.query_param("limit")), (Some("1"), None));
+    /// ```
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The body given as text, bytes or JSON, as it will be sent. `None`
+    /// without a body, and for a form or multipart body, which is only
+    /// encoded when the request is sent.
+    pub fn payload(&self) -> Option<&[u8]> {
+        match &self.body {
+            Body::Bytes { data, .. } => Some(data),
+            Body::None | Body::Form(_) | Body::Multipart(_) => None,
+        }
+    }
+
+    /// The total timeout set with [`ClientRequest::timeout`]; `None` if
+    /// none was set (the client's default applies) or if
+    /// [`ClientRequest::no_timeout`] was.
+    pub fn total_timeout(&self) -> Option<Duration> {
+        self.timeout.flatten()
+    }
+
     /// Adds a header; repeated names are all sent. `Host`,
     /// `Content-Length` and `Transfer-Encoding` are the client's own and
     /// ignored here.
@@ -528,6 +557,22 @@ mod tests {
             .unwrap();
         assert_eq!(p.body.as_deref(), Some(&b"name=Ada%20L&x=1%262"[..]));
         assert_eq!(header(&p, "content-type"), Some("application/x-www-form-urlencoded"));
+    }
+
+    #[test]
+    fn what_a_request_holds_before_it_is_sent() {
+        let req = ClientRequest::post("http://h/echo?a=0")
+            .set_param("page", "1")
+            .set_param("page", "2")
+            .body_text("inspect me")
+            .timeout(Duration::from_secs(15));
+        assert_eq!(req.query_param("page"), Some("1"), "the first value");
+        assert_eq!(req.query_param("a"), None, "the URL's own query is not looked at");
+        assert_eq!(req.payload(), Some(&b"inspect me"[..]));
+        assert_eq!(req.total_timeout(), Some(Duration::from_secs(15)));
+        let req = req.no_timeout().form(&[("k", "v")]);
+        assert_eq!((req.payload(), req.total_timeout()), (None, None));
+        assert_eq!(ClientRequest::get("http://h/").total_timeout(), None);
     }
 
     #[cfg(feature = "json")]

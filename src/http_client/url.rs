@@ -144,7 +144,7 @@ impl Url {
     /// relative path, query only).
     pub fn join(&self, location: &str) -> Result<Url, HttpClientError> {
         let location = location.trim();
-        if location.contains("://") && !location.starts_with('/') {
+        if has_scheme(location) {
             return Url::parse(location);
         }
         let scheme = if self.origin.secure { "https" } else { "http" };
@@ -165,6 +165,18 @@ impl Url {
         };
         Url::parse(&format!("{scheme}://{}{target}", self.authority))
     }
+}
+
+/// Whether `location` starts with `scheme://` (RFC 3986 §3.1: a letter,
+/// then letters, digits, `+`, `-`, `.`). A relative reference may carry
+/// `://` further on, in its query (`login?next=https://...`).
+fn has_scheme(location: &str) -> bool {
+    location.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
 }
 
 /// Removes `.` and `..` segments from a path (query left as is).
@@ -271,5 +283,12 @@ mod tests {
         assert_eq!(join("./"), "http://h:81/a/b/");
         assert_eq!(join("?only"), "http://h:81/a/b/c?only");
         assert_eq!(join("../../../../x"), "http://h:81/x");
+        // `://` in the query of a relative reference does not make it absolute.
+        assert_eq!(join("login?next=http://x/y"), "http://h:81/a/b/login?next=http://x/y");
+        assert_eq!(
+            join("?return=https://game.example/"),
+            "http://h:81/a/b/c?return=https://game.example/"
+        );
+        assert_eq!(join("HTTP://Other:82/x"), "http://Other:82/x");
     }
 }
