@@ -23,7 +23,9 @@
 #   4. examples/chat_client --deflate against chat_server --deflate, and
 #      without --deflate against it (what each side agreed is printed)
 #   5. examples/chat_client over wss:// directly and through Debian's
-#      tinyproxy, open and with Basic credentials   (tls_proxy.sh)
+#      tinyproxy, open and with Basic credentials, and examples/http_get
+#      (the HTTP client) through the same proxies over https:// and
+#      http://                                        (tls_proxy.sh)
 #
 # Installs what it needs inside this folder: a venv in .venv (from
 # requirements.txt) and node_modules (from package-lock.json); both are
@@ -51,7 +53,7 @@ trap cleanup EXIT
 
 step "examples built without the tls and deflate features refuse their flags"
 (cd "$ROOT" && cargo build --release --example chat_server --example echo_server \
-  --example chat_client --example interop_client)
+  --example chat_client --example interop_client --example http_get)
 # `feature name args...` must exit non-zero at once, saying how to get the
 # feature.
 refuses() {
@@ -68,6 +70,7 @@ refuses tls chat_server --port 0 --tls-cert cert.pem --tls-key key.pem
 refuses tls echo_server --port 0 --tls-cert cert.pem --tls-key key.pem
 refuses tls chat_client --url wss://127.0.0.1:9/chat --ca ca.pem
 refuses tls interop_client --url wss://127.0.0.1:9 --ca ca.pem
+refuses tls http_get https://127.0.0.1:9/ --ca ca.pem
 refuses deflate chat_server --port 0 --deflate
 refuses deflate echo_server --port 0 --deflate
 refuses deflate echo_server --port 0 --deflate-takeover
@@ -167,5 +170,5 @@ fi
 echo "ok   chat_client --deflate: both agreed \"$(grep -m1 -o 'permessage-deflate.*' "$CHAT_OUT")\"; without: both none, and the chat completed"
 rm -f "$CHAT_OUT" "$PLAIN_OUT"
 
-step "chat_client over wss, directly and through tinyproxy"
+step "chat_client over wss, directly and through tinyproxy; http_get through tinyproxy"
 bash "$HERE/tls_proxy.sh" "$CERTS"

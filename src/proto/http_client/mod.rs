@@ -26,6 +26,7 @@
 //! or the end of the connection. The head and the body each have a cap
 //! ([`ExchangeLimits`]), with an error naming it past it.
 
+pub mod cookies;
 mod request;
 mod response;
 #[cfg(test)]
@@ -33,6 +34,7 @@ mod tests;
 
 use std::time::Instant;
 
+pub use cookies::{CookieJar, CookieRejected, StoredCookie};
 pub use request::{encode, RequestError, RequestHead};
 pub use response::{Framing, ResponseHead, MAX_HEADERS};
 
