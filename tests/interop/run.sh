@@ -22,7 +22,13 @@
 #      compresses, the client offers nothing
 #   4. examples/chat_client --deflate against chat_server --deflate, and
 #      without --deflate against it (what each side agreed is printed)
-#   5. examples/chat_client over wss:// directly and through Debian's
+#   5. hvws's HTTP client against a Node `http` server (http_server.mjs,
+#      Node's own module): chunked bodies, SSE written over time,
+#      redirect chains, `Connection: close`, kept-alive connections the
+#      server closes (the retry of an idempotent request), a slow body
+#      for the total timeout (tests/http_client_node.rs, which starts and
+#      stops the server)
+#   6. examples/chat_client over wss:// directly and through Debian's
 #      tinyproxy, open and with Basic credentials, and examples/http_get
 #      (the HTTP client) through the same proxies over https:// and
 #      http://                                        (tls_proxy.sh)
@@ -169,6 +175,10 @@ if [ "$agreed" -ne 2 ] || [ "$declined" -ne 2 ]; then
 fi
 echo "ok   chat_client --deflate: both agreed \"$(grep -m1 -o 'permessage-deflate.*' "$CHAT_OUT")\"; without: both none, and the chat completed"
 rm -f "$CHAT_OUT" "$PLAIN_OUT"
+
+step "hvws HTTP client -> Node http server (tests/http_client_node.rs)"
+# It skips itself without node unless told not to.
+(cd "$ROOT" && HVWS_REQUIRE_NODE=1 cargo test --quiet --test http_client_node)
 
 step "chat_client over wss, directly and through tinyproxy; http_get through tinyproxy"
 bash "$HERE/tls_proxy.sh" "$CERTS"
