@@ -1,8 +1,10 @@
 //! The HTTP client over loopback: against hvws's own server (keep-alive,
-//! chunked streams written tick after tick, redirects, timeouts, caps),
-//! against scripted hostile servers on a thread, and against Python's
-//! `http.server`. The client and the hvws server are pumped on the test
-//! thread, in turn; no test asserts how long anything took.
+//! chunked streams written tick after tick, redirects, timeouts, caps, the
+//! cookie jar), against scripted hostile servers on threads (each ends in
+//! a clear error while requests to a good server go on), through proxies
+//! on a thread (absolute-form requests, a `CONNECT` tunnel), and against
+//! Python's `http.server`. The client and the hvws server are pumped on
+//! the test thread, in turn; no test asserts how long anything took.
 
 mod util;
 
@@ -111,7 +113,10 @@ impl HvHttpClient for Seen {
         self.heads.push((id, head.status()));
     }
     fn on_chunk(&mut self, id: RequestId, chunk: &BodyChunk<'_>) {
-        self.chunks.push((id, chunk.bytes().to_vec()));
+        // The first MiB of each body: a flood must not fill the test's memory.
+        if chunk.offset() < 1 << 20 {
+            self.chunks.push((id, chunk.bytes().to_vec()));
+        }
     }
     fn on_response(&mut self, id: RequestId, response: ClientResponse) {
         self.responses.push((id, response));
@@ -553,6 +558,172 @@ fn hostile_servers_end_in_clear_errors() {
         );
         worker.join().unwrap();
     }
+}
+
+/// A server on a thread that gives each connection to `handle` on a thread
+/// of its own, for `WAIT`. Handlers end when the client closes (a write or
+/// read fails) or after `WAIT`.
+fn hostile(handle: fn(std::net::TcpStream)) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        while start.elapsed() < WAIT {
+            match listener.accept() {
+                Ok((sock, _)) => {
+                    sock.set_nonblocking(false).unwrap();
+                    sock.set_read_timeout(Some(WAIT)).unwrap();
+                    sock.set_write_timeout(Some(WAIT)).unwrap();
+                    std::thread::spawn(move || handle(sock));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+    });
+    addr
+}
+
+/// Reads one request head (these requests have no body); false at EOF.
+fn read_request(reader: &mut BufReader<std::net::TcpStream>) -> bool {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return false,
+            Ok(_) if line == "\r\n" => return true,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Writes `bytes` over and over, 1 ms apart, until the client goes away.
+fn write_forever(sock: &mut std::net::TcpStream, bytes: &[u8], pause: bool) {
+    let start = Instant::now();
+    while start.elapsed() < WAIT && sock.write_all(bytes).is_ok() {
+        if pause {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+#[test]
+fn hostile_servers_never_stall_the_loop() {
+    let endless_header = hostile(|mut sock| {
+        let _ = read_request(&mut BufReader::new(sock.try_clone().unwrap()));
+        let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nX-Endless: ");
+        write_forever(&mut sock, &[b'a'; 1024], true);
+    });
+    let endless_body = hostile(|mut sock| {
+        let _ = read_request(&mut BufReader::new(sock.try_clone().unwrap()));
+        let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n");
+        write_forever(&mut sock, &[b'b'; 1024], true);
+    });
+    let overflowing_chunk = hostile(|mut sock| {
+        let _ = read_request(&mut BufReader::new(sock.try_clone().unwrap()));
+        let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = sock.write_all(b"10000000000000000000\r\n");
+        let _ = read_request(&mut BufReader::new(sock));
+    });
+    let redirect_loop = hostile(|mut sock| {
+        let mut reader = BufReader::new(sock.try_clone().unwrap());
+        while read_request(&mut reader) {
+            let _ = sock.write_all(b"HTTP/1.1 302 Found\r\nLocation: /again\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let never_answers = hostile(|sock| {
+        // Reads the request, then holds the connection until the client
+        // gives up on it.
+        let mut reader = BufReader::new(sock);
+        let _ = read_request(&mut reader);
+        let _ = read_request(&mut reader);
+    });
+    let flood = hostile(|mut sock| {
+        let _ = read_request(&mut BufReader::new(sock.try_clone().unwrap()));
+        let _ = sock.write_all(b"HTTP/1.1 200 OK\r\n\r\n");
+        write_forever(&mut sock, &[b'f'; 64 << 10], false);
+    });
+
+    let (mut s, mut c, base) = setup();
+    let long = Duration::from_secs(3);
+    // The flood writes as fast as it can: half as long.
+    let bad: Vec<(RequestId, &str)> = vec![
+        (
+            c.request(ClientRequest::get(&format!("http://{endless_header}/")))
+                .unwrap(),
+            "endless header",
+        ),
+        (
+            c.request(ClientRequest::get(&format!("http://{endless_body}/")).max_response_size(64 << 10))
+                .unwrap(),
+            "body over the cap",
+        ),
+        (
+            c.request(ClientRequest::get(&format!("http://{overflowing_chunk}/")))
+                .unwrap(),
+            "overflowing chunk size",
+        ),
+        (
+            c.request(ClientRequest::get(&format!("http://{redirect_loop}/")))
+                .unwrap(),
+            "redirect loop",
+        ),
+        (
+            c.request(ClientRequest::get(&format!("http://{never_answers}/")).timeout(long))
+                .unwrap(),
+            "never answers",
+        ),
+        (
+            c.request(
+                ClientRequest::get(&format!("http://{flood}/"))
+                    .keep_body(false)
+                    .max_response_size(u64::MAX)
+                    .timeout(long / 2),
+            )
+            .unwrap(),
+            "flood",
+        ),
+    ];
+    // Good requests, one after the other, while the bad ones run: each
+    // completes, the first of them while the two slowest bad ones (3 s and
+    // 1.5 s) are still pending.
+    for i in 0..5 {
+        let resp = run(Some(&mut s), &mut c, ClientRequest::get(&format!("{base}/hello"))).unwrap();
+        assert_eq!(resp.text(), "hello");
+        if i == 0 {
+            for &(id, what) in &bad[4..] {
+                assert!(c.handler().outcome(id).is_none(), "{what} ended before a good request");
+            }
+        }
+    }
+    pump_until(Some(&mut s), &mut c, "every bad request to end", |seen| {
+        bad.iter().all(|(id, _)| seen.outcome(*id).is_some())
+    });
+    let error = |i: usize| match c.handler().outcome(bad[i].0).unwrap() {
+        Ok(resp) => panic!("{}: a response, status {}", bad[i].1, resp.status()),
+        Err(e) => e.to_string(),
+    };
+    let expect = [
+        "bad response: response head over 65536 bytes",
+        "response larger than the cap of 65536 bytes",
+        "bad response: malformed chunked body",
+        "too many redirects (more than 5), last to /again",
+        "request timed out",
+        "request timed out",
+    ];
+    for (i, want) in expect.iter().enumerate() {
+        assert!(error(i).starts_with(want), "{}: {}", bad[i].1, error(i));
+    }
+    assert!(
+        c.handler().chunks.iter().any(|(id, _)| *id == bad[5].0),
+        "the flood was read (in budgets) while the rest went on"
+    );
+    assert_eq!(
+        c.connections(),
+        1,
+        "the hostile connections are closed; the good one kept"
+    );
 }
 
 #[cfg(feature = "tls")]
