@@ -18,6 +18,14 @@
 //! `process_event_que`, with the system's blocking resolver (as the
 //! WebSocket client's `init`); IP addresses and reused connections need no
 //! lookup.
+//!
+//! Through a proxy ([`HttpClientConfig::proxy`]) TCP goes to the proxy:
+//! an `https://` connection first opens a `CONNECT` tunnel
+//! (`proto::proxy::Tunnel`, while the connection still counts as
+//! connecting), a plain `http://` one sends absolute-form requests to it.
+//! Connections are still pooled by the server's origin. With the cookie
+//! jar on, `Set-Cookie` is stored as each head arrives (before a redirect
+//! is followed) and the `Cookie` header is made for each hop as it starts.
 
 mod handler;
 mod redirect;
