@@ -3,8 +3,14 @@
 //! ```text
 //! cargo run --example http_get -- URL [-X METHOD] [-H "Name: value"]... [-d BODY]
 //!                                   [--no-redirect] [--timeout-ms N] [--stream]
+//!                                   [--proxy http://[user:pass@]HOST:PORT] [--ca CA.pem]
 //! cargo run --features tls --example http_get -- https://example.com/
 //! ```
+//!
+//! `--proxy` sends the request through an HTTP proxy (a `CONNECT` tunnel
+//! for `https://`, the whole URL to the proxy for `http://`); `--ca` trusts
+//! the CA in the PEM file for `https://` (it needs the `tls` feature; built
+//! without it the flag is refused: rebuild with `--features tls`).
 //!
 //! Prints `HTTP <status>` on the first line of stdout, then the body as it
 //! arrives. With `--stream`, prints instead `chunk <n> <bytes>` as each
@@ -21,12 +27,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use hvws::{
-    BodyChunk, ClientRequest, ClientResponse, HttpClient, HttpClientError, HvHttpClient, Method, RequestId,
-    ResponseHead,
+    BodyChunk, ClientRequest, ClientResponse, HttpClient, HttpClientConfig, HttpClientError, HvHttpClient, Method,
+    RequestId, ResponseHead,
 };
 
-const USAGE: &str =
-    "usage: http_get URL [-X METHOD] [-H \"Name: value\"]... [-d BODY] [--no-redirect] [--timeout-ms N] [--stream]";
+const USAGE: &str = "usage: http_get URL [-X METHOD] [-H \"Name: value\"]... [-d BODY] [--no-redirect] \
+                     [--timeout-ms N] [--stream] [--proxy http://[user:pass@]HOST:PORT] [--ca CA.pem]";
 
 /// Prints as it arrives.
 struct Printer {
@@ -68,6 +74,22 @@ impl HvHttpClient for Printer {
 struct Args {
     request: ClientRequest,
     stream: bool,
+    config: HttpClientConfig,
+}
+
+#[cfg(feature = "tls")]
+fn trust_ca(config: &mut HttpClientConfig, ca: &str) -> Result<(), String> {
+    config.tls = config
+        .tls
+        .clone()
+        .add_ca_file(ca)
+        .map_err(|e| format!("--ca {ca}: {e}"))?;
+    Ok(())
+}
+
+#[cfg(not(feature = "tls"))]
+fn trust_ca(_config: &mut HttpClientConfig, _ca: &str) -> Result<(), String> {
+    Err("--ca: this http_get was built without TLS; rebuild with --features tls".into())
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -79,6 +101,7 @@ fn parse_args() -> Result<Args, String> {
     let mut follow = true;
     let mut timeout = None;
     let mut stream = false;
+    let mut config = HttpClientConfig::default();
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
         match arg.as_str() {
@@ -98,6 +121,11 @@ fn parse_args() -> Result<Args, String> {
                 timeout = Some(Duration::from_millis(ms));
             }
             "--stream" => stream = true,
+            "--proxy" => {
+                let proxy = value("--proxy")?;
+                config = config.with_proxy(&proxy).map_err(|e| format!("--proxy: {e}"))?;
+            }
+            "--ca" => trust_ca(&mut config, &value("--ca")?)?,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             flag if flag.starts_with('-') && flag.len() > 1 => return Err(format!("unknown option {flag}\n{USAGE}")),
             _ if url.is_none() => url = Some(arg),
@@ -130,7 +158,11 @@ fn parse_args() -> Result<Args, String> {
         // cap on a long stream.
         request = request.keep_body(false).max_response_size(u64::MAX);
     }
-    Ok(Args { request, stream })
+    Ok(Args {
+        request,
+        stream,
+        config,
+    })
 }
 
 fn main() -> ExitCode {
@@ -141,11 +173,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut client = HttpClient::new(Printer {
+    let printer = Printer {
         stream: args.stream,
         total: 0,
         outcome: None,
-    });
+    };
+    let mut client = HttpClient::with_config(printer, args.config);
     if let Err(e) = client.request(args.request) {
         eprintln!("error: {e}");
         return ExitCode::from(2);

@@ -335,10 +335,47 @@ pub struct HttpClientConfig {
     /// theirs after a few seconds: hvws's server after its
     /// `request_timeout`, 10 s). Default 8 s.
     pub idle_timeout: Duration,
+    /// Keep the cookies responses set (`Set-Cookie`) and send them back
+    /// on the requests (and redirect hops) they match, by the rules of
+    /// [`CookieJar`](crate::proto::http_client::CookieJar). Default off: a
+    /// client that talks to one API with a token needs none, and a jar
+    /// on by default would carry one server's cookies into requests the
+    /// caller did not mean to share them with. Also
+    /// [`HttpClient::enable_cookies`](crate::HttpClient::enable_cookies).
+    pub cookie_jar: bool,
+    /// The HTTP proxy requests go through: `https://` ones in a `CONNECT`
+    /// tunnel, plain `http://` ones sent to the proxy whole
+    /// (`GET http://host/path`), with `Proxy-Authorization` when the
+    /// proxy has credentials. Default none, and the environment's proxy
+    /// variables are not read unless asked for with
+    /// [`HttpClientConfig::proxy_from_env`].
+    pub proxy: Option<crate::Proxy>,
     /// What `https://` connections trust (feature `tls`). Default: the
     /// Mozilla roots.
     #[cfg(feature = "tls")]
     pub tls: crate::ClientTls,
+}
+
+impl HttpClientConfig {
+    /// Goes through the HTTP proxy at `url` (`http://[user:pass@]host:port`).
+    ///
+    /// ```
+    /// let config = hvws::HttpClientConfig::default().with_proxy("http://user:secret@127.0.0.1:3128")?;
+    /// assert!(config.proxy.is_some());
+    /// # Ok::<(), hvws::HttpClientError>(())
+    /// ```
+    pub fn with_proxy(mut self, url: &str) -> Result<HttpClientConfig, crate::HttpClientError> {
+        self.proxy = Some(crate::Proxy::http(url).map_err(crate::error::proxy_error)?);
+        Ok(self)
+    }
+
+    /// Goes through the proxy that `HTTPS_PROXY` (for `https://`) or
+    /// `HTTP_PROXY` (for `http://`) names, except for hosts in `NO_PROXY`
+    /// (as curl reads them, lower-case names first).
+    pub fn proxy_from_env(mut self) -> HttpClientConfig {
+        self.proxy = Some(crate::Proxy::from_env());
+        self
+    }
 }
 
 impl Default for HttpClientConfig {
@@ -352,6 +389,8 @@ impl Default for HttpClientConfig {
             max_connections_per_origin: 6,
             max_idle_per_origin: 4,
             idle_timeout: Duration::from_secs(8),
+            cookie_jar: false,
+            proxy: None,
             #[cfg(feature = "tls")]
             tls: crate::ClientTls::default(),
         }

@@ -282,6 +282,18 @@ pub enum HttpClientError {
         /// Where it pointed.
         location: String,
     },
+    /// The HTTP proxy did not open a `CONNECT` tunnel for an `https://`
+    /// request: it refused (407: give credentials in the proxy URL; 403:
+    /// it does not allow the target), or did not speak HTTP. A plain
+    /// `http://` request through a proxy gets the proxy's refusal as a
+    /// response instead (status 407, say), as curl shows it.
+    #[error("proxy {proxy}: {source}")]
+    Proxy {
+        /// The proxy, without credentials.
+        proxy: String,
+        /// What it answered.
+        source: crate::proto::proxy::TunnelError,
+    },
     /// The server closed the connection before the response was complete
     /// (an idempotent request on a reused connection was already retried
     /// once).
@@ -290,6 +302,15 @@ pub enum HttpClientError {
     /// The socket failed after connecting (reset, broken pipe).
     #[error("socket error: {0}")]
     Io(#[source] io::Error),
+}
+
+/// A proxy URL the WebSocket client's parser refused, as the HTTP client
+/// reports it.
+pub(crate) fn proxy_error(e: ClientError) -> HttpClientError {
+    match e {
+        ClientError::InvalidUrl { url, reason } => HttpClientError::InvalidUrl { url, reason },
+        other => HttpClientError::InvalidRequest(other.to_string()),
+    }
 }
 
 impl From<crate::proto::http_client::ExchangeError> for HttpClientError {

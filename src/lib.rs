@@ -104,7 +104,7 @@ pub use proto::handshake::offered_protocols;
 #[cfg(feature = "json")]
 pub use proto::http::JsonBodyError;
 pub use proto::http::{HttpRequest, HttpResponse, Method, RequestBuilder};
-pub use proto::http_client::ResponseHead;
+pub use proto::http_client::{CookieJar, ResponseHead, StoredCookie};
 pub use proto::info::ChannelInfo;
 pub use proto::info::TlsInfo;
 pub use proto::limits::IdleActivity;

@@ -132,3 +132,38 @@ fn write_deflate_decoder_seeds() {
         fs::write(dir.join(name), seed).unwrap();
     }
 }
+
+/// The hand-made seeds of `target` (`fuzz/seeds/<target>/`), each run
+/// through `run`.
+fn replay_seeds(target: &str, run: fn(&[u8])) {
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds").join(target);
+    let mut count = 0;
+    for entry in fs::read_dir(&seeds).unwrap_or_else(|e| panic!("{}: {e}", seeds.display())) {
+        let path = entry.unwrap().path();
+        let data = fs::read(&path).unwrap();
+        assert!(
+            std::panic::catch_unwind(|| run(&data)).is_ok(),
+            "{} panicked",
+            path.display()
+        );
+        count += 1;
+    }
+    assert!(count >= 5, "only {count} seeds in {}", seeds.display());
+}
+
+/// The HTTP client's response reader: the seeds (`fuzz/seeds/http_response/`:
+/// lengths, chunked with extensions and trailers, until close, interim
+/// heads, bodiless statuses, HEAD), then the corpus, each read whole and in
+/// pieces that must agree.
+#[test]
+fn http_response_seeds_and_corpus() {
+    replay_seeds("http_response", hvws::proto::fuzzing::http_response);
+    replay("http_response", hvws::proto::fuzzing::http_response);
+}
+
+/// The SSE reader: the seeds, then the corpus, whole and in pieces.
+#[test]
+fn sse_reader_seeds_and_corpus() {
+    replay_seeds("sse_reader", hvws::proto::fuzzing::sse_reader);
+    replay("sse_reader", hvws::proto::fuzzing::sse_reader);
+}

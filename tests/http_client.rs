@@ -1,8 +1,10 @@
 //! The HTTP client over loopback: against hvws's own server (keep-alive,
-//! chunked streams written tick after tick, redirects, timeouts, caps),
-//! against scripted hostile servers on a thread, and against Python's
-//! `http.server`. The client and the hvws server are pumped on the test
-//! thread, in turn; no test asserts how long anything took.
+//! chunked streams written tick after tick, redirects, timeouts, caps, the
+//! cookie jar), against scripted hostile servers on threads (each ends in
+//! a clear error while requests to a good server go on), through proxies
+//! on a thread (absolute-form requests, a `CONNECT` tunnel), and against
+//! Python's `http.server`. The client and the hvws server are pumped on
+//! the test thread, in turn; no test asserts how long anything took.
 
 mod util;
 
@@ -66,6 +68,33 @@ impl HvWebServer for App {
                 HttpResponse::text("c")
                     .with_header("Set-Cookie", "a=1")
                     .with_header("Set-Cookie", "b=2")
+            })
+            .get("/set-cookies", |_, _, _| {
+                HttpResponse::text("set")
+                    .with_header("Set-Cookie", "session=abc; Path=/; HttpOnly")
+                    .with_header("Set-Cookie", "scoped=1; Path=/read-cookies/deep")
+                    // Refused: Secure over plain http.
+                    .with_header("Set-Cookie", "secure=1; Secure")
+                    // Refused: another site's domain.
+                    .with_header("Set-Cookie", "foreign=1; Domain=example.com")
+                    // Stored and deleted at once.
+                    .with_header("Set-Cookie", "gone=1; Max-Age=0")
+            })
+            .get("/set-cookie", |_, _, req| {
+                HttpResponse::text("set").with_header("Set-Cookie", &req.query_param("c").unwrap())
+            })
+            .get("/read-cookies", |_, _, req| {
+                HttpResponse::text(req.header("cookie").unwrap_or("none").to_owned())
+            })
+            .get("/read-cookies/deep", |_, _, req| {
+                HttpResponse::text(req.header("cookie").unwrap_or("none").to_owned())
+            })
+            .post("/login", |_, _, _| {
+                HttpResponse::redirect(303, "/read-cookies").with_header("Set-Cookie", "login=ok; Path=/")
+            })
+            .get("/to-localhost-cookies", |_, _, req| {
+                let port = req.header("host").unwrap().rsplit(':').next().unwrap().to_owned();
+                HttpResponse::redirect(302, &format!("http://localhost:{port}/read-cookies"))
             });
     }
 }
@@ -84,7 +113,10 @@ impl HvHttpClient for Seen {
         self.heads.push((id, head.status()));
     }
     fn on_chunk(&mut self, id: RequestId, chunk: &BodyChunk<'_>) {
-        self.chunks.push((id, chunk.bytes().to_vec()));
+        // The first MiB of each body: a flood must not fill the test's memory.
+        if chunk.offset() < 1 << 20 {
+            self.chunks.push((id, chunk.bytes().to_vec()));
+        }
     }
     fn on_response(&mut self, id: RequestId, response: ClientResponse) {
         self.responses.push((id, response));
@@ -271,6 +303,118 @@ fn credentials_stay_on_their_origin() {
 }
 
 #[test]
+fn the_cookie_jar_keeps_cookies_and_sends_them_where_they_match() {
+    let (mut s, _, base) = setup();
+    let config = hvws::HttpClientConfig {
+        cookie_jar: true,
+        ..hvws::HttpClientConfig::default()
+    };
+    let mut c = HttpClient::with_config(Seen::default(), config);
+    let get = |c: &mut HttpClient<Seen>, s: &mut Server<App>, path: &str| {
+        run(Some(s), c, ClientRequest::get(&format!("{base}{path}")))
+            .unwrap()
+            .text()
+            .into_owned()
+    };
+    get(&mut c, &mut s, "/set-cookies");
+    let held: Vec<(String, String, String, bool)> = c
+        .cookies()
+        .map(|k| {
+            (
+                k.name().to_owned(),
+                k.domain().to_owned(),
+                k.path().to_owned(),
+                k.host_only(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        held,
+        [
+            ("session".into(), "127.0.0.1".into(), "/".into(), true),
+            ("scoped".into(), "127.0.0.1".into(), "/read-cookies/deep".into(), true),
+        ],
+        "Secure over http, a foreign Domain and Max-Age=0 are not kept"
+    );
+    assert!(c.cookies().next().unwrap().http_only());
+    assert_eq!(get(&mut c, &mut s, "/read-cookies"), "session=abc");
+    assert_eq!(
+        get(&mut c, &mut s, "/read-cookies/deep"),
+        "scoped=1; session=abc",
+        "the longer path first"
+    );
+
+    // A cookie set by a redirect goes with the next hop.
+    let resp = run(
+        Some(&mut s),
+        &mut c,
+        ClientRequest::post(&format!("{base}/login")).body_text("user=ada"),
+    )
+    .unwrap();
+    assert_eq!((resp.text().as_ref(), resp.redirects()), ("session=abc; login=ok", 1));
+
+    // The caller's own Cookie header joins the jar's, in one header.
+    let resp = run(
+        Some(&mut s),
+        &mut c,
+        ClientRequest::get(&format!("{base}/read-cookies")).header("Cookie", "mine=1"),
+    )
+    .unwrap();
+    assert_eq!(resp.text(), "mine=1; session=abc; login=ok");
+
+    // A hop to another host (localhost) gets that host's cookies only:
+    // neither 127.0.0.1's nor the caller's header.
+    let port = base.rsplit(':').next().unwrap();
+    let resp = run(
+        Some(&mut s),
+        &mut c,
+        ClientRequest::get(&format!("http://localhost:{port}/set-cookie?c=lh%3D1")),
+    )
+    .unwrap();
+    assert_eq!(resp.text(), "set");
+    let resp = run(
+        Some(&mut s),
+        &mut c,
+        ClientRequest::get(&format!("{base}/to-localhost-cookies")).header("Cookie", "mine=1"),
+    )
+    .unwrap();
+    assert_eq!((resp.text().as_ref(), resp.redirects()), ("lh=1", 1));
+
+    // Max-Age=0 deletes.
+    get(
+        &mut c,
+        &mut s,
+        "/set-cookie?c=session%3D%3B%20Path%3D%2F%3B%20Max-Age%3D0",
+    );
+    assert_eq!(get(&mut c, &mut s, "/read-cookies"), "login=ok");
+    c.cookie_jar_mut().unwrap().clear();
+    assert_eq!(get(&mut c, &mut s, "/read-cookies"), "none");
+}
+
+#[test]
+fn without_the_jar_no_cookie_is_kept_until_it_is_enabled() {
+    let (mut s, mut c, base) = setup();
+    run(Some(&mut s), &mut c, ClientRequest::get(&format!("{base}/set-cookies"))).unwrap();
+    assert_eq!(c.cookies().count(), 0);
+    let resp = run(
+        Some(&mut s),
+        &mut c,
+        ClientRequest::get(&format!("{base}/read-cookies")),
+    )
+    .unwrap();
+    assert_eq!(resp.text(), "none");
+    c.enable_cookies();
+    run(Some(&mut s), &mut c, ClientRequest::get(&format!("{base}/set-cookies"))).unwrap();
+    let resp = run(
+        Some(&mut s),
+        &mut c,
+        ClientRequest::get(&format!("{base}/read-cookies")),
+    )
+    .unwrap();
+    assert_eq!(resp.text(), "session=abc");
+}
+
+#[test]
 fn a_server_that_never_answers_hits_the_total_timeout() {
     let (mut s, mut c, base) = setup();
     let err = run(
@@ -416,6 +560,172 @@ fn hostile_servers_end_in_clear_errors() {
     }
 }
 
+/// A server on a thread that gives each connection to `handle` on a thread
+/// of its own, for `WAIT`. Handlers end when the client closes (a write or
+/// read fails) or after `WAIT`.
+fn hostile(handle: fn(std::net::TcpStream)) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        while start.elapsed() < WAIT {
+            match listener.accept() {
+                Ok((sock, _)) => {
+                    sock.set_nonblocking(false).unwrap();
+                    sock.set_read_timeout(Some(WAIT)).unwrap();
+                    sock.set_write_timeout(Some(WAIT)).unwrap();
+                    std::thread::spawn(move || handle(sock));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+    });
+    addr
+}
+
+/// Reads one request head (these requests have no body); false at EOF.
+fn read_request(reader: &mut BufReader<std::net::TcpStream>) -> bool {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return false,
+            Ok(_) if line == "\r\n" => return true,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Writes `bytes` over and over, 1 ms apart, until the client goes away.
+fn write_forever(sock: &mut std::net::TcpStream, bytes: &[u8], pause: bool) {
+    let start = Instant::now();
+    while start.elapsed() < WAIT && sock.write_all(bytes).is_ok() {
+        if pause {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+#[test]
+fn hostile_servers_never_stall_the_loop() {
+    let endless_header = hostile(|mut sock| {
+        let _ = read_request(&mut BufReader::new(sock.try_clone().unwrap()));
+        let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nX-Endless: ");
+        write_forever(&mut sock, &[b'a'; 1024], true);
+    });
+    let endless_body = hostile(|mut sock| {
+        let _ = read_request(&mut BufReader::new(sock.try_clone().unwrap()));
+        let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n");
+        write_forever(&mut sock, &[b'b'; 1024], true);
+    });
+    let overflowing_chunk = hostile(|mut sock| {
+        let _ = read_request(&mut BufReader::new(sock.try_clone().unwrap()));
+        let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = sock.write_all(b"10000000000000000000\r\n");
+        let _ = read_request(&mut BufReader::new(sock));
+    });
+    let redirect_loop = hostile(|mut sock| {
+        let mut reader = BufReader::new(sock.try_clone().unwrap());
+        while read_request(&mut reader) {
+            let _ = sock.write_all(b"HTTP/1.1 302 Found\r\nLocation: /again\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let never_answers = hostile(|sock| {
+        // Reads the request, then holds the connection until the client
+        // gives up on it.
+        let mut reader = BufReader::new(sock);
+        let _ = read_request(&mut reader);
+        let _ = read_request(&mut reader);
+    });
+    let flood = hostile(|mut sock| {
+        let _ = read_request(&mut BufReader::new(sock.try_clone().unwrap()));
+        let _ = sock.write_all(b"HTTP/1.1 200 OK\r\n\r\n");
+        write_forever(&mut sock, &[b'f'; 64 << 10], false);
+    });
+
+    let (mut s, mut c, base) = setup();
+    let long = Duration::from_secs(3);
+    // The flood writes as fast as it can: half as long.
+    let bad: Vec<(RequestId, &str)> = vec![
+        (
+            c.request(ClientRequest::get(&format!("http://{endless_header}/")))
+                .unwrap(),
+            "endless header",
+        ),
+        (
+            c.request(ClientRequest::get(&format!("http://{endless_body}/")).max_response_size(64 << 10))
+                .unwrap(),
+            "body over the cap",
+        ),
+        (
+            c.request(ClientRequest::get(&format!("http://{overflowing_chunk}/")))
+                .unwrap(),
+            "overflowing chunk size",
+        ),
+        (
+            c.request(ClientRequest::get(&format!("http://{redirect_loop}/")))
+                .unwrap(),
+            "redirect loop",
+        ),
+        (
+            c.request(ClientRequest::get(&format!("http://{never_answers}/")).timeout(long))
+                .unwrap(),
+            "never answers",
+        ),
+        (
+            c.request(
+                ClientRequest::get(&format!("http://{flood}/"))
+                    .keep_body(false)
+                    .max_response_size(u64::MAX)
+                    .timeout(long / 2),
+            )
+            .unwrap(),
+            "flood",
+        ),
+    ];
+    // Good requests, one after the other, while the bad ones run: each
+    // completes, the first of them while the two slowest bad ones (3 s and
+    // 1.5 s) are still pending.
+    for i in 0..5 {
+        let resp = run(Some(&mut s), &mut c, ClientRequest::get(&format!("{base}/hello"))).unwrap();
+        assert_eq!(resp.text(), "hello");
+        if i == 0 {
+            for &(id, what) in &bad[4..] {
+                assert!(c.handler().outcome(id).is_none(), "{what} ended before a good request");
+            }
+        }
+    }
+    pump_until(Some(&mut s), &mut c, "every bad request to end", |seen| {
+        bad.iter().all(|(id, _)| seen.outcome(*id).is_some())
+    });
+    let error = |i: usize| match c.handler().outcome(bad[i].0).unwrap() {
+        Ok(resp) => panic!("{}: a response, status {}", bad[i].1, resp.status()),
+        Err(e) => e.to_string(),
+    };
+    let expect = [
+        "bad response: response head over 65536 bytes",
+        "response larger than the cap of 65536 bytes",
+        "bad response: malformed chunked body",
+        "too many redirects (more than 5), last to /again",
+        "request timed out",
+        "request timed out",
+    ];
+    for (i, want) in expect.iter().enumerate() {
+        assert!(error(i).starts_with(want), "{}: {}", bad[i].1, error(i));
+    }
+    assert!(
+        c.handler().chunks.iter().any(|(id, _)| *id == bad[5].0),
+        "the flood was read (in budgets) while the rest went on"
+    );
+    assert_eq!(
+        c.connections(),
+        1,
+        "the hostile connections are closed; the good one kept"
+    );
+}
+
 #[cfg(feature = "tls")]
 #[test]
 fn https_works_and_never_redirects_to_http() {
@@ -469,6 +779,191 @@ fn https_works_and_never_redirects_to_http() {
                 ..
             }
         ),
+        "{err}"
+    );
+}
+
+/// A proxy on a thread, for one connection: sends the request head it
+/// reads back on the channel; a `CONNECT` gets `connect_answer` and, if
+/// that is a 200, a relay to the target; anything else gets
+/// `plain_answer`. Its threads end when either side closes (or after
+/// `WAIT` of silence).
+fn fake_proxy(
+    connect_answer: &'static str,
+    plain_answer: &'static str,
+) -> (SocketAddr, std::sync::mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(WAIT)).unwrap();
+        let mut reader = BufReader::new(sock.try_clone().unwrap());
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let mut sock = sock;
+        let connect_to = head
+            .strip_prefix("CONNECT ")
+            .and_then(|rest| rest.split(' ').next())
+            .map(str::to_owned);
+        tx.send(head).unwrap();
+        let Some(target) = connect_to else {
+            let _ = sock.write_all(plain_answer.as_bytes());
+            return;
+        };
+        let _ = sock.write_all(connect_answer.as_bytes());
+        if !connect_answer.starts_with("HTTP/1.1 200") {
+            return;
+        }
+        let upstream = std::net::TcpStream::connect(target).unwrap();
+        upstream.set_read_timeout(Some(WAIT)).unwrap();
+        let (mut up_read, mut up_write) = (upstream.try_clone().unwrap(), upstream);
+        let mut down_write = sock;
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut reader, &mut up_write);
+            let _ = up_write.shutdown(std::net::Shutdown::Write);
+        });
+        let _ = std::io::copy(&mut up_read, &mut down_write);
+        let _ = down_write.shutdown(std::net::Shutdown::Write);
+    });
+    (addr, rx)
+}
+
+#[test]
+fn plain_http_through_a_proxy_sends_the_whole_url_to_it() {
+    let (proxy, heads) = fake_proxy("", "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nvia proxy");
+    let config = hvws::HttpClientConfig::default()
+        .with_proxy(&format!("http://us%40er:p%3Ass@{proxy}"))
+        .unwrap();
+    let mut c = HttpClient::with_config(Seen::default(), config);
+    // The host needs no lookup: the proxy is the one connected to.
+    let resp = run(
+        None,
+        &mut c,
+        ClientRequest::get("http://game.invalid:8080/scores?top=3").bearer_auth("t"),
+    )
+    .unwrap();
+    assert_eq!(resp.text(), "via proxy");
+    let head = heads.recv_timeout(WAIT).unwrap();
+    let lines: Vec<&str> = head.lines().collect();
+    assert_eq!(lines[0], "GET http://game.invalid:8080/scores?top=3 HTTP/1.1");
+    assert_eq!(lines[1], "Host: game.invalid:8080");
+    assert!(lines.contains(&"Authorization: Bearer t"), "{head}");
+    // base64("us@er:p:ss")
+    assert!(lines.contains(&"Proxy-Authorization: Basic dXNAZXI6cDpzcw=="), "{head}");
+
+    let err = hvws::HttpClientConfig::default()
+        .with_proxy("socks5://u:secret@h:1")
+        .unwrap_err();
+    assert!(matches!(err, HttpClientError::InvalidUrl { .. }), "{err}");
+    assert!(!err.to_string().contains("secret"), "{err}");
+}
+
+#[test]
+fn a_proxy_that_is_not_there_is_named() {
+    // Nothing listens: the proxy's address is the one refused.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = hvws::HttpClientConfig::default()
+        .with_proxy(&format!("http://127.0.0.1:{port}"))
+        .unwrap();
+    let mut c = HttpClient::with_config(Seen::default(), config);
+    let err = run(None, &mut c, ClientRequest::get("http://game.invalid/")).unwrap_err();
+    assert!(
+        matches!(err, HttpClientError::Refused { addr } if addr.port() == port),
+        "{err}"
+    );
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn https_through_a_proxy_tunnels_with_connect() {
+    use util::certs::Pki;
+    let pki = Pki::new("hvws http client proxy test CA");
+    let mut s = Server::new(App::default());
+    s.init_addr("127.0.0.1:0".parse().unwrap()).unwrap();
+    s.listen_tls_addr("127.0.0.1:0".parse().unwrap(), pki.server_tls())
+        .unwrap();
+    s.start().unwrap();
+    let secure = s.tls_addr().unwrap();
+
+    let (proxy, heads) = fake_proxy("HTTP/1.1 200 Connection established\r\n\r\n", "");
+    let config = hvws::HttpClientConfig {
+        tls: pki.client_tls(),
+        ..hvws::HttpClientConfig::default()
+    }
+    .with_proxy(&format!("http://u:p@{proxy}"))
+    .unwrap();
+    let mut c = HttpClient::with_config(Seen::default(), config);
+    for _ in 0..2 {
+        let resp = run(
+            Some(&mut s),
+            &mut c,
+            ClientRequest::get(&format!("https://{secure}/hello")),
+        )
+        .unwrap();
+        assert_eq!(resp.text(), "hello");
+    }
+    let head = heads.recv_timeout(WAIT).unwrap();
+    assert_eq!(
+        head,
+        format!("CONNECT {secure} HTTP/1.1\r\nHost: {secure}\r\nProxy-Authorization: Basic dTpw\r\n")
+    );
+    assert_eq!(s.handler().peers.len(), 1, "one tunnel, reused");
+
+    // A proxy that wants other credentials: its refusal, named.
+    let (proxy, _heads) = fake_proxy("HTTP/1.1 407 Proxy Authentication Required\r\n\r\n", "");
+    let config = hvws::HttpClientConfig {
+        tls: pki.client_tls(),
+        ..hvws::HttpClientConfig::default()
+    }
+    .with_proxy(&format!("http://{proxy}"))
+    .unwrap();
+    let mut c = HttpClient::with_config(Seen::default(), config);
+    let err = run(
+        Some(&mut s),
+        &mut c,
+        ClientRequest::get(&format!("https://{secure}/hello")),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            HttpClientError::Proxy {
+                source: hvws::proto::proxy::TunnelError::Refused { status: 407, .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("407"), "{err}");
+
+    // One that hangs up instead of answering.
+    let (proxy, _heads) = fake_proxy("", "");
+    let config = hvws::HttpClientConfig {
+        tls: pki.client_tls(),
+        ..hvws::HttpClientConfig::default()
+    }
+    .with_proxy(&format!("http://{proxy}"))
+    .unwrap();
+    let mut c = HttpClient::with_config(Seen::default(), config);
+    let err = run(
+        Some(&mut s),
+        &mut c,
+        ClientRequest::get(&format!("https://{secure}/hello")),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("closed the connection before answering CONNECT"),
         "{err}"
     );
 }

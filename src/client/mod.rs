@@ -18,7 +18,7 @@ use crate::proto::frame::Opcode;
 use crate::proto::{ClientConn, ClientEvent, Limits, SendError, SendStatus};
 
 mod handler;
-mod proxy;
+pub(crate) mod proxy;
 mod transport;
 mod url;
 

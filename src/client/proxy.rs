@@ -6,9 +6,13 @@ use data_encoding::BASE64;
 
 use crate::error::ClientError;
 
-/// An HTTP proxy for a [`WebSocketClient`](crate::WebSocketClient): the
-/// client connects to it, asks for a tunnel with `CONNECT host:port`, and
-/// then speaks TLS and the WebSocket handshake through it.
+/// An HTTP proxy for a [`WebSocketClient`](crate::WebSocketClient) or an
+/// [`HttpClient`](crate::HttpClient): the client connects to it, asks for a
+/// tunnel with `CONNECT host:port`, and then speaks TLS and the WebSocket
+/// handshake (or the HTTPS request) through it. A plain `http://` request
+/// of the HTTP client is sent to the proxy itself instead, with the whole
+/// URL as its target (`GET http://host/path HTTP/1.1`) and
+/// `Proxy-Authorization` when the proxy has credentials.
 ///
 /// ```
 /// use hvws::{ClientConfig, Proxy};
@@ -83,8 +87,9 @@ impl Proxy {
     }
 
     /// The proxy the environment names for each URL, as curl reads it:
-    /// `HTTPS_PROXY` for `wss://`, `HTTP_PROXY` for `ws://` (lower-case
-    /// names first), none for hosts matched by `NO_PROXY`.
+    /// `HTTPS_PROXY` for `wss://` and `https://`, `HTTP_PROXY` for `ws://`
+    /// and `http://` (lower-case names first, then `ALL_PROXY`), none for
+    /// hosts matched by `NO_PROXY`.
     pub fn from_env() -> Proxy {
         Proxy { kind: Kind::FromEnv }
     }

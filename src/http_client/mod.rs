@@ -18,6 +18,14 @@
 //! `process_event_que`, with the system's blocking resolver (as the
 //! WebSocket client's `init`); IP addresses and reused connections need no
 //! lookup.
+//!
+//! Through a proxy ([`HttpClientConfig::proxy`]) TCP goes to the proxy:
+//! an `https://` connection first opens a `CONNECT` tunnel
+//! (`proto::proxy::Tunnel`, while the connection still counts as
+//! connecting), a plain `http://` one sends absolute-form requests to it.
+//! Connections are still pooled by the server's origin. With the cookie
+//! jar on, `Set-Cookie` is stored as each head arrives (before a redirect
+//! is followed) and the `Cookie` header is made for each hop as it starts.
 
 mod handler;
 mod redirect;
@@ -28,17 +36,19 @@ mod wire;
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use slab::Slab;
 
 pub use handler::{BodyChunk, ClientResponse, HvHttpClient, RequestId};
 pub use request::ClientRequest;
 
+use crate::client::proxy::Endpoint;
 use crate::config::HttpClientConfig;
 use crate::driver::{ClientReady, MultiIo};
 use crate::error::HttpClientError;
-use crate::proto::http_client::{Exchange, ExchangeLimits, ResponseHead};
+use crate::proto::http_client::{CookieJar, Exchange, ExchangeLimits, ResponseHead, StoredCookie};
+use crate::proto::proxy::Tunnel;
 use request::Prepared;
 use url::Origin;
 
@@ -66,6 +76,19 @@ struct Conn {
     reused: bool,
     /// The read budget ran out: read again next pump, edge or not.
     read_owed: bool,
+    /// The proxy this connection goes through: TCP goes to it; `https://`
+    /// then asks it for a tunnel, `http://` sends it absolute-form
+    /// requests.
+    proxy: Option<Endpoint>,
+    /// The `CONNECT` under way, while the state is `Connecting`.
+    tunnel: Option<Box<TunnelSetup>>,
+}
+
+/// A `CONNECT` to the proxy: what is left to write of it, and its answer.
+#[derive(Debug)]
+struct TunnelSetup {
+    tunnel: Tunnel,
+    request: Vec<u8>,
 }
 
 /// A request from `request()` until its response or error is handed out.
@@ -145,6 +168,8 @@ pub struct HttpClient<H: HvHttpClient = ()> {
     ready: Vec<(usize, ClientReady)>,
     /// What `send_blocking` waits for.
     blocking_result: Option<(RequestId, Result<ClientResponse, HttpClientError>)>,
+    /// Cookies, when the jar is on.
+    jar: Option<CookieJar>,
     /// Built on the first `https://` connection.
     #[cfg(feature = "tls")]
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
@@ -176,6 +201,7 @@ impl<H: HvHttpClient> HttpClient<H> {
     pub fn with_config(handler: H, config: HttpClientConfig) -> HttpClient<H> {
         HttpClient {
             handler,
+            jar: config.cookie_jar.then(CookieJar::new),
             config,
             io: MultiIo::new(),
             conns: Slab::new(),
@@ -187,6 +213,44 @@ impl<H: HvHttpClient> HttpClient<H> {
             #[cfg(feature = "tls")]
             tls: None,
         }
+    }
+
+    /// Turns the cookie jar on (as [`HttpClientConfig::cookie_jar`] does):
+    /// from now on `Set-Cookie` in responses is kept, and the cookies a
+    /// request matches are sent with it, redirect hops included (a hop to
+    /// another site gets that site's cookies only). Cookies already held
+    /// stay.
+    ///
+    /// ```no_run
+    /// use hvws::{ClientRequest, HttpClient};
+    /// let mut http = HttpClient::default();
+    /// http.enable_cookies();
+    /// http.send_blocking(ClientRequest::post("http://127.0.0.1:8080/login").form(&[("user", "ada")]))?;
+    /// for cookie in http.cookies() {
+    ///     println!("{}={} for {}{}", cookie.name(), cookie.value(), cookie.domain(), cookie.path());
+    /// }
+    /// // Sent with the session cookie the login set.
+    /// http.send_blocking(ClientRequest::get("http://127.0.0.1:8080/profile"))?;
+    /// # Ok::<(), hvws::HttpClientError>(())
+    /// ```
+    pub fn enable_cookies(&mut self) {
+        self.jar.get_or_insert_with(CookieJar::new);
+    }
+
+    /// The cookies held and not expired, in the order they were first set;
+    /// none when the jar is off.
+    pub fn cookies(&self) -> impl Iterator<Item = &StoredCookie> + '_ {
+        let now = SystemTime::now();
+        self.jar
+            .iter()
+            .flat_map(CookieJar::iter)
+            .filter(move |c| !c.is_expired(now))
+    }
+
+    /// The jar itself, when it is on: to clear it, or to look up the
+    /// header a URL would get.
+    pub fn cookie_jar_mut(&mut self) -> Option<&mut CookieJar> {
+        self.jar.as_mut()
     }
 
     /// Queues `req`; it is sent by the next

@@ -3,16 +3,19 @@
 //! (the connection back to the pool or closed, the request done, retried
 //! or redirected).
 
+use std::borrow::Cow;
 use std::io;
 use std::net::ToSocketAddrs;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use super::handler::{BodyChunk, ClientResponse};
+use super::request::Prepared;
 use super::url::Origin;
-use super::{redirect, Conn, ConnState, HttpClient, HvHttpClient};
+use super::{redirect, Conn, ConnState, HttpClient, HvHttpClient, TunnelSetup};
 use crate::driver::{ClientReady, FlushResult, ReadResult};
 use crate::error::HttpClientError;
-use crate::proto::http_client::{Exchange, ExchangeError, ExchangeEvent, ExchangeTimers, RequestHead};
+use crate::proto::http_client::{CookieJar, Exchange, ExchangeError, ExchangeEvent, ExchangeTimers, RequestHead};
+use crate::proto::proxy::{Tunnel, TunnelState};
 
 /// Bytes read from one connection per pump before the others get their
 /// turn: a server that floods cannot keep the caller's frame from ending.
@@ -31,29 +34,34 @@ enum End {
 }
 
 impl<H: HvHttpClient> HttpClient<H> {
-    /// Resolves the request's host and starts connecting to it.
+    /// Resolves the request's host (or its proxy's) and starts connecting
+    /// to it.
     pub(super) fn open(&mut self, key: usize, origin: Origin, now: Instant) {
-        let addrs: Vec<_> = match (origin.host.as_str(), origin.port).to_socket_addrs() {
+        let proxy = match self
+            .config
+            .proxy
+            .as_ref()
+            .map(|p| p.resolve(&origin.host, origin.secure))
+        {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => return self.finish_err(key, crate::error::proxy_error(e)),
+            None => None,
+        };
+        let (host, port) = match &proxy {
+            Some(p) => (p.host.as_str(), p.port),
+            None => (origin.host.as_str(), origin.port),
+        };
+        let dns = |source| HttpClientError::Dns {
+            host: host.to_owned(),
+            source,
+        };
+        let addrs: Vec<_> = match (host, port).to_socket_addrs() {
             Ok(addrs) => addrs.collect(),
-            Err(source) => {
-                return self.finish_err(
-                    key,
-                    HttpClientError::Dns {
-                        host: origin.host,
-                        source,
-                    },
-                )
-            }
+            Err(source) => return self.finish_err(key, dns(source)),
         };
         if addrs.is_empty() {
-            let source = io::Error::new(io::ErrorKind::NotFound, "no address");
-            return self.finish_err(
-                key,
-                HttpClientError::Dns {
-                    host: origin.host,
-                    source,
-                },
-            );
+            let error = dns(io::Error::new(io::ErrorKind::NotFound, "no address"));
+            return self.finish_err(key, error);
         }
         let ck = self.conns.vacant_key();
         let mut last = None;
@@ -69,6 +77,8 @@ impl<H: HvHttpClient> HttpClient<H> {
                         exchange: None,
                         reused: false,
                         read_owed: false,
+                        proxy,
+                        tunnel: None,
                     });
                     return self.start(ck, key, now);
                 }
@@ -87,11 +97,22 @@ impl<H: HvHttpClient> HttpClient<H> {
             connect: (!connected).then(|| now + p.connect_timeout),
             total: p.deadline,
         };
+        // Plain http through a proxy: the whole URL is the target.
+        let absolute = match &conn.proxy {
+            Some(_) if !conn.origin.secure => Some(p.prepared.url.to_string()),
+            _ => None,
+        };
+        let proxy_auth = conn
+            .proxy
+            .as_ref()
+            .and_then(|e| e.basic.as_deref())
+            .filter(|_| absolute.is_some());
+        let headers = hop_headers(&p.prepared, self.jar.as_ref(), proxy_auth);
         let head = RequestHead {
             method: p.prepared.method.as_str(),
-            target: &p.prepared.url.target,
+            target: absolute.as_deref().unwrap_or(&p.prepared.url.target),
             host: &p.prepared.url.authority,
-            headers: &p.prepared.headers,
+            headers: &headers,
             body: p.prepared.body.as_deref(),
         };
         match Exchange::new(&head, p.limits, timers, connected) {
@@ -119,6 +140,7 @@ impl<H: HvHttpClient> HttpClient<H> {
     pub(super) fn on_ready(&mut self, ck: usize, ready: ClientReady, now: Instant) {
         let Some(conn) = self.conns.get(ck) else { return };
         match conn.state {
+            ConnState::Connecting if conn.tunnel.is_some() => self.pump_tunnel(ck),
             ConnState::Connecting if ready.readable || ready.writable => match self.io.check_connected(ck) {
                 Ok(true) => self.connected(ck),
                 Ok(false) => {}
@@ -132,8 +154,72 @@ impl<H: HvHttpClient> HttpClient<H> {
         }
     }
 
-    /// TCP is up: TLS for `https://`, then the request may go.
+    /// TCP is up: a tunnel through the proxy for `https://`, or straight
+    /// on to the transport.
     fn connected(&mut self, ck: usize) {
+        let conn = &mut self.conns[ck];
+        if let (true, Some(proxy)) = (conn.origin.secure, &conn.proxy) {
+            conn.tunnel = Some(Box::new(TunnelSetup {
+                tunnel: Tunnel::new(),
+                request: Tunnel::request(&tunnel_authority(&conn.origin), proxy.basic.as_deref()),
+            }));
+            return self.pump_tunnel(ck);
+        }
+        self.transport_ready(ck);
+    }
+
+    /// Writes the rest of the `CONNECT` and reads the proxy's answer; once
+    /// the tunnel is open the connection goes on as if TCP had just
+    /// connected to the server.
+    fn pump_tunnel(&mut self, ck: usize) {
+        let HttpClient { conns, io, .. } = self;
+        let Some(conn) = conns.get_mut(ck) else { return };
+        let Some(setup) = conn.tunnel.as_mut() else { return };
+        let proxy = conn.proxy.as_ref().map_or("?", |p| p.shown.as_str());
+        let closed = || {
+            HttpClientError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("proxy {proxy} closed the connection before answering CONNECT"),
+            ))
+        };
+        let outcome = 'outcome: {
+            if !setup.request.is_empty() {
+                if let FlushResult::Failed(e) = io.write(ck, &mut setup.request) {
+                    break 'outcome Err(HttpClientError::Io(e));
+                }
+            }
+            loop {
+                match io.read(ck) {
+                    ReadResult::Data(n) => match setup.tunnel.handle_input(&io.buf[..n]) {
+                        Ok(TunnelState::Waiting) => {}
+                        Ok(TunnelState::Open) => break 'outcome Ok(true),
+                        Err(source) => {
+                            break 'outcome Err(HttpClientError::Proxy {
+                                proxy: proxy.to_owned(),
+                                source,
+                            })
+                        }
+                    },
+                    ReadResult::WouldBlock => break 'outcome Ok(false),
+                    ReadResult::Eof => break 'outcome Err(closed()),
+                    ReadResult::Failed(e) => break 'outcome Err(HttpClientError::Io(e)),
+                }
+            }
+        };
+        match outcome {
+            Ok(false) => {}
+            Ok(true) => {
+                log::debug!("{proxy} opened a tunnel to {}", tunnel_authority(&conn.origin));
+                conn.tunnel = None;
+                self.transport_ready(ck);
+            }
+            Err(error) => self.fail_conn(ck, error, false),
+        }
+    }
+
+    /// The byte pipe reaches the server: TLS for `https://`, then the
+    /// request may go.
+    fn transport_ready(&mut self, ck: usize) {
         #[cfg(feature = "tls")]
         if self.conns[ck].origin.secure {
             let host = self.conns[ck].origin.host.clone();
@@ -236,6 +322,7 @@ impl<H: HvHttpClient> HttpClient<H> {
             io,
             conns,
             reqs,
+            jar,
             ..
         } = self;
         let conn = conns.get_mut(ck)?;
@@ -245,6 +332,9 @@ impl<H: HvHttpClient> HttpClient<H> {
         while let Some(event) = ex.poll_input(&mut input) {
             match event {
                 ExchangeEvent::Head(head) => {
+                    if let Some(jar) = jar.as_mut() {
+                        store_cookies(jar, &p.prepared, &head);
+                    }
                     match redirect::next(&p.prepared, &head, p.follow, p.hops, p.max_redirects) {
                         Some(Ok(next)) => p.redirect = Some(next),
                         Some(Err(error)) => return Some(End::Failed { error, retry: false }),
@@ -431,6 +521,70 @@ impl<H: HvHttpClient> HttpClient<H> {
         }
         for (ck, error, retry) in failed {
             self.fail_conn(ck, error, retry);
+        }
+    }
+}
+
+/// `host:port` for `CONNECT`, an IPv6 address in brackets.
+fn tunnel_authority(origin: &Origin) -> String {
+    if origin.host.contains(':') {
+        format!("[{}]:{}", origin.host, origin.port)
+    } else {
+        format!("{}:{}", origin.host, origin.port)
+    }
+}
+
+/// The path of a request target, without its query: what cookies match.
+fn path_of(target: &str) -> &str {
+    target.split('?').next().unwrap_or("/")
+}
+
+/// The headers of one hop: the request's own, the jar's cookies for this
+/// URL (in the one `Cookie` header, after the caller's, which the redirect
+/// code keeps on the origin it was given for), and the proxy's
+/// credentials for an absolute-form request. Borrowed when nothing is
+/// added.
+fn hop_headers<'a>(
+    prepared: &'a Prepared,
+    jar: Option<&CookieJar>,
+    proxy_auth: Option<&str>,
+) -> Cow<'a, [(String, String)]> {
+    let url = &prepared.url;
+    let cookies = jar.and_then(|j| {
+        j.header(
+            url.origin.secure,
+            &url.origin.host,
+            path_of(&url.target),
+            SystemTime::now(),
+        )
+    });
+    if cookies.is_none() && proxy_auth.is_none() {
+        return Cow::Borrowed(&prepared.headers);
+    }
+    let mut headers = prepared.headers.clone();
+    if let Some(cookies) = cookies {
+        match headers.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case("cookie")) {
+            Some((_, v)) => {
+                v.push_str("; ");
+                v.push_str(&cookies);
+            }
+            None => headers.push(("Cookie".into(), cookies)),
+        }
+    }
+    if let Some(basic) = proxy_auth {
+        headers.retain(|(k, _)| !k.eq_ignore_ascii_case("proxy-authorization"));
+        headers.push(("Proxy-Authorization".into(), format!("Basic {basic}")));
+    }
+    Cow::Owned(headers)
+}
+
+/// Keeps the cookies a response to `prepared` set.
+fn store_cookies(jar: &mut CookieJar, prepared: &Prepared, head: &crate::proto::http_client::ResponseHead) {
+    let url = &prepared.url;
+    let now = SystemTime::now();
+    for line in head.header_all("set-cookie") {
+        if let Err(why) = jar.store(url.origin.secure, &url.origin.host, path_of(&url.target), line, now) {
+            log::debug!("cookie from {url} not kept ({why}): {line}");
         }
     }
 }

@@ -12,6 +12,9 @@
 
 use std::collections::VecDeque;
 
+/// The UTF-8 byte order mark, dropped at the start of a stream.
+const BOM: &[u8] = "\u{feff}".as_bytes();
+
 /// Default cap on one line plus the data of the event being read.
 pub const MAX_EVENT: usize = 1 << 20;
 
@@ -61,8 +64,9 @@ pub struct SseReader {
     line: Vec<u8>,
     /// The last byte fed was a CR: an LF right after it ends nothing.
     after_cr: bool,
-    /// Nothing fed yet (a BOM may come).
-    at_start: bool,
+    /// How many bytes of a leading BOM were seen; `BOM.len()` once past
+    /// the start (with or without one).
+    bom: usize,
     event: Option<String>,
     data: String,
     /// A data line was read since the last dispatch (the data may be
@@ -91,7 +95,7 @@ impl SseReader {
         SseReader {
             line: Vec::new(),
             after_cr: false,
-            at_start: true,
+            bom: 0,
             event: None,
             data: String::new(),
             has_data: false,
@@ -105,13 +109,20 @@ impl SseReader {
     /// Reads the next bytes of the stream; the events they complete wait
     /// in [`SseReader::poll_event`].
     pub fn feed(&mut self, mut bytes: &[u8]) -> Result<(), SseError> {
-        if self.at_start && !bytes.is_empty() {
-            // A BOM may itself arrive in pieces; only a whole one at the
-            // very start is dropped.
-            if let Some(rest) = bytes.strip_prefix("\u{feff}".as_bytes()) {
+        // A leading BOM is dropped, even one cut between two pieces.
+        while self.bom < BOM.len() {
+            let Some((&b, rest)) = bytes.split_first() else {
+                return Ok(());
+            };
+            if b == BOM[self.bom] {
+                self.bom += 1;
                 bytes = rest;
+            } else {
+                // Not a BOM after all: what was held of it is text.
+                let held = self.bom;
+                self.bom = BOM.len();
+                self.feed(&BOM[..held])?;
             }
-            self.at_start = false;
         }
         for &b in bytes {
             match b {
@@ -122,6 +133,11 @@ impl SseReader {
                     self.end_line(&line);
                     self.line = line;
                     self.line.clear();
+                    // The data so far ends in the `\n` a dispatch drops;
+                    // invalid UTF-8 became U+FFFD, three bytes for one.
+                    if self.data.len() > self.limit + 1 {
+                        return Err(SseError::TooLarge { limit: self.limit });
+                    }
                 }
                 _ => {
                     self.after_cr = false;
@@ -258,6 +274,36 @@ mod tests {
         r.feed(b"\nid: a\0b\n").unwrap();
         assert_eq!(r.poll_event(), Some(msg("message", "half", None, None)));
         assert_eq!(r.last_event_id(), None, "an id with NUL is ignored");
+    }
+
+    #[test]
+    fn a_bom_cut_anywhere_is_dropped_and_half_a_bom_is_text() {
+        let wire = "\u{feff}data: x\n\n";
+        for piece in 1..=4 {
+            assert_eq!(
+                read_all(wire.as_bytes(), piece),
+                vec![msg("message", "x", None, None)],
+                "{piece}"
+            );
+        }
+        // Two bytes of a BOM, then a field: the bytes stay in the line (and
+        // make its field name unknown).
+        let mut wire = vec![0xef, 0xbb];
+        wire.extend_from_slice(b"data: y\n\ndata: z\n\n");
+        for piece in 1..=3 {
+            let got: Vec<String> = read_all(&wire, piece).into_iter().map(|m| m.data).collect();
+            assert_eq!(got, ["z"], "{piece}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_cannot_grow_the_data_past_the_cap() {
+        // Each invalid byte becomes U+FFFD, three bytes.
+        let mut r = SseReader::with_limit(30);
+        let mut wire = b"data: ".to_vec();
+        wire.extend_from_slice(&[0xff; 20]);
+        wire.push(b'\n');
+        assert_eq!(r.feed(&wire), Err(SseError::TooLarge { limit: 30 }));
     }
 
     #[test]

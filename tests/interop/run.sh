@@ -22,8 +22,16 @@
 #      compresses, the client offers nothing
 #   4. examples/chat_client --deflate against chat_server --deflate, and
 #      without --deflate against it (what each side agreed is printed)
-#   5. examples/chat_client over wss:// directly and through Debian's
-#      tinyproxy, open and with Basic credentials   (tls_proxy.sh)
+#   5. hvws's HTTP client against a Node `http` server (http_server.mjs,
+#      Node's own module): chunked bodies, SSE written over time,
+#      redirect chains, `Connection: close`, kept-alive connections the
+#      server closes (the retry of an idempotent request), a slow body
+#      for the total timeout (tests/http_client_node.rs, which starts and
+#      stops the server)
+#   6. examples/chat_client over wss:// directly and through Debian's
+#      tinyproxy, open and with Basic credentials, and examples/http_get
+#      (the HTTP client) through the same proxies over https:// and
+#      http://                                        (tls_proxy.sh)
 #
 # Installs what it needs inside this folder: a venv in .venv (from
 # requirements.txt) and node_modules (from package-lock.json); both are
@@ -51,7 +59,7 @@ trap cleanup EXIT
 
 step "examples built without the tls and deflate features refuse their flags"
 (cd "$ROOT" && cargo build --release --example chat_server --example echo_server \
-  --example chat_client --example interop_client)
+  --example chat_client --example interop_client --example http_get)
 # `feature name args...` must exit non-zero at once, saying how to get the
 # feature.
 refuses() {
@@ -68,6 +76,7 @@ refuses tls chat_server --port 0 --tls-cert cert.pem --tls-key key.pem
 refuses tls echo_server --port 0 --tls-cert cert.pem --tls-key key.pem
 refuses tls chat_client --url wss://127.0.0.1:9/chat --ca ca.pem
 refuses tls interop_client --url wss://127.0.0.1:9 --ca ca.pem
+refuses tls http_get https://127.0.0.1:9/ --ca ca.pem
 refuses deflate chat_server --port 0 --deflate
 refuses deflate echo_server --port 0 --deflate
 refuses deflate echo_server --port 0 --deflate-takeover
@@ -167,5 +176,9 @@ fi
 echo "ok   chat_client --deflate: both agreed \"$(grep -m1 -o 'permessage-deflate.*' "$CHAT_OUT")\"; without: both none, and the chat completed"
 rm -f "$CHAT_OUT" "$PLAIN_OUT"
 
-step "chat_client over wss, directly and through tinyproxy"
+step "hvws HTTP client -> Node http server (tests/http_client_node.rs)"
+# It skips itself without node unless told not to.
+(cd "$ROOT" && HVWS_REQUIRE_NODE=1 cargo test --quiet --test http_client_node)
+
+step "chat_client over wss, directly and through tinyproxy; http_get through tinyproxy"
 bash "$HERE/tls_proxy.sh" "$CERTS"

@@ -2,19 +2,27 @@
 # tests/interop/tls_proxy.sh -- examples/chat_client over wss:// against
 # examples/chat_server with a test certificate: directly, and through a real
 # HTTP proxy (Debian's tinyproxy, a CONNECT tunnel), open and with Basic
-# credentials.
+# credentials; then the HTTP client (examples/http_get) through the same
+# proxies, over https:// (CONNECT) and plain http:// (the whole URL sent to
+# the proxy).
 #
 #   bash tests/interop/tls_proxy.sh CERT_DIR    # ca.pem, cert.pem, key.pem
 #                                               # (examples/gen_test_certs)
 #
-# Checks, each printed as `ok` or `FAIL`, then `chat-client-wss: N passed,
+# Checks, each printed as `ok` or `FAIL`, then `tls-proxy: N passed,
 # M failed` (exit 1 if any failed):
 #   1. with --ca the tutorial conversation completes (exit 0);
 #   2. without --ca it fails (non-zero, not a hang) and says why on stderr;
 #   3. through tinyproxy it completes, and tinyproxy's log shows the CONNECT
 #      to the server's port and the tunnel it opened;
 #   4. through tinyproxy with `BasicAuth user pass`: no credentials fail
-#      with the 407 on stderr, wrong ones fail, `user:pass@` completes.
+#      with the 407 on stderr, wrong ones fail, `user:pass@` completes;
+#   5. http_get GET /ping through tinyproxy: https:// answers `pong` and
+#      the log shows the CONNECT; http:// answers `pong` and the log shows
+#      the absolute-form `GET http://127.0.0.1:PORT/ping`;
+#   6. the same with `BasicAuth user pass`: without credentials https://
+#      fails (exit 2, the 407 on stderr) and http:// gets the proxy's
+#      `HTTP 407` as its response; with `user:pass@` both answer `pong`.
 #
 # Needs the release examples built with --features tls. Installs tinyproxy
 # with apt-get when it is missing and we are root (CI is). Every process
@@ -79,6 +87,13 @@ wait_for_line "$!" "$WORK/chat_server.log" "chat on wss://127.0.0.1:"
 PORT="$(grep -o 'wss://127\.0\.0\.1:[0-9]*' "$WORK/chat_server.log" | head -n 1 | cut -d: -f3)"
 URL="wss://127.0.0.1:$PORT/chat"
 echo "chat_server on $URL"
+
+# A second one without TLS, for plain http:// through the proxy.
+"$BIN/chat_server" --port 0 >"$WORK/chat_server_plain.log" 2>&1 &
+PIDS+=("$!")
+wait_for_line "$!" "$WORK/chat_server_plain.log" "chat on ws://127.0.0.1:"
+PLAIN_PORT="$(grep -o 'ws://127\.0\.0\.1:[0-9]*' "$WORK/chat_server_plain.log" | head -n 1 | cut -d: -f3)"
+echo "chat_server (plain) on http://127.0.0.1:$PLAIN_PORT"
 
 # --- tinyproxy -----------------------------------------------------------------------
 PROXY_PID=""
@@ -211,5 +226,69 @@ if expect_success "tinyproxy with BasicAuth, user:pass@" --ca "$CERTS/ca.pem" \
 fi
 stop_proxy
 
-echo "chat-client-wss: $PASSED passed, $FAILED failed"
+# --- the HTTP client through tinyproxy ----------------------------------------------
+# Runs http_get with the given arguments; sets STATUS, OUT and ERR (files).
+http_get() {
+  OUT="$WORK/http_get.out"
+  ERR="$WORK/http_get.err"
+  STATUS=0
+  timeout "$CLIENT_SECS" "$BIN/http_get" --timeout-ms 10000 "$@" >"$OUT" 2>"$ERR" || STATUS=$?
+}
+
+# `name` must print exactly `expected` (a status line and a body) and exit 0.
+expect_http() {
+  local name="$1" expected="$2"
+  shift 2
+  http_get "$@"
+  if [ "$STATUS" -eq 0 ] && [ "$(cat "$OUT")" = "$(printf '%b' "$expected")" ]; then
+    ok "http_get $name: $(tr '\n' ' ' <"$OUT")"
+    return 0
+  fi
+  fail "http_get $name: exit $STATUS, expected $(printf '%q' "$expected")"
+  cat "$OUT" "$ERR"
+  return 1
+}
+
+# `pattern` (grep -F) must be in tinyproxy's log.
+expect_logged() {
+  if grep -qF -- "$1" "$PROXY_LOG"; then
+    ok "tinyproxy's log: $1"
+  else
+    fail "tinyproxy's log has no $1"
+    cat "$PROXY_LOG"
+  fi
+}
+
+HTTPS_PING="https://127.0.0.1:$PORT/ping"
+HTTP_PING="http://127.0.0.1:$PLAIN_PORT/ping"
+
+start_proxy http-open
+expect_http "https through tinyproxy" 'HTTP 200\npong' "$HTTPS_PING" --ca "$CERTS/ca.pem" \
+  --proxy "http://127.0.0.1:$PROXY_PORT" && expect_logged "CONNECT 127.0.0.1:$PORT HTTP/1.1"
+expect_http "http through tinyproxy" 'HTTP 200\npong' "$HTTP_PING" \
+  --proxy "http://127.0.0.1:$PROXY_PORT" && expect_logged "GET $HTTP_PING HTTP/1.1"
+stop_proxy
+
+start_proxy http-auth "BasicAuth user pass"
+http_get "$HTTPS_PING" --ca "$CERTS/ca.pem" --proxy "http://127.0.0.1:$PROXY_PORT"
+if [ "$STATUS" -eq 2 ] && grep -q "proxy refused CONNECT with 407" "$ERR"; then
+  ok "http_get https through tinyproxy with BasicAuth, no credentials: exit 2, $(cat "$ERR")"
+else
+  fail "http_get https through tinyproxy with BasicAuth, no credentials: exit $STATUS"
+  cat "$OUT" "$ERR"
+fi
+http_get "$HTTP_PING" --proxy "http://127.0.0.1:$PROXY_PORT"
+if [ "$STATUS" -eq 0 ] && [ "$(head -n 1 "$OUT")" = "HTTP 407" ]; then
+  ok "http_get http through tinyproxy with BasicAuth, no credentials: the proxy's HTTP 407"
+else
+  fail "http_get http through tinyproxy with BasicAuth, no credentials: exit $STATUS"
+  cat "$OUT" "$ERR"
+fi
+expect_http "https through tinyproxy with BasicAuth, user:pass@" 'HTTP 200\npong' "$HTTPS_PING" \
+  --ca "$CERTS/ca.pem" --proxy "http://user:pass@127.0.0.1:$PROXY_PORT" || true
+expect_http "http through tinyproxy with BasicAuth, user:pass@" 'HTTP 200\npong' "$HTTP_PING" \
+  --proxy "http://user:pass@127.0.0.1:$PROXY_PORT" || true
+stop_proxy
+
+echo "tls-proxy: $PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

@@ -26,6 +26,7 @@
 //! or the end of the connection. The head and the body each have a cap
 //! ([`ExchangeLimits`]), with an error naming it past it.
 
+pub mod cookies;
 mod request;
 mod response;
 #[cfg(test)]
@@ -33,6 +34,7 @@ mod tests;
 
 use std::time::Instant;
 
+pub use cookies::{CookieJar, CookieRejected, StoredCookie};
 pub use request::{encode, RequestError, RequestHead};
 pub use response::{Framing, ResponseHead, MAX_HEADERS};
 
@@ -373,32 +375,33 @@ impl Exchange {
 
     /// Reads head bytes: the final head once complete (1xx heads are
     /// skipped), advancing `input` to the body.
+    ///
+    /// Only the first `max_head` bytes of a head are ever looked at, however
+    /// they arrive: a head not complete within them is
+    /// [`ExchangeError::HeadTooLarge`] whatever follows, so one response
+    /// gives the same error read whole or a byte at a time.
     fn read_head(&mut self, input: &mut &[u8]) -> Result<Option<ResponseHead>, ExchangeError> {
+        let cap = self.limits.max_head;
+        let too_large = ExchangeError::HeadTooLarge { limit: cap };
         loop {
             let held = self.head.len();
+            let take = input.len().min(cap - held);
             let parsed = if held == 0 {
-                ResponseHead::parse(input)?
+                ResponseHead::parse(&input[..take])?
             } else {
-                self.head.extend_from_slice(input);
+                self.head.extend_from_slice(&input[..take]);
                 ResponseHead::parse(&self.head)?
             };
             let Some((head, len)) = parsed else {
+                if held + take >= cap {
+                    return Err(too_large);
+                }
                 if held == 0 {
                     self.head.extend_from_slice(input);
                 }
                 *input = &[];
-                if self.head.len() > self.limits.max_head {
-                    return Err(ExchangeError::HeadTooLarge {
-                        limit: self.limits.max_head,
-                    });
-                }
                 return Ok(None);
             };
-            if len > self.limits.max_head {
-                return Err(ExchangeError::HeadTooLarge {
-                    limit: self.limits.max_head,
-                });
-            }
             *input = &input[len - held..];
             self.head.clear();
             match head.status {

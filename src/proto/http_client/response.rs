@@ -40,6 +40,13 @@ impl ResponseHead {
             Ok(httparse::Status::Complete(len)) => len,
             Err(e) => return Err(ExchangeError::BadResponse(format!("malformed head: {e}"))),
         };
+        let status = resp.code.unwrap_or(0);
+        if status < 100 {
+            // Three digits, but no status class (RFC 9110 §15).
+            return Err(ExchangeError::BadResponse(format!(
+                "status {status:03} is not a status"
+            )));
+        }
         let headers = resp
             .headers
             .iter()
@@ -47,7 +54,7 @@ impl ResponseHead {
             .collect();
         Ok(Some((
             ResponseHead {
-                status: resp.code.unwrap_or(0),
+                status,
                 reason: resp.reason.unwrap_or("").to_owned(),
                 minor_version: resp.version.unwrap_or(1),
                 headers,

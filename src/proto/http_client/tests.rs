@@ -353,6 +353,40 @@ fn an_endless_header_hits_the_head_cap() {
     assert_eq!(ex.poll_input(&mut input), None, "nothing after a failure");
 }
 
+/// Found by the http_response fuzz target: a head over the cap with a
+/// malformed byte past the cap was a bad response read whole and a head
+/// too large read in pieces. Only the first `max_head` bytes count now.
+#[test]
+fn past_the_head_cap_nothing_is_looked_at() {
+    let limits = ExchangeLimits {
+        max_head: 64,
+        ..ExchangeLimits::default()
+    };
+    let req = RequestHead {
+        method: "GET",
+        target: "/",
+        host: "h",
+        headers: &[],
+        body: None,
+    };
+    let mut wire = b"HTTP/1.1 200 OK\r\nX-Long: ".to_vec();
+    wire.resize(80, b'a');
+    wire.extend_from_slice(b"\r\nBad Name: x\r\n\r\n");
+    let ex = || Exchange::new(&req, limits, ExchangeTimers::default(), true).unwrap();
+    let want = Some(ExchangeError::HeadTooLarge { limit: 64 });
+    assert_eq!(feed(ex(), &[&wire], false).0.error, want, "whole");
+    for cut in 0..=wire.len() {
+        let (a, b) = wire.split_at(cut);
+        assert_eq!(feed(ex(), &[a, b], false).0.error, want, "cut at {cut}");
+    }
+    // A head of exactly the cap is fine.
+    let mut wire = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
+    wire.resize(60, b'a');
+    wire.extend_from_slice(b"\r\n\r\n");
+    assert_eq!(wire.len(), 64);
+    assert_eq!(feed(ex(), &[&wire], true).0.status, Some(200));
+}
+
 #[test]
 fn malformed_responses_are_named() {
     for wire in [
@@ -361,6 +395,10 @@ fn malformed_responses_are_named() {
         b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n",
         b"HTTP/1.1 abc OK\r\n\r\n",
+        // Three digits but no status class: found by the http_response
+        // fuzz target, once handed out as a final head.
+        b"HTTP/1.0 000 OK\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 099 X\r\n\r\n",
     ] {
         let (out, _) = feed(get("GET"), &[wire], false);
         assert!(
