@@ -178,7 +178,9 @@ impl HttpRequest {
         self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
     }
 
-    /// The body (empty unless the request had a `Content-Length`).
+    /// The body, read whole (a `Content-Length` or a chunked one). Empty
+    /// for a `multipart/form-data` upload, which is parsed into
+    /// [`HttpRequest::form`] as it arrives instead of being held.
     pub fn body(&self) -> &[u8] {
         &self.body
     }
