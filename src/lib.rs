@@ -64,6 +64,7 @@ mod http_client;
 mod pacer;
 mod pool;
 mod server;
+mod steps;
 mod table;
 #[cfg(feature = "tls")]
 mod tls;

@@ -1,7 +1,8 @@
 //! The server: its lifecycle and one tick. The tick reads top to bottom:
 //! the driver's turn (readiness in), reads and the callbacks they trigger,
 //! accepts, commands from other threads, deadlines, then one flush (bytes
-//! out). The per-connection steps are in `events.rs`, the protocol in
+//! out). The driver-facing steps are in `steps.rs`, the per-connection
+//! ones in `events.rs`, the protocol in
 //! `proto/`, the sockets in `driver/`.
 
 use std::fmt;
@@ -12,20 +13,20 @@ use crossbeam_channel::Receiver;
 
 use crate::config::ServerConfig;
 use crate::context::Context;
-use crate::driver::{Accepted, FlushResult, Reactor, ReadResult, Ready, ACCEPTS_PER_TICK};
+use crate::driver::{Reactor, Ready};
 use crate::error::ServerError;
 use crate::events::Dispatch;
 use crate::handle::{Command, ServerHandle};
 use crate::handler::HvWebServer;
 use crate::http::Routes;
-use crate::proto::http::HttpResponse;
-use crate::proto::{Flushed, ServerConn};
+use crate::proto::ServerConn;
+use crate::steps::{accept, flush, read};
 use crate::table::Core;
 
 /// Connections refused with 503 that may linger at once, past
 /// `max_connections`, while their answer is written; beyond this, refused
 /// connections are dropped without one.
-const REFUSAL_SLOTS: usize = 64;
+pub(crate) const REFUSAL_SLOTS: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -500,143 +501,5 @@ impl<H: HvWebServer> Server<H> {
             }
         }
         Ok(())
-    }
-}
-
-/// Reads what `key`'s socket has, up to the per-tick budget, handing each
-/// read to its connection before the next read reuses the buffer. A short
-/// read means the socket is drained for now: the next data raises a new
-/// edge. When the peer has closed (`drain`), read on to EOF, since no
-/// further edge will come.
-fn read<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>, key: usize, drain: bool) {
-    if !rx.begin_read(key) {
-        return;
-    }
-    let budget = d.core.config.read_budget_per_tick;
-    let mut total = 0;
-    loop {
-        match rx.read(key) {
-            ReadResult::Data(n) => {
-                #[cfg(feature = "tls")]
-                if let Some(info) = rx.take_tls_info(key) {
-                    if let Some(slot) = d.core.conns.get_mut(key) {
-                        slot.conn.set_tls(info);
-                    }
-                }
-                total += n;
-                d.input(key, &mut rx.scratch[..n]);
-                if total >= budget {
-                    rx.owe(key);
-                    break;
-                }
-                if n < rx.scratch.len() && !drain && !rx.at_end(key) {
-                    break;
-                }
-            }
-            ReadResult::Eof => return d.eof(key),
-            ReadResult::WouldBlock => break,
-            ReadResult::Failed(e) => {
-                if rx.is_tls(key) {
-                    log::debug!("closing {key}: TLS: {e}");
-                }
-                return d.lost(key, e);
-            }
-        }
-    }
-    // Under TLS, what a connection queued before its handshake finished
-    // may wait in it for the read that finished the handshake, and what TLS
-    // says after its handshake (session tickets) waits for this flush.
-    if rx.is_tls(key) && (rx.holds_output(key) || d.core.conns.get(key).is_some_and(|s| s.conn.has_output())) {
-        d.core.mark_dirty(key);
-    }
-}
-
-/// Accepts up to [`ACCEPTS_PER_TICK`] connections. Past `max_connections`
-/// they are answered 503 (so the client learns why) and closed.
-fn accept<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
-    if !rx.accept_pending() {
-        return;
-    }
-    for _ in 0..ACCEPTS_PER_TICK {
-        let key = d.core.vacant_key();
-        let peer = match rx.accept(key, d.core.now) {
-            Accepted::Conn(peer) => peer,
-            Accepted::Dropped => continue,
-            Accepted::None | Accepted::Failed => return,
-        };
-        let open = d.core.conns.len();
-        let limit = d.core.config.max_connections;
-        if open >= limit + REFUSAL_SLOTS {
-            log::warn!("dropping {peer}: {open} connections open");
-            rx.close(key);
-            continue;
-        }
-        let key = d.core.insert(peer);
-        if open >= limit {
-            log::warn!("refusing {peer} with 503: {open} connections open");
-            let (now, limits) = (d.core.now, &d.core.limits);
-            d.core.conns[key]
-                .conn
-                .respond_and_close(&HttpResponse::error(503), now, limits);
-            d.after(key);
-        }
-    }
-}
-
-/// File pieces one connection may read and write per flush: 1 MiB, so one
-/// download cannot hold a tick for long; the rest goes on next tick.
-const PIECES_PER_FLUSH: usize = 16;
-
-/// Writes every connection that has output, once each; sockets that fill
-/// up wait for their writable edge. A file body is read in pieces while
-/// its socket takes them. Connections that are done are closed.
-fn flush<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
-    while let Some(key) = d.core.dirty.pop() {
-        let Some(slot) = d.core.conns.get_mut(key) else {
-            continue;
-        };
-        slot.dirty = false;
-        for piece in 0..=PIECES_PER_FLUSH {
-            if d.core.wants_file_piece(key) {
-                if piece == PIECES_PER_FLUSH {
-                    d.core.owed_pieces.push(key);
-                    break;
-                }
-                d.core.file_piece(key);
-            }
-            let Some(slot) = d.core.conns.get_mut(key) else {
-                break;
-            };
-            if !(slot.conn.has_output() || rx.holds_output(key)) {
-                break;
-            }
-            match rx.write(key, slot.conn.transmit()) {
-                FlushResult::Done => {}
-                FlushResult::Blocked => break,
-                FlushResult::Failed(e) => {
-                    d.lost(key, e);
-                    break;
-                }
-            }
-            if !d.core.wants_file_piece(key) {
-                break;
-            }
-        }
-        let Some(slot) = d.core.conns.get_mut(key) else {
-            continue;
-        };
-        let (action, spare) = slot.conn.handle_flushed();
-        if let Some(buf) = spare {
-            d.core.pool.put(buf);
-        }
-        match action {
-            Flushed::ShutdownWrite => rx.shutdown_write(key),
-            Flushed::Close | Flushed::Keep => {}
-        }
-        if d.core.conns[key].conn.is_finished() {
-            d.settle(key);
-            rx.finish(key);
-            d.core.remove(key);
-        }
     }
 }

@@ -27,6 +27,7 @@
 //! jar on, `Set-Cookie` is stored as each head arrives (before a redirect
 //! is followed) and the `Cookie` header is made for each hop as it starts.
 
+mod connect;
 mod handler;
 mod redirect;
 mod request;

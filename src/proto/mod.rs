@@ -55,6 +55,7 @@ pub mod limits;
 pub mod outgoing;
 pub mod proxy;
 pub mod reconnect;
+pub mod response;
 pub mod server;
 pub mod sse;
 pub mod sse_reader;
