@@ -344,6 +344,7 @@ fn run() -> Result<(), String> {
                 path: a.take("--path").unwrap_or_else(|| "/hello".into()),
                 body: a.take("--body").unwrap_or_else(|| "Hello, world!".into()).into_bytes(),
                 bulk: false,
+                browser: a.flag("--browser-headers"),
             };
             a.done()?;
             http::run(&common, &o)?
@@ -361,6 +362,7 @@ fn run() -> Result<(), String> {
                 path: format!("/static/{name}"),
                 body: std::fs::read(&file).map_err(|e| format!("{file}: {e}"))?,
                 bulk: true,
+                browser: a.flag("--browser-headers"),
             };
             a.done()?;
             http::run(&common, &o)?
@@ -404,8 +406,8 @@ const USAGE: &str = "usage: wsload echo|broadcast|idle|churn|http-hello|http-sta
   broadcast: --receivers C --senders N --window W (--size S [--text] | --json [--offer | --deflate])
   idle:      --conns C [--offer | --deflate] [--active]
   churn:     --lanes L
-  http-hello:  --conns C --depth D [--path P --body TEXT]    (GET /hello, D pipelined)
-  http-static: --conns C --file FILE [--depth D]            (GET /static/<name of FILE>)
+  http-hello:  --conns C --depth D [--path P --body TEXT] [--browser-headers]   (GET /hello, D pipelined)
+  http-static: --conns C --file FILE [--depth D] [--browser-headers]           (GET /static/<name of FILE>)
        wsload certs --dir DIR
        wsload report FILE [--a NAME] [--b NAME] [--only TEXT] [--except TEXT] [--target \"WORKLOAD METRIC <=|>= RATIO\"]...
        wsload matrix FILE --servers A,B,... [--ratio \"WORKLOAD METRIC A / B [<=|>= R]\"]...";
