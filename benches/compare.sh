@@ -40,8 +40,9 @@
 #
 # Workloads named http-* are plain HTTP/1.1 (GET /hello, pipelined or not,
 # and 1 MiB downloads from /static/): hvws is benches/hvws-echo with
-# --static-dir, the peer is peer-tokio --http (hyper 1.x, tower-http's
-# ServeDir; recorded as server "hyper"), both serving target/bench/static,
+# --static-dir, the peer is peer-tokio --http (hyper 1.x with the header-read
+# timer axum::serve gives it, tower-http's ServeDir; recorded as server
+# "hyper"), both serving target/bench/static,
 # where a 1 MiB file of random bytes is made for every run. They get a
 # table of their own (hvws/hyper). hvws-base joins them only with
 # BASELINE_HTTP, a hvws-echo that takes --static-dir.

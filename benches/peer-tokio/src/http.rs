@@ -12,13 +12,17 @@
 //! Each connection is hyper's HTTP/1.1 server connection
 //! (`hyper::server::conn::http1`), keep-alive on, and `pipeline_flush`
 //! on so that the answers to requests read together go out in one write.
-//! Nagle is off, as in hvws. hyper's defaults otherwise, as axum's `serve`
-//! has them: a `Date` header on every response, no header read timeout (no
-//! timer is set).
+//! Nagle is off, as in hvws. As `axum::serve` does (since axum PR 3478), the
+//! connection gets a `TokioTimer`, which arms hyper's header-read timeout
+//! (30 s by default; `--header-timeout SECS` sets another), as hvws always
+//! runs its request timer; `--no-header-timeout` leaves the timer out (hyper's
+//! timeout is then inert), as the first runs were measured. hyper's other
+//! defaults are kept, among them a `Date` header on every response.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{Either, Full};
@@ -27,7 +31,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode, Uri};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tower_http::services::fs::ServeFileSystemResponseBody;
 use tower_http::services::ServeDir;
@@ -35,8 +39,19 @@ use tower_service::Service;
 
 type Body = Either<Full<Bytes>, ServeFileSystemResponseBody>;
 
+/// How hyper's header-read timeout is set up.
+#[derive(Debug, Clone, Copy)]
+pub enum HeaderTimeout {
+    /// No timer: hyper's timeout is inert.
+    Off,
+    /// A `TokioTimer`, with hyper's default timeout (30 s), as `axum::serve`.
+    Default,
+    /// A `TokioTimer` and this timeout.
+    After(Duration),
+}
+
 /// Accepts connections on `addr` and serves each on its own local task.
-pub async fn serve(addr: SocketAddr, static_dir: PathBuf) -> std::io::Result<()> {
+pub async fn serve(addr: SocketAddr, static_dir: PathBuf, header_timeout: HeaderTimeout) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     println!(
@@ -46,6 +61,15 @@ pub async fn serve(addr: SocketAddr, static_dir: PathBuf) -> std::io::Result<()>
     let files = ServeDir::new(static_dir);
     let mut builder = http1::Builder::new();
     builder.keep_alive(true).pipeline_flush(true);
+    match header_timeout {
+        HeaderTimeout::Off => {}
+        HeaderTimeout::Default => {
+            builder.timer(TokioTimer::new());
+        }
+        HeaderTimeout::After(timeout) => {
+            builder.timer(TokioTimer::new()).header_read_timeout(timeout);
+        }
+    }
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,

@@ -21,7 +21,7 @@
 //!
 //! ```text
 //! cargo run --release -p peer-tokio -- --port N [--host H] [--tls-cert CERT.pem --tls-key KEY.pem]
-//! cargo run --release -p peer-tokio -- --port N [--host H] --http --static-dir DIR
+//! cargo run --release -p peer-tokio -- --port N [--host H] --http --static-dir DIR [--header-timeout SECS | --no-header-timeout]
 //! ```
 
 mod http;
@@ -53,10 +53,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Io for T {}
 type Registry = Rc<RefCell<Vec<(u64, UnboundedSender<Message>)>>>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let usage = "usage: peer-tokio [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem]\n                  [--http [--static-dir DIR]]";
+    let usage = "usage: peer-tokio [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem]\n                  [--http [--static-dir DIR] [--header-timeout SECS | --no-header-timeout]]";
     let (mut host, mut port) = (String::from("127.0.0.1"), 9002u16);
     let (mut cert, mut key) = (None, None);
     let (mut http, mut static_dir) = (false, std::path::PathBuf::from("."));
+    let mut header_timeout = http::HeaderTimeout::Default;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -66,6 +67,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--tls-key" => key = Some(args.next().ok_or("--tls-key needs a file")?),
             "--http" => http = true,
             "--static-dir" => static_dir = args.next().ok_or("--static-dir needs a directory")?.into(),
+            "--header-timeout" => {
+                let secs: u64 = args.next().ok_or("--header-timeout needs seconds")?.parse()?;
+                header_timeout = http::HeaderTimeout::After(std::time::Duration::from_secs(secs));
+            }
+            "--no-header-timeout" => header_timeout = http::HeaderTimeout::Off,
             "-h" | "--help" => {
                 println!("{usage}");
                 return Ok(());
@@ -78,9 +84,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if cert.is_some() || key.is_some() {
             return Err(format!("--http is plain HTTP only; {usage}").into());
         }
-        let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+        let mut rt = tokio::runtime::Builder::new_current_thread();
+        rt.enable_io();
+        if !matches!(header_timeout, http::HeaderTimeout::Off) {
+            // The header-read timeout runs on tokio's timer.
+            rt.enable_time();
+        }
+        let rt = rt.build()?;
         let local = tokio::task::LocalSet::new();
-        local.block_on(&rt, http::serve(addr, static_dir))?;
+        local.block_on(&rt, http::serve(addr, static_dir, header_timeout))?;
         return Ok(());
     }
     let tls = match (cert, key) {
