@@ -37,6 +37,17 @@
 # commit); BASELINE's echo_server has no TLS.
 #
 #   ONLY=wss benches/compare.sh 5        # only the wss rows
+#
+# Workloads named http-* are plain HTTP/1.1 (GET /hello, pipelined or not,
+# and 1 MiB downloads from /static/): hvws is benches/hvws-echo with
+# --static-dir, the peer is peer-tokio --http (hyper 1.x with the header-read
+# timer axum::serve gives it, tower-http's ServeDir; recorded as server
+# "hyper"), both serving target/bench/static,
+# where a 1 MiB file of random bytes is made for every run. They get a
+# table of their own (hvws/hyper). hvws-base joins them only with
+# BASELINE_HTTP, a hvws-echo that takes --static-dir.
+#
+#   ONLY=http benches/compare.sh 5       # only the HTTP rows
 set -euo pipefail
 
 BASELINE="${BASELINE:-}"
@@ -54,6 +65,15 @@ if [ -n "$BASELINE_TLS" ]; then
   case "$BASELINE_TLS" in /*) ;; *) BASELINE_TLS="$PWD/$BASELINE_TLS" ;; esac
   if [ ! -f "$BASELINE_TLS" ] || [ ! -x "$BASELINE_TLS" ]; then
     echo "BASELINE_TLS=$BASELINE_TLS is not an executable file" >&2
+    exit 1
+  fi
+fi
+
+BASELINE_HTTP="${BASELINE_HTTP:-}"
+if [ -n "$BASELINE_HTTP" ]; then
+  case "$BASELINE_HTTP" in /*) ;; *) BASELINE_HTTP="$PWD/$BASELINE_HTTP" ;; esac
+  if [ ! -f "$BASELINE_HTTP" ] || [ ! -x "$BASELINE_HTTP" ]; then
+    echo "BASELINE_HTTP=$BASELINE_HTTP is not an executable file" >&2
     exit 1
   fi
 fi
@@ -78,6 +98,12 @@ cargo build --release --quiet -p wsload -p peer-tokio -p hvws-echo
 TLS_DIR=target/bench/tls
 target/release/wsload certs --dir "$TLS_DIR" >/dev/null
 
+# The http-static workload's file, fresh for every run: 1 MiB of random
+# bytes (incompressible, and no two runs alike).
+STATIC_DIR=target/bench/static
+mkdir -p "$STATIC_DIR"
+head -c 1048576 /dev/urandom > "$STATIC_DIR/1mib.bin"
+
 declare -A SERVER_BIN=(
   [hvws]="target/release/examples/echo_server"
   [tokio-tungstenite]="target/release/peer-tokio"
@@ -88,12 +114,27 @@ declare -A SERVER_BIN_TLS=(
   [hvws]="target/release/hvws-echo"
   [tokio-tungstenite]="target/release/peer-tokio"
 )
+# Over HTTP (http-* workloads): the binaries and the flags that give them
+# the HTTP routes.
+declare -A SERVER_BIN_HTTP=(
+  [hvws]="target/release/hvws-echo"
+  [tokio-tungstenite]="target/release/peer-tokio"
+)
+declare -A SERVER_ARGS_HTTP=(
+  [hvws]="--static-dir $STATIC_DIR"
+  [tokio-tungstenite]="--http --static-dir $STATIC_DIR"
+  [hvws-base]="--static-dir $STATIC_DIR"
+)
 if [ -n "$BASELINE" ]; then
   SERVER_BIN[hvws-base]="$BASELINE"
   SERVER_PORT[hvws-base]=9103
 fi
 if [ -n "$BASELINE_TLS" ]; then
   SERVER_BIN_TLS[hvws-base]="$BASELINE_TLS"
+  SERVER_PORT[hvws-base]=9103
+fi
+if [ -n "$BASELINE_HTTP" ]; then
+  SERVER_BIN_HTTP[hvws-base]="$BASELINE_HTTP"
   SERVER_PORT[hvws-base]=9103
 fi
 
@@ -108,6 +149,9 @@ WORKLOADS=(
   "wss-echo-32B-text-c100-k16|echo --conns 100 --inflight 16 --size 32"
   "wss-idle-10000|idle --conns 10000"
   "wss-churn-16-lanes|churn --lanes 16"
+  "http-hello-c50-d16|http-hello --conns 50 --depth 16"
+  "http-hello-c50-d1|http-hello --conns 50 --depth 1"
+  "http-static-1MiB-c4|http-static --conns 4 --file target/bench/static/1mib.bin"
 )
 
 SERVER_PID=""
@@ -120,14 +164,17 @@ stop_server() {
 }
 trap stop_server EXIT
 
-start_server() { # name tls(0|1)
+start_server() { # name kind(plain|tls|http)
   local port="${SERVER_PORT[$1]}" bin="${SERVER_BIN[$1]:-}"
-  local tls_args=()
-  if [ "$2" = 1 ]; then
+  local extra_args=()
+  if [ "$2" = tls ]; then
     bin="${SERVER_BIN_TLS[$1]}"
-    tls_args=(--tls-cert "$TLS_DIR/cert.pem" --tls-key "$TLS_DIR/key.pem")
+    extra_args=(--tls-cert "$TLS_DIR/cert.pem" --tls-key "$TLS_DIR/key.pem")
+  elif [ "$2" = http ]; then
+    bin="${SERVER_BIN_HTTP[$1]}"
+    read -r -a extra_args <<< "${SERVER_ARGS_HTTP[$1]}"
   fi
-  taskset -c 0 "$bin" --port "$port" "${tls_args[@]}" >/dev/null &
+  taskset -c 0 "$bin" --port "$port" "${extra_args[@]}" >/dev/null &
   SERVER_PID=$!
   # CPU time and RSS are read from /proc/$SERVER_PID: it must be the server
   # itself (taskset execs it), not a shell around it. Its comm is the name of
@@ -152,19 +199,23 @@ start_server() { # name tls(0|1)
 }
 
 run_one() { # server round workload-name args...
-  local server="$1" round="$2" name="$3" tls=0
+  local server="$1" round="$2" name="$3" kind=plain label="$1"
   local tls_args=()
   shift 3
   if [[ "$name" == wss-* ]]; then
-    tls=1
+    kind=tls
     tls_args=(--tls "$TLS_DIR/ca.pem")
+  elif [[ "$name" == http-* ]]; then
+    kind=http
+    # The peer is hyper here, not tokio-tungstenite.
+    if [ "$server" = tokio-tungstenite ]; then label=hyper; fi
   fi
-  start_server "$server" "$tls"
+  start_server "$server" "$kind"
   sleep 0.2
   # shellcheck disable=SC2068
   taskset -c 1 target/release/wsload $@ "${tls_args[@]}" --addr "127.0.0.1:${SERVER_PORT[$server]}" --pid "$SERVER_PID" \
     --warmup "$WARMUP" --duration "$DURATION" \
-    --out "$OUT" --server "$server" --round "$round" --workload "$name"
+    --out "$OUT" --server "$label" --round "$round" --workload "$name"
   stop_server
 }
 
@@ -182,7 +233,7 @@ ORDERS3=(
 
 START=$(date +%s)
 for round in $(seq "$ROUNDS"); do
-  if [ -n "$BASELINE$BASELINE_TLS" ]; then
+  if [ -n "$BASELINE$BASELINE_TLS$BASELINE_HTTP" ]; then
     read -r -a order <<< "${ORDERS3[$(((round - 1) % 6))]}"
   elif [ $((round % 2)) -eq 1 ]; then order=(hvws tokio-tungstenite); else order=(tokio-tungstenite hvws); fi
   for w in "${WORKLOADS[@]}"; do
@@ -191,7 +242,9 @@ for round in $(seq "$ROUNDS"); do
     if [ -n "$ONLY" ] && [[ "$name" != *"$ONLY"* ]]; then continue; fi
     for server in "${order[@]}"; do
       if [ "$server" = hvws-base ]; then
-        if [[ "$name" == wss-* ]]; then [ -n "$BASELINE_TLS" ] || continue; else [ -n "$BASELINE" ] || continue; fi
+        if [[ "$name" == wss-* ]]; then [ -n "$BASELINE_TLS" ] || continue
+        elif [[ "$name" == http-* ]]; then [ -n "$BASELINE_HTTP" ] || continue
+        else [ -n "$BASELINE" ] || continue; fi
       fi
       # shellcheck disable=SC2086
       run_one "$server" "$round" "$name" $args
@@ -213,8 +266,13 @@ fi
 if [ -n "$BASELINE_TLS" ]; then
   echo "## hvws-base over TLS: $BASELINE_TLS"
 fi
+if [ -n "$BASELINE_HTTP" ]; then
+  echo "## hvws-base over HTTP: $BASELINE_HTTP"
+fi
+echo "## load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+if grep -qv "	http-" "$OUT"; then
 echo
-target/release/wsload report "$OUT" --a hvws --b tokio-tungstenite \
+target/release/wsload report "$OUT" --except http- --a hvws --b tokio-tungstenite \
   --target "echo-32B-text-c100-k16 cpu_ns_per_msg <= 0.65" \
   --target "echo-32B-text-c100-k16 msg_per_s >= 1.5" \
   --target "echo-64KiB-bin-c10-k4 mb_per_s >= 1.0" \
@@ -223,9 +281,19 @@ target/release/wsload report "$OUT" --a hvws --b tokio-tungstenite \
   --target "wss-echo-32B-text-c100-k16 cpu_ns_per_msg <= 0.7" \
   --target "wss-idle-10000 rss_bytes_per_conn <= 0.5" \
   --target "wss-churn-16-lanes cpu_us_per_conn <= 0.9"
-if [ -n "$BASELINE$BASELINE_TLS" ]; then
+fi
+if grep -q "	http-" "$OUT"; then
   echo
-  echo "hvws (this tree) against hvws-base (BASELINE, BASELINE_TLS):"
+  echo "HTTP (hvws-echo against peer-tokio --http, hyper 1.x):"
+  echo
+  target/release/wsload report "$OUT" --only http- --a hvws --b hyper \
+    --target "http-hello-c50-d16 cpu_ns_per_req <= 0.7" \
+    --target "http-hello-c50-d1 cpu_ns_per_req <= 0.7" \
+    --target "http-static-1MiB-c4 mb_per_s >= 1.0"
+fi
+if [ -n "$BASELINE$BASELINE_TLS$BASELINE_HTTP" ]; then
+  echo
+  echo "hvws (this tree) against hvws-base (BASELINE, BASELINE_TLS, BASELINE_HTTP):"
   echo
   target/release/wsload report "$OUT" --a hvws --b hvws-base
 fi

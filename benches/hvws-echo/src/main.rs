@@ -21,18 +21,26 @@
 //! 6, window 15, memLevel 8); `--deflate-takeover` accepts it with context
 //! takeover both ways (a compressor and a decompressor per connection, made
 //! on its first compressed message); `--deflate-level N` sets the level.
+//!
+//! HTTP, for the HTTP rows (`http-*`): `GET /hello` answers
+//! `Hello, world!` (`HttpResponse::text`), and with `--static-dir DIR`
+//! `GET /static/<file>` answers with the file below DIR
+//! ([`hvws::serve_dir`]: its body is read from disk as the socket drains).
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hvws::{Channel, CloseInfo, Context, HvWebServer, Opcode, Routes, Server, ServerConfig, ServerTls};
+use hvws::{Channel, CloseInfo, Context, HttpResponse, HvWebServer, Opcode, Routes, Server, ServerConfig, ServerTls};
 
 #[derive(Default)]
 struct EchoServer {
     /// The open `/broadcast` channels; every other channel is on `/echo`.
     broadcast: HashSet<Channel>,
+    /// `--static-dir`: what `/static/*` serves (no such route without it).
+    static_dir: Option<PathBuf>,
 }
 
 impl EchoServer {
@@ -51,6 +59,12 @@ impl EchoServer {
 impl HvWebServer for EchoServer {
     fn on_init(&mut self, routes: &mut Routes<Self>) {
         routes.websocket("/echo").websocket("/broadcast");
+        routes.get("/hello", |_: &mut EchoServer, _, _| HttpResponse::text("Hello, world!"));
+        if let Some(dir) = self.static_dir.clone() {
+            routes.get("/static/*", move |_: &mut EchoServer, _, req| {
+                hvws::serve_dir(req, &dir, req.path().strip_prefix("/static/").unwrap_or(""))
+            });
+        }
     }
 
     fn on_ws_open(&mut self, ctx: &mut Context<'_>, channel: Channel, _url: &str) {
@@ -81,12 +95,13 @@ impl HvWebServer for EchoServer {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let usage = "usage: hvws-echo [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem [--tls-tickets N]]\n                 [--deflate | --deflate-takeover] [--deflate-level N]";
+    let usage = "usage: hvws-echo [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem [--tls-tickets N]]\n                 [--deflate | --deflate-takeover] [--deflate-level N] [--static-dir DIR]";
     let mut port = 9001u16;
     let mut host = String::from("127.0.0.1");
     let (mut cert, mut key, mut tickets) = (None, None, None);
     let mut deflate: Option<hvws::DeflateConfig> = None;
     let mut level = None;
+    let mut static_dir = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -104,6 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 })
             }
             "--deflate-level" => level = Some(args.next().ok_or("--deflate-level needs a number")?.parse()?),
+            "--static-dir" => static_dir = Some(PathBuf::from(args.next().ok_or("--static-dir needs a directory")?)),
             "-h" | "--help" => {
                 println!("{usage}");
                 return Ok(());
@@ -124,7 +140,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         deflate,
         ..Default::default()
     };
-    let mut server = Server::with_config(EchoServer::default(), config);
+    let handler = EchoServer {
+        static_dir,
+        ..Default::default()
+    };
+    let mut server = Server::with_config(handler, config);
     let scheme = match (cert, key) {
         (Some(cert), Some(key)) => {
             let tls = match tickets {

@@ -15,9 +15,16 @@
 //! `hvws::ServerTls::from_pem` does (rustls's safe defaults, no client
 //! auth, ALPN `http/1.1`).
 //!
+//! With `--http --static-dir DIR` it is an HTTP server instead, on hyper
+//! 1.x (`GET /hello`, `GET /static/<file>` from DIR; see `http.rs`), for
+//! the HTTP rows of the benchmarks.
+//!
 //! ```text
 //! cargo run --release -p peer-tokio -- --port N [--host H] [--tls-cert CERT.pem --tls-key KEY.pem]
+//! cargo run --release -p peer-tokio -- --port N [--host H] --http --static-dir DIR [--header-timeout SECS | --no-header-timeout]
 //! ```
+
+mod http;
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -46,9 +53,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Io for T {}
 type Registry = Rc<RefCell<Vec<(u64, UnboundedSender<Message>)>>>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let usage = "usage: peer-tokio [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem]";
+    let usage = "usage: peer-tokio [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem]\n                  [--http [--static-dir DIR] [--header-timeout SECS | --no-header-timeout]]";
     let (mut host, mut port) = (String::from("127.0.0.1"), 9002u16);
     let (mut cert, mut key) = (None, None);
+    let (mut http, mut static_dir) = (false, std::path::PathBuf::from("."));
+    let mut header_timeout = http::HeaderTimeout::Default;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -56,6 +65,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--host" => host = args.next().ok_or("--host needs a value")?,
             "--tls-cert" => cert = Some(args.next().ok_or("--tls-cert needs a file")?),
             "--tls-key" => key = Some(args.next().ok_or("--tls-key needs a file")?),
+            "--http" => http = true,
+            "--static-dir" => static_dir = args.next().ok_or("--static-dir needs a directory")?.into(),
+            "--header-timeout" => {
+                let secs: u64 = args.next().ok_or("--header-timeout needs seconds")?.parse()?;
+                header_timeout = http::HeaderTimeout::After(std::time::Duration::from_secs(secs));
+            }
+            "--no-header-timeout" => header_timeout = http::HeaderTimeout::Off,
             "-h" | "--help" => {
                 println!("{usage}");
                 return Ok(());
@@ -64,6 +80,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let addr: SocketAddr = format!("{host}:{port}").parse()?;
+    if http {
+        if cert.is_some() || key.is_some() {
+            return Err(format!("--http is plain HTTP only; {usage}").into());
+        }
+        let mut rt = tokio::runtime::Builder::new_current_thread();
+        rt.enable_io();
+        if !matches!(header_timeout, http::HeaderTimeout::Off) {
+            // The header-read timeout runs on tokio's timer.
+            rt.enable_time();
+        }
+        let rt = rt.build()?;
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, http::serve(addr, static_dir, header_timeout))?;
+        return Ok(());
+    }
     let tls = match (cert, key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(&cert, &key)?),
         (None, None) => None,

@@ -12,7 +12,9 @@
 //! wsload broadcast ... --receivers 1000 --senders 1 --window 16 --json [--offer | --deflate]
 //! wsload idle      ... --conns 5000 [--offer | --deflate] [--active]
 //! wsload churn     --addr 127.0.0.1:9001 --pid PID --lanes 16
-//! wsload report    results.tsv [--a hvws] [--b tokio-tungstenite] [--target "WORKLOAD METRIC <= 0.65"]...
+//! wsload http-hello  --addr 127.0.0.1:9001 --pid PID --conns 50 --depth 16
+//! wsload http-static --addr 127.0.0.1:9001 --pid PID --conns 4 --file DIR/1mib.bin
+//! wsload report    results.tsv [--a hvws] [--b tokio-tungstenite] [--only TEXT] [--except TEXT] [--target "WORKLOAD METRIC <= 0.65"]...
 //! wsload matrix    results.tsv --servers A,B,C [--ratio "WORKLOAD METRIC A / B <= 1.5"]...
 //! wsload certs     --dir DIR      (writes DIR/ca.pem, cert.pem, key.pem for a wss server)
 //! ```
@@ -23,6 +25,11 @@
 //! server accepts it, and compresses what it sends (see `json.rs`);
 //! `--offer` makes the same offer but expects the server to decline it
 //! (compression off, measured with the same handshake).
+//!
+//! `http-hello` and `http-static` are HTTP/1.1 workloads (see `http.rs`):
+//! `GET /hello` pipelined D deep on C keep-alive connections, and
+//! downloads of `/static/<name of --file>` (whose bytes the responses must
+//! match) on C connections.
 //!
 //! `--tls CA.pem` makes any workload speak wss: TLS on rustls (ring
 //! provider, TLS 1.3 by default, no session resumption) trusting only that
@@ -40,6 +47,7 @@ mod certs;
 mod churn;
 mod echo;
 mod hist;
+mod http;
 mod idle;
 mod json;
 mod json_bcast;
@@ -215,9 +223,21 @@ fn run() -> Result<(), String> {
         let side_a = a.take("--a").unwrap_or_else(|| "hvws".into());
         let side_b = a.take("--b").unwrap_or_else(|| "tokio-tungstenite".into());
         let targets = a.take_all("--target");
+        let only = a.take("--only");
+        let except = a.take("--except");
         let file = a.0.pop().ok_or("report needs a results file")?;
         a.done()?;
         let text = std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?;
+        // Only the workloads whose name contains `only`, and not `except`.
+        let text: String = text
+            .lines()
+            .filter(|l| {
+                let w = l.split('\t').nth(2).unwrap_or_default();
+                only.as_ref().is_none_or(|o| w.contains(o.as_str()))
+                    && except.as_ref().is_none_or(|x| !w.contains(x.as_str()))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
         print!("{}", report::render(&text, &side_a, &side_b, &targets)?);
         return Ok(());
     }
@@ -317,6 +337,36 @@ fn run() -> Result<(), String> {
             a.done()?;
             churn::run(&common, &o)?
         }
+        "http-hello" => {
+            let o = http::HttpLoad {
+                conns: a.num("--conns", 50)?,
+                depth: a.num("--depth", 16)?,
+                path: a.take("--path").unwrap_or_else(|| "/hello".into()),
+                body: a.take("--body").unwrap_or_else(|| "Hello, world!".into()).into_bytes(),
+                bulk: false,
+                browser: a.flag("--browser-headers"),
+            };
+            a.done()?;
+            http::run(&common, &o)?
+        }
+        "http-static" => {
+            let file = a.take("--file").ok_or("http-static needs --file FILE")?;
+            let name = std::path::Path::new(&file)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or("--file: no file name")?
+                .to_owned();
+            let o = http::HttpLoad {
+                conns: a.num("--conns", 4)?,
+                depth: a.num("--depth", 1)?,
+                path: format!("/static/{name}"),
+                body: std::fs::read(&file).map_err(|e| format!("{file}: {e}"))?,
+                bulk: true,
+                browser: a.flag("--browser-headers"),
+            };
+            a.done()?;
+            http::run(&common, &o)?
+        }
         other => return Err(format!("unknown workload {other:?}\n{USAGE}")),
     };
     let line: Vec<String> = metrics.0.iter().map(|(k, v)| format!("{k}={}", fmt_num(*v))).collect();
@@ -350,14 +400,16 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
-const USAGE: &str = "usage: wsload echo|broadcast|idle|churn [--addr A] [--pid P] [--warmup S] [--duration S]
+const USAGE: &str = "usage: wsload echo|broadcast|idle|churn|http-hello|http-static [--addr A] [--pid P] [--warmup S] [--duration S]
          [--tls CA.pem] [--out FILE --server NAME --round N --workload NAME]
   echo:      --conns C --inflight K (--size S [--binary] | --json [--offer | --deflate])
   broadcast: --receivers C --senders N --window W (--size S [--text] | --json [--offer | --deflate])
   idle:      --conns C [--offer | --deflate] [--active]
   churn:     --lanes L
+  http-hello:  --conns C --depth D [--path P --body TEXT] [--browser-headers]   (GET /hello, D pipelined)
+  http-static: --conns C --file FILE [--depth D] [--browser-headers]           (GET /static/<name of FILE>)
        wsload certs --dir DIR
-       wsload report FILE [--a NAME] [--b NAME] [--target \"WORKLOAD METRIC <=|>= RATIO\"]...
+       wsload report FILE [--a NAME] [--b NAME] [--only TEXT] [--except TEXT] [--target \"WORKLOAD METRIC <=|>= RATIO\"]...
        wsload matrix FILE --servers A,B,... [--ratio \"WORKLOAD METRIC A / B [<=|>= R]\"]...";
 
 fn main() {
