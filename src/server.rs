@@ -299,6 +299,7 @@ impl<H: HvWebServer> Server<H> {
         } = self;
         let rx = reactor.as_mut().ok_or(ServerError::NotRunning)?;
         core.now = Instant::now();
+        core.refresh_date();
         let mut d = Dispatch { handler, routes, core };
         d.report_sends();
         flush(rx, &mut d);
@@ -416,6 +417,7 @@ impl<H: HvWebServer> Server<H> {
         }
         let owed = rx.turn(wait, ready).map_err(ServerError::Poll)?;
         core.now = Instant::now();
+        core.refresh_date();
         rx.retry_accepts(core.now);
         let mut d = Dispatch { handler, routes, core };
         // File bodies that used their share of the last flush go on.

@@ -70,6 +70,8 @@ pub(crate) struct Core {
     /// Scratch buffers: a file piece, an encoded event.
     pub file_buf: Vec<u8>,
     pub event_buf: Vec<u8>,
+    /// The second `limits.date` was made for.
+    date_secs: u64,
 }
 
 impl Core {
@@ -95,6 +97,18 @@ impl Core {
             owed_pieces: Vec::new(),
             file_buf: Vec::new(),
             event_buf: Vec::new(),
+            date_secs: 0,
+        }
+    }
+
+    /// Brings the `Date` answers carry up to the wall clock's second (one
+    /// clock read per tick, one formatting per second).
+    pub fn refresh_date(&mut self) {
+        let now = std::time::SystemTime::now();
+        let secs = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if secs != self.date_secs {
+            self.date_secs = secs;
+            self.limits.date = httpdate::fmt_http_date(now);
         }
     }
 

@@ -85,15 +85,28 @@ fn get(server: &mut Server<Api>, conn: &mut Raw, path: &str) -> (u16, String) {
     (r.status, r.text().to_owned())
 }
 
-/// The next response head as sent, for a bodiless answer.
+/// The next response head as sent, for a bodiless answer, without its
+/// `Date` line (checked here: RFC 9110 wants one, its value is the clock's).
 #[track_caller]
 fn raw_head(server: &mut Server<Api>, conn: &mut Raw) -> String {
-    pump_for(server, "a response head", |_| {
+    let head = pump_for(server, "a response head", |_| {
         conn.fill();
         let end = conn.buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
         let head: Vec<u8> = conn.buf.drain(..end).collect();
         Some(String::from_utf8(head).expect("UTF-8 head"))
-    })
+    });
+    let (mut kept, mut dates) = (String::new(), 0);
+    for line in head.split_inclusive("\r\n") {
+        match line.strip_prefix("Date: ") {
+            Some(date) => {
+                assert!(date.ends_with(" GMT\r\n"), "an IMF-fixdate: {date:?}");
+                dates += 1;
+            }
+            None => kept.push_str(line),
+        }
+    }
+    assert_eq!(dates, 1, "one Date header: {head}");
+    kept
 }
 
 fn ok(body: &str) -> (u16, String) {

@@ -51,6 +51,11 @@ pub struct Limits {
     /// Whether a slow consumer is closed with 1008 (else its messages are
     /// dropped until it catches up).
     pub close_slow_consumers: bool,
+    /// Server: the `Date` header's value for answers (RFC 9110 §6.6.1: an
+    /// origin server with a clock sends one). The core reads no clock: its
+    /// driver refreshes this once a second. Empty sends none (the default,
+    /// so tests see exact bytes).
+    pub date: String,
     /// permessage-deflate: offered (client) or accepted (server) with these
     /// settings; `None` never compresses.
     #[cfg(feature = "deflate")]
@@ -75,6 +80,7 @@ impl Default for Limits {
             idle_close_reason: "idle timeout".to_owned(),
             max_write_buffer: 4 << 20,
             close_slow_consumers: true,
+            date: String::new(),
             #[cfg(feature = "deflate")]
             deflate: None,
         }

@@ -29,6 +29,7 @@ pub fn http_head(data: &[u8]) {
                 &HttpResponse::text(req.target().to_owned()),
                 head.keep_alive,
                 false,
+                "Thu, 01 Jan 1970 00:00:00 GMT",
                 &mut out,
             );
         }

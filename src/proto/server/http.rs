@@ -127,17 +127,17 @@ impl ServerConn {
                     "{}: an upgrade refusal must have its body in memory; answering 500",
                     self.peer
                 );
-                encode_response(&HttpResponse::error(500), false, false, &mut self.out.buf);
+                encode_response(&HttpResponse::error(500), false, false, &limits.date, &mut self.out.buf);
             }
             Body::File { len, .. } => {
                 let framing = Framing::for_status(resp.status, *len);
-                encode_head(resp, keep_alive, framing, &mut self.out.buf);
+                encode_head(resp, keep_alive, framing, &limits.date, &mut self.out.buf);
                 if !head_only && *len > 0 && framing != Framing::None {
                     self.state = State::Http(Http::Sending { keep_alive, framing });
                     return;
                 }
             }
-            _ => encode_response(resp, keep_alive, head_only, &mut self.out.buf),
+            _ => encode_response(resp, keep_alive, head_only, &limits.date, &mut self.out.buf),
         }
         self.answered(keep_alive, now, limits);
     }
@@ -176,7 +176,7 @@ impl ServerConn {
         } else {
             (Framing::UntilClose, false)
         };
-        encode_head(head, keep_alive, framing, &mut self.out.buf);
+        encode_head(head, keep_alive, framing, &limits.date, &mut self.out.buf);
         if head_only {
             self.answered(keep_alive, now, limits);
             return false;
@@ -275,7 +275,7 @@ impl ServerConn {
         match self.state {
             State::Http(Http::Sending { .. }) => self.begin_closing(now, limits, false, false),
             State::Http(_) => {
-                encode_response(resp, false, false, &mut self.out.buf);
+                encode_response(resp, false, false, &limits.date, &mut self.out.buf);
                 self.begin_closing(now, limits, false, false);
             }
             _ => {}
