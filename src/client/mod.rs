@@ -239,8 +239,9 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
             }
         }
         let can_read = self.conn.as_ref().is_some_and(|c| !c.is_connecting());
-        if can_read && (ready.readable || std::mem::take(&mut self.read_owed)) {
-            self.read(now);
+        if can_read && (ready.readable || self.read_owed) {
+            let owed = std::mem::take(&mut self.read_owed);
+            self.read(now, ready.closed || owed);
         }
         if let Some(conn) = self.conn.as_mut() {
             if let Some(event) = conn.handle_timeout(now, &self.limits) {
@@ -256,7 +257,7 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
     /// Reads until the socket is drained or the budget is spent, running
     /// the callbacks for each read before the next. Output the callbacks
     /// queue waits for the flush at the end of the pump.
-    fn read(&mut self, now: Instant) {
+    fn read(&mut self, now: Instant, drain: bool) {
         let mut total = 0;
         loop {
             let n = match self.io.read() {
@@ -324,7 +325,9 @@ impl<H: HvWebSocketClient> WebSocketClient<H> {
                 self.read_owed = true;
                 return;
             }
-            if n < self.io.buf.len() && !self.io.at_end() {
+            // After the peer's FIN (`drain`) no edge will come for the
+            // EOF: read on to it.
+            if n < self.io.buf.len() && !self.io.at_end() && !drain {
                 return;
             }
         }

@@ -22,6 +22,9 @@ const READ_BUF: usize = 64 << 10;
 pub(crate) struct ClientReady {
     pub readable: bool,
     pub writable: bool,
+    /// The peer closed (or the socket failed): no further edge will come,
+    /// so a read goes on to EOF even after a short read.
+    pub closed: bool,
 }
 
 pub(crate) struct ClientIo {
@@ -95,6 +98,7 @@ impl ClientIo {
         let mut ready = ClientReady::default();
         for ev in self.events.iter() {
             ready.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
+            ready.closed |= ev.is_read_closed() || ev.is_error();
             ready.writable |= ev.is_writable() || ev.is_error();
         }
         Ok(ready)

@@ -94,6 +94,7 @@ impl MultiIo {
                 ClientReady {
                     readable: ev.is_readable() || ev.is_read_closed() || ev.is_error(),
                     writable: ev.is_writable() || ev.is_error(),
+                    closed: ev.is_read_closed() || ev.is_error(),
                 },
             ));
         }

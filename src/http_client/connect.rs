@@ -127,7 +127,7 @@ impl<H: HvHttpClient> HttpClient<H> {
                 Err(e) => self.connect_failed(ck, e),
             },
             ConnState::Connecting => {}
-            ConnState::Busy if ready.readable => self.read(ck, now),
+            ConnState::Busy if ready.readable => self.read(ck, now, ready.closed),
             ConnState::Busy => {}
             ConnState::Idle { .. } if ready.readable => self.check_idle(ck),
             ConnState::Idle { .. } => {}

@@ -414,7 +414,8 @@ impl<H: HvHttpClient> HttpClient<H> {
             })
             .collect();
         for key in owed {
-            self.read(key, now);
+            // No edge is coming for what the budget left: read on.
+            self.read(key, now, true);
         }
         self.timeouts(now);
         self.dispatch(now);

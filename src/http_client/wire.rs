@@ -42,7 +42,7 @@ impl<H: HvHttpClient> HttpClient<H> {
 
     /// Reads until the socket is drained or the budget is spent, running
     /// the callbacks for each read before the next.
-    pub(super) fn read(&mut self, ck: usize, now: Instant) {
+    pub(super) fn read(&mut self, ck: usize, now: Instant, drain: bool) {
         let mut total = 0;
         loop {
             if self.conns.get(ck).is_none_or(|c| c.exchange.is_none()) {
@@ -73,7 +73,10 @@ impl<H: HvHttpClient> HttpClient<H> {
                 self.conns[ck].read_owed = true;
                 return;
             }
-            if n < self.io.buf.len() && !self.io.at_end(ck) {
+            // A short read drained the socket for now; the next data raises
+            // a new edge. After the peer's FIN (`drain`) none will: read
+            // on to the EOF, which may have come with the last data.
+            if n < self.io.buf.len() && !self.io.at_end(ck) && !drain {
                 return;
             }
         }
