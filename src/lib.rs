@@ -86,7 +86,7 @@ pub use error::{ClientError, HttpClientError, ServerError, WsError};
 pub use exchange::ResponseId;
 pub use handle::ServerHandle;
 pub use handler::{Handshake, HvWebServer};
-/// The router's fuzz entry point (`fuzz/fuzz_targets/router.rs`); the
+/// The router's and the multipart parser's fuzz entry points; the
 /// protocol core's are in `proto::fuzzing`.
 #[doc(hidden)]
 pub use http::fuzzing as http_fuzzing;

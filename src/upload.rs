@@ -42,7 +42,7 @@ impl Upload {
         let mut req = self.req;
         match self.parser.finish() {
             Ok(form) => {
-                req.form = Some(Box::new(form));
+                req.form.set(form);
                 Ok(req)
             }
             Err(e) => Err((req, HttpResponse::from(e))),
@@ -62,7 +62,7 @@ pub(crate) fn attach_urlencoded(req: &mut HttpRequest, limits: &FormLimits) {
         return;
     };
     match Form::from_urlencoded_with(req.body(), limits) {
-        Ok(form) => req.form = Some(Box::new(form)),
+        Ok(form) => req.form.set(form),
         Err(e) => log::debug!("{}: urlencoded body not parsed: {e}", req.peer_addr()),
     }
 }

@@ -59,14 +59,14 @@ fn router_seeds_and_corpus() {
     replay("router", run);
 }
 
-/// The seeds `hvws::proto::fuzzing::multipart_seeds` makes (each must
+/// The seeds `hvws::http_fuzzing::multipart_seeds` makes (each must
 /// parse, and as committed in `fuzz/seeds/`), then the corpus the fuzzer
 /// kept.
 #[test]
 fn multipart_seeds_and_corpus() {
-    let run = hvws::proto::fuzzing::multipart;
+    let run = hvws::http_fuzzing::multipart;
     let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/multipart");
-    for (name, seed) in hvws::proto::fuzzing::multipart_seeds() {
+    for (name, seed) in hvws::http_fuzzing::multipart_seeds() {
         let (ct, body) = split_multipart_seed(&seed);
         let parsed = hvws::MultipartParser::new(ct, &hvws::FormLimits::default())
             .and_then(|mut p| p.feed(body).map(|()| p))
@@ -93,7 +93,7 @@ fn split_multipart_seed(seed: &[u8]) -> (&str, &[u8]) {
 fn write_multipart_seeds() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/multipart");
     fs::create_dir_all(&dir).unwrap();
-    for (name, seed) in hvws::proto::fuzzing::multipart_seeds() {
+    for (name, seed) in hvws::http_fuzzing::multipart_seeds() {
         fs::write(dir.join(name), seed).unwrap();
     }
 }

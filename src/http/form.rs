@@ -243,7 +243,7 @@ impl HttpRequest {
     /// # Ok::<(), hvws::FormError>(())
     /// ```
     pub fn form(&self) -> Option<&Form> {
-        self.form.as_deref()
+        self.form.get::<Form>()
     }
 
     /// The first value of text field `name` of the [form](HttpRequest::form).
@@ -324,7 +324,7 @@ impl RequestBuilder {
     /// # Ok::<(), hvws::FormError>(())
     /// ```
     pub fn form(mut self, form: Form) -> RequestBuilder {
-        self.req.form = Some(Box::new(form));
+        self.req.form.set(form);
         self
     }
 }

@@ -4,6 +4,10 @@
 //! the precedence rules (every pattern tried in turn, the most specific
 //! match kept) and against CORS's invariants.
 
+#[path = "fuzzing_multipart.rs"]
+mod multipart;
+pub use multipart::{multipart, multipart_seeds};
+
 use super::router::{decode_param, parse_pattern, Segment};
 use super::{allow_list, Cors, Routes};
 use crate::context::Context;

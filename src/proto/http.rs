@@ -79,9 +79,42 @@ pub struct HttpRequest {
     pub(crate) params: Vec<(String, String)>,
     pub(crate) peer: SocketAddr,
     pub(crate) tls: Option<Box<super::info::TlsInfo>>,
-    /// The form the dispatcher parsed from a urlencoded or multipart body
-    /// (`crate::http::form`), before the handler runs.
-    pub(crate) form: Option<Box<crate::Form>>,
+    /// What the layer above attached before the handler runs (the form it
+    /// parsed from a urlencoded or multipart body): opaque here, so the
+    /// core names no type from above it.
+    pub(crate) form: Attachment,
+}
+
+/// A value of any type carried with a request for the layers above the
+/// core. Cloning a request shares it.
+#[derive(Clone, Default)]
+pub(crate) struct Attachment(Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>);
+
+impl Attachment {
+    /// Attaches `value`, replacing what was attached.
+    pub(crate) fn set<T: std::any::Any + Send + Sync>(&mut self, value: T) {
+        self.0 = Some(std::sync::Arc::new(value));
+    }
+
+    /// The attached value, if one of type `T` is.
+    pub(crate) fn get<T: std::any::Any>(&self) -> Option<&T> {
+        self.0.as_deref()?.downcast_ref()
+    }
+
+    /// Whether something is attached.
+    pub(crate) fn is_some(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Attachment(..)"
+        } else {
+            "Attachment(none)"
+        })
+    }
 }
 
 impl HttpRequest {
@@ -268,7 +301,7 @@ impl HttpRequest {
                 params: Vec::new(),
                 peer: SocketAddr::from(([127, 0, 0, 1], 1)),
                 tls: None,
-                form: None,
+                form: Attachment::default(),
             },
         }
     }
@@ -354,7 +387,7 @@ mod tests {
             params: Vec::new(),
             peer: "127.0.0.1:1".parse().unwrap(),
             tls: None,
-            form: None,
+            form: Attachment::default(),
         }
     }
 

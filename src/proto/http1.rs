@@ -154,7 +154,7 @@ pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize
         params: Vec::new(),
         peer,
         tls: None,
-        form: None,
+        form: Default::default(),
     };
     let keep_alive = keep_alive(&request);
     let has_body = chunked || body_len > 0;

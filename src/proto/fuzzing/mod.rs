@@ -384,4 +384,4 @@ pub fn deflate_decoder_seeds() -> Vec<(String, Vec<u8>)> {
 }
 
 mod http;
-pub use http::{http_response, multipart, multipart_seeds, sse_reader};
+pub use http::{http_response, sse_reader};
