@@ -300,18 +300,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
     /// and closes.
     fn refuse_body(&mut self, key: usize, req: Option<&HttpRequest>, mut resp: HttpResponse) {
         if let Some(req) = req {
-            let chain = &self.core.chain;
-            if catch_unwind(AssertUnwindSafe(|| {
-                chain.apply(req, &mut resp, std::time::Duration::ZERO)
-            }))
-            .is_err()
-            {
-                log::error!(
-                    "after-middleware panicked on a refusal of {} {}",
-                    req.method(),
-                    req.path()
-                );
-            }
+            crate::exchange::finish(&self.core.chain, req, &mut resp, std::time::Duration::ZERO);
         }
         let (now, limits) = (self.core.now, &self.core.limits);
         if let Some(slot) = self.core.conns.get_mut(key) {

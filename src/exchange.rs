@@ -78,10 +78,11 @@ pub(crate) struct Early {
     ended: bool,
 }
 
-/// Runs the response chain on a late answer. An after-middleware that
+/// Runs the response chain on an answer given outside a route handler (a
+/// late one, a refusal of a body). An after-middleware that
 /// panics costs its own headers, not the tick (a handle's command runs
 /// inside it).
-fn finish(
+pub(crate) fn finish(
     chain: &crate::http::ResponseChain,
     req: &HttpRequest,
     resp: &mut HttpResponse,
@@ -90,7 +91,7 @@ fn finish(
     let run = std::panic::AssertUnwindSafe(|| chain.apply(req, resp, elapsed));
     if std::panic::catch_unwind(run).is_err() {
         log::error!(
-            "after-middleware panicked on the late answer to {} {}",
+            "after-middleware panicked on the answer to {} {}",
             req.method(),
             req.path()
         );

@@ -194,10 +194,7 @@ fn redact(url: &str) -> String {
 }
 
 fn percent_decode(s: &str) -> String {
-    crate::proto::http::query_pairs(&format!("x={}", s.replace('+', "%2B")))
-        .next()
-        .map(|(_, v)| v)
-        .unwrap_or_default()
+    String::from_utf8_lossy(&crate::proto::http::percent_decode_bytes(s.as_bytes(), false)).into_owned()
 }
 
 #[cfg(test)]

@@ -183,27 +183,7 @@ impl Form {
 /// byte, anything else itself. `proto::http::query_pairs` decodes the same
 /// way but replaces bad UTF-8, where a form must refuse it.
 fn form_decode(raw: &[u8]) -> Vec<u8> {
-    fn hex(c: u8) -> Option<u8> {
-        (c as char).to_digit(16).map(|d| d as u8)
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let (byte, step) = match raw[i] {
-            b'+' => (b' ', 1),
-            b'%' => match (
-                raw.get(i + 1).copied().and_then(hex),
-                raw.get(i + 2).copied().and_then(hex),
-            ) {
-                (Some(h), Some(l)) => (h << 4 | l, 3),
-                _ => (b'%', 1),
-            },
-            other => (other, 1),
-        };
-        out.push(byte);
-        i += step;
-    }
-    out
+    crate::proto::http::percent_decode_bytes(raw, true)
 }
 
 /// The two kinds of form body, by `Content-Type`.

@@ -360,22 +360,7 @@ pub(crate) fn decode_param(raw: &str) -> String {
     if !raw.contains('%') {
         return raw.to_owned();
     }
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let b = raw.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&crate::proto::http::percent_decode_bytes(raw.as_bytes(), false)).into_owned()
 }
 
 #[cfg(test)]

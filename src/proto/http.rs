@@ -353,23 +353,36 @@ pub fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
 }
 
 fn percent_decode(s: &str) -> String {
+    String::from_utf8_lossy(&percent_decode_bytes(s.as_bytes(), true)).into_owned()
+}
+
+/// Percent-decodes `raw`: `%XX` is that byte, a `%` without two hex digits
+/// stays as it is, and `+` is a space when `plus_is_space` (a query's or a
+/// form's rule; in a path `+` is itself). The query, the router's
+/// parameters and forms all decode with this.
+///
+/// ```
+/// use hvws::proto::http::percent_decode_bytes;
+/// assert_eq!(percent_decode_bytes(b"a+b%2Fc%zz", true), b"a b/c%zz");
+/// assert_eq!(percent_decode_bytes(b"a+b", false), b"a+b");
+/// ```
+pub fn percent_decode_bytes(raw: &[u8], plus_is_space: bool) -> Vec<u8> {
     fn hex(c: u8) -> Option<u8> {
         (c as char).to_digit(16).map(|d| d as u8)
     }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
+    let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
-    while i < b.len() {
-        let decoded = match b[i] {
-            b'+' => Some((b' ', 1)),
-            b'%' if i + 2 < b.len() => hex(b[i + 1]).zip(hex(b[i + 2])).map(|(h, l)| (h << 4 | l, 3)),
+    while i < raw.len() {
+        let decoded = match raw[i] {
+            b'+' if plus_is_space => Some((b' ', 1)),
+            b'%' if i + 2 < raw.len() => hex(raw[i + 1]).zip(hex(raw[i + 2])).map(|(h, l)| (h << 4 | l, 3)),
             _ => None,
         };
-        let (byte, step) = decoded.unwrap_or((b[i], 1));
+        let (byte, step) = decoded.unwrap_or((raw[i], 1));
         out.push(byte);
         i += step;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 #[cfg(test)]

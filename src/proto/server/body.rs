@@ -187,7 +187,8 @@ impl ServerConn {
             Step::Done => self.finish_request_body(),
             Step::Data { skip, len, done } => {
                 if done {
-                    self.mark_body_read();
+                    // The end follows at the next poll; no more time needed.
+                    self.set_deadline(None);
                 } else if self.made_progress(len) {
                     // An upload that keeps arriving keeps its connection:
                     // the request timer restarts each time another
@@ -233,12 +234,6 @@ impl ServerConn {
         }
         body.progress = 0;
         true
-    }
-
-    /// A streamed body's last piece went out: its end follows at the
-    /// next poll (a `Length` of 0 reads as done without more input).
-    fn mark_body_read(&mut self) {
-        self.set_deadline(None);
     }
 
     /// The whole body was read: the request waits for its answer.
