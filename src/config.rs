@@ -106,6 +106,12 @@ pub struct ServerConfig {
     /// 403; handshakes without `Origin` (non-browser clients) are allowed,
     /// since the header protects browsers from cross-site use only.
     pub allowed_origins: Option<Vec<String>>,
+    /// Binds listeners with `SO_REUSEPORT`, so several servers (one per
+    /// thread, each with its own reactor) can listen on one port and the
+    /// kernel spreads new connections among them. Default `false`;
+    /// [`ServerGroup`](crate::ServerGroup) sets it. Every server sharing a
+    /// port must set it, and run as the same user (Linux's rule).
+    pub reuse_port: bool,
     /// permessage-deflate (feature `deflate`): accepted from clients that
     /// offer it (every browser does), with these settings. Default `None`
     /// (off, as in uWebSockets and Node `ws`): compression costs CPU per
@@ -179,6 +185,7 @@ impl Default for ServerConfig {
             max_write_buffer: 4 << 20,
             slow_consumer: SlowConsumer::Close,
             allowed_origins: None,
+            reuse_port: false,
             #[cfg(feature = "deflate")]
             deflate: None,
         }

@@ -158,6 +158,107 @@ impl Context<'_> {
         Ok(self.core.broadcast_to(channels, opcode, data))
     }
 
+    /// Subscribes `channel` to `topic` (an exact name: a room, a match, a
+    /// feed); [`Context::publish`] then reaches it. Returns `false` if it
+    /// already was subscribed, or is not open. The first subscriber of a
+    /// topic brings [`HvWebServer::on_topic_active`](crate::HvWebServer::on_topic_active).
+    /// A channel is unsubscribed from everything when it closes, after its
+    /// `on_ws_close`.
+    ///
+    /// ```
+    /// use hvws::{Channel, Context, HvWebServer};
+    ///
+    /// struct Rooms;
+    /// impl HvWebServer for Rooms {
+    ///     fn on_ws_message(&mut self, ctx: &mut Context<'_>, ch: Channel, msg: &str) {
+    ///         if let Some(room) = msg.strip_prefix("join ") {
+    ///             ctx.subscribe(ch, room);
+    ///         } else if let Some((room, text)) = msg.strip_prefix("say ").and_then(|m| m.split_once(' ')) {
+    ///             if ctx.is_subscribed(ch, room) {
+    ///                 ctx.publish_text(room, &format!("{room}: {text}"), None);
+    ///             }
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn subscribe(&mut self, channel: Channel, topic: &str) -> bool {
+        self.core.subscribe(channel, topic)
+    }
+
+    /// Unsubscribes `channel` from `topic`; `false` if it was not
+    /// subscribed. Messages published to the topic before this call (in
+    /// this tick too) are still delivered: they were queued when published.
+    pub fn unsubscribe(&mut self, channel: Channel, topic: &str) -> bool {
+        self.core.topics.unsubscribe(channel, topic)
+    }
+
+    /// Whether `channel` subscribes to `topic`.
+    pub fn is_subscribed(&self, channel: Channel, topic: &str) -> bool {
+        self.core.topics.is_subscribed(channel, topic)
+    }
+
+    /// The topics `channel` subscribes to, in no particular order.
+    pub fn topics(&self, channel: Channel) -> impl Iterator<Item = &str> + '_ {
+        self.core.topics.topics_of(channel)
+    }
+
+    /// How many channels of this server subscribe to `topic`.
+    pub fn subscriber_count(&self, topic: &str) -> usize {
+        self.core.topics.subscribers(topic).len()
+    }
+
+    /// Topics with at least one subscriber on this server.
+    pub fn topic_count(&self) -> usize {
+        self.core.topics.len()
+    }
+
+    /// Sends one message to every subscriber of `topic` but `except`,
+    /// encoded once; the arguments in [`Context::send`]'s order. Returns
+    /// how many subscribers of this server it was queued for; on a
+    /// [`Hub`](crate::Hub), the other servers (and processes) deliver it
+    /// too, after this tick. Fails with [`SendError::InvalidOpcode`] unless
+    /// `opcode` is `Text` or `Binary`.
+    ///
+    /// A publish is queued on each subscriber as a send is, in order with
+    /// the sends made to it before and after, so everything a channel gets
+    /// in a tick leaves in one write; a slow subscriber meets
+    /// [`ServerConfig::max_write_buffer`](crate::ServerConfig::max_write_buffer)
+    /// and the [`SlowConsumer`](crate::SlowConsumer) policy as with a send.
+    pub fn publish(
+        &mut self,
+        topic: &str,
+        data: &[u8],
+        opcode: Opcode,
+        except: Option<Channel>,
+    ) -> Result<usize, SendError> {
+        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
+            return Err(SendError::InvalidOpcode(opcode));
+        }
+        Ok(self.core.publish(topic, opcode, data, except))
+    }
+
+    /// Publishes a text message, as [`Context::publish`].
+    pub fn publish_text(&mut self, topic: &str, text: &str, except: Option<Channel>) -> usize {
+        self.core.publish(topic, Opcode::Text, text.as_bytes(), except)
+    }
+
+    /// Publishes a binary message, as [`Context::publish`].
+    pub fn publish_binary(&mut self, topic: &str, data: &[u8], except: Option<Channel>) -> usize {
+        self.core.publish(topic, Opcode::Binary, data, except)
+    }
+
+    /// Publishes `value` as JSON text, serialized once (feature `json`).
+    #[cfg(feature = "json")]
+    pub fn publish_json<T: serde::Serialize + ?Sized>(
+        &mut self,
+        topic: &str,
+        value: &T,
+        except: Option<Channel>,
+    ) -> Result<usize, serde_json::Error> {
+        let text = serde_json::to_vec(value)?;
+        Ok(self.core.publish(topic, Opcode::Text, &text, except))
+    }
+
     /// Whether `channel` is open: connected, and no close sent.
     pub fn is_open(&self, channel: Channel) -> bool {
         self.core.is_open(channel)

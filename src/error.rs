@@ -44,6 +44,11 @@ pub enum ServerError {
     /// pattern and call `init` again.
     #[error("invalid route: {0}")]
     InvalidRoute(#[from] crate::http::RouteError),
+    /// A [`ServerGroup`](crate::ServerGroup) thread panicked (in its
+    /// handler's constructor or its loop; the panic message was printed):
+    /// fix the code that panicked.
+    #[error("server thread {0} panicked")]
+    ThreadPanicked(usize),
 }
 
 /// A channel failed; given to `on_ws_error` before its close callback.

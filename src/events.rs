@@ -163,6 +163,9 @@ impl<H: HvWebServer> Dispatch<'_, H> {
             self.guarded("on_ws_error", |h, ctx| h.on_ws_error(ctx, ch, e));
         }
         self.guarded("on_ws_close", |h, ctx| h.on_ws_close(ctx, ch, close));
+        // After the callback, which may still want the channel's topics.
+        self.core.topics.unsubscribe_all(ch.index);
+        self.report_topics();
         if let Some(slot) = self.core.conns.get_mut(key) {
             slot.conn.release();
         }
@@ -427,6 +430,27 @@ impl<H: HvWebServer> Dispatch<'_, H> {
         }
     }
 
+    /// Tells the application which topics gained their first subscriber
+    /// or lost their last one, in the order it happened; what those
+    /// callbacks do in turn is reported too.
+    pub fn report_topics(&mut self) {
+        // A bound, in case callbacks keep subscribing and unsubscribing
+        // each other: the rest waits for the next report.
+        for _ in 0..1024 {
+            if self.core.topics.changes.is_empty() {
+                return;
+            }
+            let changes = std::mem::take(&mut self.core.topics.changes);
+            for (topic, active) in changes {
+                if active {
+                    self.guarded("on_topic_active", |h, ctx| h.on_topic_active(ctx, &topic));
+                } else {
+                    self.guarded("on_topic_inactive", |h, ctx| h.on_topic_inactive(ctx, &topic));
+                }
+            }
+        }
+    }
+
     /// Carries out a command from a [`ServerHandle`](crate::ServerHandle).
     pub fn command(&mut self, cmd: Command) {
         let outcome = match cmd {
@@ -445,6 +469,29 @@ impl<H: HvWebServer> Dispatch<'_, H> {
                 Ok(())
             }
             Command::Close { channel, code, reason } => self.core.close(channel, code, &reason),
+            Command::Subscribe { channel, topic, on } => {
+                if on {
+                    self.core.subscribe(channel, &topic);
+                } else {
+                    self.core.topics.unsubscribe(channel, &topic);
+                }
+                Ok(())
+            }
+            Command::Publish {
+                topic,
+                opcode,
+                data,
+                except,
+            } => {
+                self.core.publish(&topic, opcode, &data, except);
+                Ok(())
+            }
+            Command::Topics(batch) => {
+                for p in batch.iter() {
+                    self.core.publish_local(&p.topic, p.opcode, &p.data, None);
+                }
+                Ok(())
+            }
             Command::Stop => {
                 self.core.stop_requested = true;
                 Ok(())

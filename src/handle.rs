@@ -38,6 +38,20 @@ pub(crate) enum Command {
         reason: String,
     },
     Stop,
+    Subscribe {
+        channel: Channel,
+        topic: String,
+        on: bool,
+    },
+    Publish {
+        topic: String,
+        opcode: Opcode,
+        data: Vec<u8>,
+        except: Option<Channel>,
+    },
+    /// Publishes made on another server of the hub (or another process):
+    /// for this server's subscribers only.
+    Topics(Arc<[crate::hub::Published]>),
     Respond {
         id: ResponseId,
         response: HttpResponse,
@@ -112,6 +126,11 @@ impl ServerHandle {
     /// The server bound its poller: commands wake it from now on.
     pub(crate) fn set_waker(&self, waker: Arc<Waker>) {
         let _ = self.waker.set(waker);
+    }
+
+    /// Queues a command (for the hub, which sends other servers theirs).
+    pub(crate) fn push_command(&self, cmd: Command) -> Result<(), SendError> {
+        self.push(cmd)
     }
 
     fn push(&self, cmd: Command) -> Result<(), SendError> {
@@ -200,6 +219,67 @@ impl ServerHandle {
             channels,
             opcode,
             data: data.into(),
+        })
+    }
+
+    /// Subscribes `channel` to `topic`, as [`Context::subscribe`](crate::Context::subscribe),
+    /// on the next tick (nothing happens if the channel closed meanwhile).
+    pub fn subscribe(&self, channel: Channel, topic: &str) -> Result<(), SendError> {
+        self.push(Command::Subscribe {
+            channel,
+            topic: topic.to_owned(),
+            on: true,
+        })
+    }
+
+    /// Unsubscribes `channel` from `topic` on the next tick.
+    pub fn unsubscribe(&self, channel: Channel, topic: &str) -> Result<(), SendError> {
+        self.push(Command::Subscribe {
+            channel,
+            topic: topic.to_owned(),
+            on: false,
+        })
+    }
+
+    /// Publishes a text message to `topic`, as [`Context::publish_text`](crate::Context::publish_text):
+    /// the server's next tick delivers it to its subscribers but `except`,
+    /// and hands it to the other servers of its [`Hub`](crate::Hub), if any.
+    pub fn publish_text(&self, topic: &str, text: impl Into<String>, except: Option<Channel>) -> Result<(), SendError> {
+        self.push(Command::Publish {
+            topic: topic.to_owned(),
+            opcode: Opcode::Text,
+            data: text.into().into_bytes(),
+            except,
+        })
+    }
+
+    /// Publishes a binary message to `topic`, as [`ServerHandle::publish_text`].
+    pub fn publish_binary(
+        &self,
+        topic: &str,
+        data: impl Into<Vec<u8>>,
+        except: Option<Channel>,
+    ) -> Result<(), SendError> {
+        self.publish(topic, data, Opcode::Binary, except)
+    }
+
+    /// Publishes with the opcode given (`Text` or `Binary`, else
+    /// [`SendError::InvalidOpcode`]).
+    pub fn publish(
+        &self,
+        topic: &str,
+        data: impl Into<Vec<u8>>,
+        opcode: Opcode,
+        except: Option<Channel>,
+    ) -> Result<(), SendError> {
+        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
+            return Err(SendError::InvalidOpcode(opcode));
+        }
+        self.push(Command::Publish {
+            topic: topic.to_owned(),
+            opcode,
+            data: data.into(),
+            except,
         })
     }
 

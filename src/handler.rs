@@ -109,4 +109,19 @@ pub trait HvWebServer: Sized {
     fn on_ws_close(&mut self, ctx: &mut Context<'_>, channel: Channel, close: &CloseInfo) {
         let _ = (ctx, channel, close);
     }
+
+    /// `topic` gained its first subscriber on this server: a room came to
+    /// life, a feed has a reader (start producing it). Called after the
+    /// callback whose [`Context::subscribe`] did it. With several servers
+    /// on a [`Hub`](crate::Hub), each server reports its own subscribers.
+    fn on_topic_active(&mut self, ctx: &mut Context<'_>, topic: &str) {
+        let _ = (ctx, topic);
+    }
+
+    /// `topic` lost its last subscriber on this server (an unsubscribe, or
+    /// its last subscriber closed: closing unsubscribes from everything,
+    /// after `on_ws_close`).
+    fn on_topic_inactive(&mut self, ctx: &mut Context<'_>, topic: &str) {
+        let _ = (ctx, topic);
+    }
 }

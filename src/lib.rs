@@ -57,10 +57,12 @@ mod driver;
 mod error;
 mod events;
 mod exchange;
+mod group;
 mod handle;
 mod handler;
 pub mod http;
 mod http_client;
+mod hub;
 mod pacer;
 mod pool;
 mod server;
@@ -68,6 +70,7 @@ mod steps;
 mod table;
 #[cfg(feature = "tls")]
 mod tls;
+mod topics;
 mod upload;
 
 pub mod proto;
@@ -84,6 +87,7 @@ pub use config::{ClientConfig, HttpClientConfig, ServerConfig, SlowConsumer};
 pub use context::Context;
 pub use error::{ClientError, HttpClientError, ServerError, WsError};
 pub use exchange::ResponseId;
+pub use group::ServerGroup;
 pub use handle::ServerHandle;
 pub use handler::{Handshake, HvWebServer};
 /// The router's and the multipart parser's fuzz entry points; the
@@ -94,6 +98,7 @@ pub use http::static_files::{serve_dir, serve_dir_with, serve_file, serve_file_w
 pub use http::{Cors, RouteError, RouteHandler, Routes};
 pub use http::{Form, FormError, FormFile, FormLimits, MultipartParser, UploadError};
 pub use http_client::{BodyChunk, ClientRequest, ClientResponse, HttpClient, HvHttpClient, RequestId};
+pub use hub::Hub;
 pub use pacer::FramePacer;
 pub use proto::client::Reconnect;
 pub use proto::close::{CloseInfo, CloseInitiator};

@@ -209,6 +209,7 @@ impl<H: HvWebServer> Server<H> {
         // and the slow-consumer policy apply, as for a plain one.
         #[cfg(feature = "tls")]
         reactor.set_tls_buffer_limit(self.core.config.max_write_buffer.clamp(16 << 10, 64 << 10));
+        reactor.set_reuse_port(self.core.config.reuse_port);
         bind(&mut reactor)?;
         self.core.handle.set_waker(reactor.waker());
         self.reactor = Some(reactor);
@@ -223,6 +224,31 @@ impl<H: HvWebServer> Server<H> {
         // after-middleware and access log line as immediate ones.
         self.core.chain = self.routes.response_chain();
         self.state = State::Initialized;
+        Ok(())
+    }
+
+    /// Joins `hub`, so that topics span this server and every other one
+    /// that joined it (each on its own thread, usually): a publish here
+    /// reaches their subscribers too, after this tick, and theirs reach
+    /// this server's. A server joins one hub, once; joining again moves
+    /// it. It leaves when it stops.
+    pub fn join_hub(&mut self, hub: &crate::Hub) {
+        self.core.hub = Some(hub.join(self.core.handle.clone()));
+    }
+
+    /// The hub this server joined, if any.
+    pub fn hub(&self) -> Option<crate::Hub> {
+        self.core.hub.as_ref().map(crate::hub::HubLink::hub)
+    }
+
+    /// Ticks until the server stops, sleeping in the poller between
+    /// network events: the whole loop of a thread that only serves the
+    /// network (a [`ServerGroup`](crate::ServerGroup)'s default).
+    /// Other threads reach it through its [`ServerHandle`].
+    pub fn run(&mut self) -> Result<(), ServerError> {
+        while self.is_running() {
+            self.tick_timeout(Duration::from_secs(60))?;
+        }
         Ok(())
     }
 
@@ -302,6 +328,10 @@ impl<H: HvWebServer> Server<H> {
         core.refresh_date();
         let mut d = Dispatch { handler, routes, core };
         d.report_sends();
+        d.report_topics();
+        if let Some(hub) = &mut d.core.hub {
+            hub.forward();
+        }
         flush(rx, &mut d);
         Ok(())
     }
@@ -478,11 +508,27 @@ impl<H: HvWebServer> Server<H> {
             d.timeout(w);
         }
         d.report_sends();
+        d.report_topics();
+        // This tick's publishes, to the other servers of the hub.
+        if let Some(hub) = &mut d.core.hub {
+            hub.forward();
+        }
 
         // 6. One flush: bytes out.
         flush(rx, &mut d);
 
         if d.core.stop_requested && *state == State::Running {
+            // Take what the kernel already queued before closing: closing a
+            // listener resets its queued connections (with SO_REUSEPORT
+            // they are not handed to the port's other listeners either),
+            // whereas accepted ones get the goodbye below, a clean close.
+            for _ in 0..8 {
+                rx.mark_accept_pending();
+                accept(rx, &mut d);
+                if !rx.accept_pending() {
+                    break;
+                }
+            }
             rx.close_listener();
             d.begin_stop();
             flush(rx, &mut d);
@@ -500,6 +546,8 @@ impl<H: HvWebServer> Server<H> {
                 *reactor = None;
                 *commands = None;
                 *state = State::Stopped;
+                // Publishes stop coming here.
+                d.core.hub = None;
             }
         }
         Ok(())

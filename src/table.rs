@@ -72,6 +72,11 @@ pub(crate) struct Core {
     pub event_buf: Vec<u8>,
     /// The second `limits.date` was made for.
     date_secs: u64,
+    /// Topics and their subscribers.
+    pub topics: crate::topics::Topics,
+    /// The other reactors and processes this server's topics span, if it
+    /// joined a [`Hub`](crate::Hub).
+    pub hub: Option<crate::hub::HubLink>,
 }
 
 impl Core {
@@ -98,6 +103,8 @@ impl Core {
             file_buf: Vec::new(),
             event_buf: Vec::new(),
             date_secs: 0,
+            topics: Default::default(),
+            hub: None,
         }
     }
 
@@ -146,6 +153,9 @@ impl Core {
             if slot.conn.is_websocket() {
                 self.live -= 1;
             }
+            // Normally done when the channel was reported closed; this
+            // covers every other way out.
+            self.topics.unsubscribe_all(key as u32);
             self.pool.put(std::mem::take(slot.conn.transmit()));
         }
     }
@@ -238,6 +248,38 @@ impl Core {
             n += usize::from(after_send(&mut self.dirty, &mut self.attention, key, slot, status).is_queued());
         }
         self.frame = b.into_buffer();
+        n
+    }
+
+    /// Subscribes an open channel to `topic`; `false` if it already was or
+    /// is not open.
+    pub fn subscribe(&mut self, ch: Channel, topic: &str) -> bool {
+        self.is_open(ch) && self.topics.subscribe(ch, topic)
+    }
+
+    /// Queues `payload` for every subscriber of `topic` on this reactor but
+    /// `except`, the frame encoded once, and hands it to the hub (if any)
+    /// for the other reactors and processes. Returns how many local
+    /// subscribers it was queued for.
+    pub fn publish(&mut self, topic: &str, opcode: Opcode, payload: &[u8], except: Option<Channel>) -> usize {
+        let n = self.publish_local(topic, opcode, payload, except);
+        if let Some(hub) = &mut self.hub {
+            hub.queue(self.topics.name(topic), topic, opcode, payload);
+        }
+        n
+    }
+
+    /// Queues a publish for this reactor's subscribers only.
+    pub fn publish_local(&mut self, topic: &str, opcode: Opcode, payload: &[u8], except: Option<Channel>) -> usize {
+        let subs = self.topics.subscribers(topic);
+        if subs.is_empty() {
+            return 0;
+        }
+        let mut targets = std::mem::take(&mut self.targets);
+        targets.clear();
+        targets.extend(subs.iter().copied().filter(|&c| Some(c) != except));
+        let n = self.broadcast_to(targets.iter().copied(), opcode, payload);
+        self.targets = targets;
         n
     }
 

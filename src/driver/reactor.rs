@@ -99,6 +99,8 @@ pub(crate) struct Reactor {
     /// Connections whose read budget ran out this tick; read next tick.
     owed: Vec<usize>,
     tick: u32,
+    /// Bind listeners with `SO_REUSEPORT`.
+    reuse_port: bool,
     /// Bytes of ciphertext rustls may hold per connection for sending.
     #[cfg(feature = "tls")]
     tls_buffer_limit: usize,
@@ -129,6 +131,7 @@ impl Reactor {
             accept_retry_at: None,
             owed: Vec::new(),
             tick: 0,
+            reuse_port: false,
             #[cfg(feature = "tls")]
             tls_buffer_limit: 64 << 10,
         })
@@ -149,8 +152,18 @@ impl Reactor {
         })
     }
 
+    /// Listeners bound from now on share their port with other sockets
+    /// that set it too (`SO_REUSEPORT`).
+    pub fn set_reuse_port(&mut self, on: bool) {
+        self.reuse_port = on;
+    }
+
     fn add_listener(&mut self, addr: SocketAddr, setup: impl FnOnce(Listener) -> Listener) -> io::Result<SocketAddr> {
-        let sock = TcpListener::bind(addr)?;
+        let sock = if self.reuse_port {
+            bind_reuse_port(addr)?
+        } else {
+            TcpListener::bind(addr)?
+        };
         let addr = sock.local_addr()?;
         let mut listener = setup(Listener {
             sock,
@@ -210,6 +223,14 @@ impl Reactor {
         }
         self.listening = true;
         Ok(())
+    }
+
+    /// Marks every listener ready, so the next accepts take what the
+    /// kernel has queued without waiting for an edge (before closing).
+    pub fn mark_accept_pending(&mut self) {
+        for l in &mut self.listeners {
+            l.pending = true;
+        }
     }
 
     pub fn close_listener(&mut self) {
@@ -442,4 +463,20 @@ impl Reactor {
             *slot = None;
         }
     }
+}
+
+/// A listener that shares its port (`SO_REUSEPORT`): the kernel hashes each
+/// new connection to one of the sockets bound to it. mio's `TcpListener`
+/// cannot set the option before binding, so socket2 makes the socket.
+fn bind_reuse_port(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // As std's and mio's listeners do: a restarted server may bind while
+    // its old connections sit in TIME_WAIT.
+    sock.set_reuse_address(true)?;
+    sock.set_reuse_port(true)?;
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(1024)?;
+    Ok(TcpListener::from_std(sock.into()))
 }

@@ -1,0 +1,231 @@
+//! The hub: what makes topics span several servers (reactors) of one
+//! process, and, through a bridge, several processes.
+//!
+//! Each server keeps its own topic table and delivers its own publishes to
+//! its own subscribers at once. What it publishes during a tick it also
+//! collects, and at the end of the tick hands the batch to every other
+//! server of the hub (one crossbeam send and one `Waker` wake per server
+//! per tick, however many publishes) and to the bridge. The payload is
+//! copied once into a shared buffer per publish; each server then frames
+//! it once for all of its subscribers.
+//!
+//! A server does not track which topics the others have subscribers for:
+//! with one server per core there are few, and a publish nobody on a
+//! server wants costs it one hash lookup.
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::handle::{Command, ServerHandle};
+use crate::proto::frame::Opcode;
+use crate::proto::SendError;
+
+/// One publish on its way to the other servers.
+#[derive(Debug)]
+pub(crate) struct Published {
+    pub topic: Arc<str>,
+    pub opcode: Opcode,
+    pub data: Arc<[u8]>,
+}
+
+/// Links servers (one per thread, usually one per core) so that a publish
+/// on any of them reaches the subscribers of every one, and, with a
+/// [`RedisBridge`](crate::RedisBridge) (feature `redis`), of every process
+/// on the same Redis.
+///
+/// [`ServerGroup`](crate::ServerGroup) makes one for its threads; a
+/// program that runs its own threads joins each server with
+/// [`Server::join_hub`](crate::Server::join_hub). A clone is the same hub.
+///
+/// ```
+/// use hvws::{Hub, HvWebServer, Server};
+/// # #[derive(Default)] struct Game;
+/// # impl HvWebServer for Game {}
+/// let hub = Hub::new();
+/// let mut a = Server::new(Game::default());
+/// let mut b = Server::new(Game::default());
+/// a.join_hub(&hub);
+/// b.join_hub(&hub);
+/// assert_eq!(hub.servers(), 2);
+/// // From any thread: every subscriber of "news" on a and on b.
+/// hub.publish_text("news", "server restarts in 5 minutes");
+/// ```
+#[derive(Clone, Default)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+#[derive(Default)]
+pub(crate) struct HubInner {
+    /// Each joined server's handle, by the index it joined with; `None`
+    /// once it left.
+    members: RwLock<Vec<Option<ServerHandle>>>,
+    joined: AtomicUsize,
+}
+
+impl fmt::Debug for Hub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hub").field("servers", &self.servers()).finish()
+    }
+}
+
+impl Hub {
+    /// A hub with no servers yet.
+    pub fn new() -> Hub {
+        Hub::default()
+    }
+
+    /// How many servers are joined (and not stopped).
+    pub fn servers(&self) -> usize {
+        self.inner.joined.load(Ordering::Relaxed)
+    }
+
+    /// The handles of the joined servers, in the order they joined.
+    pub fn handles(&self) -> Vec<ServerHandle> {
+        let members = self.inner.members.read().unwrap_or_else(|e| e.into_inner());
+        members.iter().flatten().cloned().collect()
+    }
+
+    /// Publishes a text message to `topic` on every joined server (and
+    /// through the bridge, if any), from any thread: each server delivers
+    /// it on its next tick.
+    pub fn publish_text(&self, topic: &str, text: &str) {
+        self.publish_batch(&[message(topic, Opcode::Text, text.as_bytes())], None);
+    }
+
+    /// Publishes a binary message, as [`Hub::publish_text`].
+    pub fn publish_binary(&self, topic: &str, data: &[u8]) {
+        self.publish_batch(&[message(topic, Opcode::Binary, data)], None);
+    }
+
+    /// Publishes with the opcode given: `Text` or `Binary`, else
+    /// [`SendError::InvalidOpcode`].
+    pub fn publish(&self, topic: &str, data: &[u8], opcode: Opcode) -> Result<(), SendError> {
+        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
+            return Err(SendError::InvalidOpcode(opcode));
+        }
+        self.publish_batch(&[message(topic, opcode, data)], None);
+        Ok(())
+    }
+
+    /// Joins a server: returns its link (and index).
+    pub(crate) fn join(&self, handle: ServerHandle) -> HubLink {
+        let mut members = self.inner.members.write().unwrap_or_else(|e| e.into_inner());
+        members.push(Some(handle));
+        self.inner.joined.fetch_add(1, Ordering::Relaxed);
+        HubLink {
+            inner: self.inner.clone(),
+            index: members.len() - 1,
+            outbox: Vec::new(),
+        }
+    }
+
+    /// Hands a batch to every server but `from`, and (if it came from a
+    /// server of this process) to the bridge.
+    fn publish_batch(&self, batch: &[Published], from: Option<usize>) {
+        self.inner.fan_out(batch, from, true);
+    }
+}
+
+impl HubInner {
+    /// Whether a publish must be copied out for anyone else.
+    fn shared(&self) -> bool {
+        self.joined.load(Ordering::Relaxed) > 1
+    }
+
+    /// Sends `batch` to every joined server but `from`; to the bridge too
+    /// when `bridge` (a batch that came from the bridge does not go back).
+    pub(crate) fn fan_out(&self, batch: &[Published], from: Option<usize>, bridge: bool) {
+        if batch.is_empty() {
+            return;
+        }
+        let shared: Arc<[Published]> = batch
+            .iter()
+            .map(|p| Published {
+                topic: p.topic.clone(),
+                opcode: p.opcode,
+                data: p.data.clone(),
+            })
+            .collect();
+        {
+            let members = self.members.read().unwrap_or_else(|e| e.into_inner());
+            for (i, m) in members.iter().enumerate() {
+                if let Some(handle) = m.as_ref().filter(|_| Some(i) != from) {
+                    // A server that stopped meanwhile drops it, as it
+                    // would a send.
+                    let _ = handle.push_command(Command::Topics(shared.clone()));
+                }
+            }
+        }
+        let _ = bridge;
+    }
+}
+
+fn message(topic: &str, opcode: Opcode, data: &[u8]) -> Published {
+    Published {
+        topic: Arc::from(topic),
+        opcode,
+        data: Arc::from(data),
+    }
+}
+
+/// A server's membership of a hub: what it publishes this tick, to hand
+/// on at the tick's end.
+pub(crate) struct HubLink {
+    inner: Arc<HubInner>,
+    index: usize,
+    outbox: Vec<Published>,
+}
+
+impl fmt::Debug for HubLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HubLink")
+            .field("index", &self.index)
+            .field("outbox", &self.outbox.len())
+            .finish()
+    }
+}
+
+impl HubLink {
+    /// Keeps a copy of a local publish for the others (if there are any).
+    pub fn queue(&mut self, name: Option<&Arc<str>>, topic: &str, opcode: Opcode, payload: &[u8]) {
+        if !self.inner.shared() {
+            return;
+        }
+        self.outbox.push(Published {
+            topic: name.cloned().unwrap_or_else(|| Arc::from(topic)),
+            opcode,
+            data: Arc::from(payload),
+        });
+    }
+
+    /// Hands this tick's publishes to the other servers and the bridge.
+    pub fn forward(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        self.inner.fan_out(&self.outbox, Some(self.index), true);
+        self.outbox.clear();
+    }
+
+    /// The hub this link belongs to.
+    pub fn hub(&self) -> Hub {
+        Hub {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl Drop for HubLink {
+    /// The server stopped (or was dropped): publishes stop going to it.
+    fn drop(&mut self) {
+        self.forward();
+        let mut members = self.inner.members.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = members.get_mut(self.index) {
+            if m.take().is_some() {
+                self.inner.joined.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
