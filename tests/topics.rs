@@ -303,3 +303,22 @@ fn a_group_that_cannot_bind_says_why() {
     .unwrap_err();
     assert!(matches!(err, hvws::ServerError::Bind { .. }), "{err}");
 }
+
+#[test]
+fn stopping_accepts_the_queued_connections_and_closes_them_cleanly() {
+    // More connections wait in the kernel's queue than one tick accepts
+    // (256): closing the listener would reset those left in it.
+    let mut server = server(Rooms::default());
+    let waiting: Vec<TcpStream> = (0..300)
+        .map(|i| TcpStream::connect_timeout(&addr(&server), TIMEOUT).unwrap_or_else(|e| panic!("connect {i}: {e}")))
+        .collect();
+    server.stop().unwrap();
+    for (i, mut c) in waiting.into_iter().enumerate() {
+        c.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let mut buf = [0u8; 64];
+        match std::io::Read::read(&mut c, &mut buf) {
+            Ok(0) => {}
+            other => panic!("connection {i}: expected a clean EOF, got {other:?}"),
+        }
+    }
+}

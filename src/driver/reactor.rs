@@ -159,11 +159,7 @@ impl Reactor {
     }
 
     fn add_listener(&mut self, addr: SocketAddr, setup: impl FnOnce(Listener) -> Listener) -> io::Result<SocketAddr> {
-        let sock = if self.reuse_port {
-            bind_reuse_port(addr)?
-        } else {
-            TcpListener::bind(addr)?
-        };
+        let sock = bind_listener(addr, self.reuse_port)?;
         let addr = sock.local_addr()?;
         let mut listener = setup(Listener {
             sock,
@@ -465,18 +461,28 @@ impl Reactor {
     }
 }
 
-/// A listener that shares its port (`SO_REUSEPORT`): the kernel hashes each
-/// new connection to one of the sockets bound to it. mio's `TcpListener`
-/// cannot set the option before binding, so socket2 makes the socket.
-fn bind_reuse_port(addr: SocketAddr) -> io::Result<TcpListener> {
+/// Connections the kernel completes and queues for a listener before the
+/// server accepts them: a reconnect storm's burst. std's and mio's `bind`
+/// ask for 128, and past the queue the kernel drops SYNs, which clients
+/// resend only after a second; Linux caps this at `net.core.somaxconn`
+/// (4096 by default since 5.4).
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// A listener with [`LISTEN_BACKLOG`], and with `reuse_port` one that
+/// shares its port (`SO_REUSEPORT`: the kernel hashes each new connection
+/// to one of the sockets bound to it). mio's `TcpListener` can set neither
+/// before listening, so socket2 makes the socket.
+fn bind_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     // As std's and mio's listeners do: a restarted server may bind while
     // its old connections sit in TIME_WAIT.
     sock.set_reuse_address(true)?;
-    sock.set_reuse_port(true)?;
+    if reuse_port {
+        sock.set_reuse_port(true)?;
+    }
     sock.set_nonblocking(true)?;
     sock.bind(&addr.into())?;
-    sock.listen(1024)?;
+    sock.listen(LISTEN_BACKLOG)?;
     Ok(TcpListener::from_std(sock.into()))
 }
