@@ -64,6 +64,7 @@ mod http_client;
 mod pacer;
 mod pool;
 mod server;
+mod stats;
 mod steps;
 mod table;
 #[cfg(feature = "tls")]
@@ -114,6 +115,7 @@ pub use proto::sse_reader::{SseError, SseMessage, SseReader};
 #[cfg(feature = "tls")]
 pub use proto::tls::TlsFailure;
 pub use server::Server;
+pub use stats::Stats;
 #[cfg(feature = "tls")]
 pub use tls::{ClientTls, ServerTls, TlsError};
 

@@ -72,6 +72,8 @@ pub(crate) struct Core {
     pub event_buf: Vec<u8>,
     /// The second `limits.date` was made for.
     date_secs: u64,
+    /// What an operator watches (`stats.rs`).
+    pub stats: crate::stats::Counters,
 }
 
 impl Core {
@@ -98,6 +100,7 @@ impl Core {
             file_buf: Vec::new(),
             event_buf: Vec::new(),
             date_secs: 0,
+            stats: Default::default(),
         }
     }
 
@@ -146,6 +149,7 @@ impl Core {
             if slot.conn.is_websocket() {
                 self.live -= 1;
             }
+            self.stats.backlog_moved(slot.conn.backlog(), 0);
             self.pool.put(std::mem::take(slot.conn.transmit()));
         }
     }
@@ -189,6 +193,7 @@ impl Core {
             return SendStatus::Closed;
         };
         let status = slot.conn.send_message_with(opcode, payload, compress, &self.limits);
+        self.stats.sent(status, 1, payload.len());
         after_send(&mut self.dirty, &mut self.attention, key, slot, status)
     }
 
@@ -206,6 +211,10 @@ impl Core {
             return Ok(SendStatus::Closed);
         };
         let status = slot.conn.send_raw(opcode, payload, fin, &self.limits)?;
+        // A message counts at its last fragment; pings carry no message.
+        let data = !opcode.is_control();
+        self.stats
+            .sent(status, u64::from(data && fin), if data { payload.len() } else { 0 });
         Ok(after_send(&mut self.dirty, &mut self.attention, key, slot, status))
     }
 
@@ -235,6 +244,7 @@ impl Core {
                 continue;
             };
             let status = slot.conn.push_broadcast(&mut b, &self.limits);
+            self.stats.sent(status, 1, payload.len());
             n += usize::from(after_send(&mut self.dirty, &mut self.attention, key, slot, status).is_queued());
         }
         self.frame = b.into_buffer();
