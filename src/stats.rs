@@ -405,3 +405,62 @@ impl Stats {
 fn write_metric(out: &mut String, name: &str, help: &str, kind: Kind) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {}", kind.name());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServerConfig;
+    use crate::handle::ServerHandle;
+
+    /// Publishing at a tick's end allocates nothing once the published
+    /// copy has room for the close codes: every field but `closes` is an
+    /// integer, and `closes` is copied into the buffer it has. Checked by
+    /// the buffer's address, not by timing.
+    #[test]
+    fn publishing_reuses_the_published_copy() {
+        let (handle, _commands) = ServerHandle::new();
+        let mut core = Core::new(ServerConfig::default(), handle.clone());
+        core.stats.closed(1000, None);
+        core.stats.closed(1006, Some(&WsError::SlowConsumer));
+        core.end_tick();
+        let buffer = |h: &ServerHandle| {
+            let published = h.shared_stats().lock().unwrap();
+            (published.closes.as_ptr(), published.closes.capacity())
+        };
+        let before = buffer(&handle);
+        for _ in 0..100 {
+            core.stats.closed(1000, None);
+            core.stats.received(&ServerEvent::Text("hi".into()));
+            core.end_tick();
+        }
+        assert_eq!(buffer(&handle), before, "the closes were copied in place");
+        let stats = handle.stats();
+        assert_eq!(stats.ticks, 101);
+        assert_eq!(stats.closes, [(1000, 101), (1006, 1)]);
+        assert_eq!(
+            (stats.slow_consumer_closes, stats.messages_in, stats.bytes_in),
+            (1, 100, 200)
+        );
+    }
+
+    #[test]
+    fn closes_stay_sorted_by_code() {
+        let mut c = Counters::default();
+        for code in [4001, 1000, 1006, 1000, 1001] {
+            c.closed(code, None);
+        }
+        assert_eq!(c.closes, [(1000, 2), (1001, 1), (1006, 1), (4001, 1)]);
+    }
+
+    #[test]
+    fn the_buffered_gauge_follows_each_flush() {
+        let mut c = Counters::default();
+        c.backlog_moved(0, 300);
+        c.backlog_moved(0, 200);
+        c.backlog_moved(300, 100);
+        assert_eq!(c.buffered, 300);
+        c.backlog_moved(100, 0);
+        c.backlog_moved(200, 0);
+        assert_eq!(c.buffered, 0);
+    }
+}
