@@ -291,6 +291,27 @@ impl Context<'_> {
         self.core.live
     }
 
+    /// What the server has done and holds now, as
+    /// [`Server::stats`](crate::Server::stats): for a route or a callback
+    /// that reports it ([`Routes::metrics`](crate::Routes::metrics) serves
+    /// it to Prometheus).
+    ///
+    /// ```
+    /// # use hvws::{Context, Channel, HvWebServer};
+    /// struct App;
+    /// impl HvWebServer for App {
+    ///     fn on_ws_message(&mut self, ctx: &mut Context<'_>, ch: Channel, msg: &str) {
+    ///         if msg == "/who" {
+    ///             let online = ctx.stats().websockets;
+    ///             ctx.send_text(ch, &format!("{online} online"));
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn stats(&self) -> crate::Stats {
+        self.core.stats()
+    }
+
     /// Bytes queued for `channel` and not yet written to its socket.
     pub fn buffered_amount(&self, channel: Channel) -> usize {
         self.core.buffered_amount(channel)

@@ -91,6 +91,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
             let Some(event) = slot.conn.poll_input(&mut input, core.now, &core.limits) else {
                 break;
             };
+            core.stats.received(&event);
             self.event(key, ch, event);
         }
         match self.core.conns.get_mut(key) {
@@ -158,6 +159,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
     /// The WebSocket is over: tell the application, then let its details go.
     fn closed(&mut self, key: usize, ch: Channel, close: &CloseInfo, error: Option<WsError>) {
         self.core.live -= 1;
+        self.core.stats.closed(close.code, error.as_ref());
         if let Some(e) = &error {
             log::debug!("{ch}: {e}");
             self.guarded("on_ws_error", |h, ctx| h.on_ws_error(ctx, ch, e));
@@ -174,6 +176,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
 
     /// The sequence number of the request just read on `key`.
     fn next_seq(&mut self, key: usize) -> u32 {
+        self.core.stats.http_requests += 1;
         let slot = &mut self.core.conns[key];
         slot.requests = slot.requests.wrapping_add(1);
         slot.requests
@@ -294,6 +297,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
     /// through the response chain (a browser reads a 413 with CORS
     /// headers, not an opaque failure), and the connection closes.
     fn refused(&mut self, key: usize, request: Option<Box<HttpRequest>>, resp: HttpResponse) {
+        self.core.stats.http_requests += u64::from(request.is_some());
         let upload = if request.is_none() { self.take_upload(key) } else { None };
         let req = request.as_deref().or(upload.as_ref().map(|u| u.request()));
         self.refuse_body(key, req, resp);
@@ -328,6 +332,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
 
     /// Refuses an upgrade with `resp`; the connection then closes.
     fn refuse(&mut self, key: usize, resp: HttpResponse) {
+        self.core.stats.handshakes_refused += 1;
         let (now, limits) = (self.core.now, &self.core.limits);
         if let Some(slot) = self.core.conns.get_mut(key) {
             slot.conn.respond(&resp, now, limits);
@@ -368,6 +373,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
         }
         slot.had_channel = true;
         self.core.live += 1;
+        self.core.stats.handshakes_accepted += 1;
         self.core.reschedule(key);
         self.core.mark_dirty(key);
         let ch = self.core.channel(key);

@@ -1,7 +1,7 @@
 //! A `Send + Clone` handle through which other threads reach the server.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crossbeam_channel::{Receiver, Sender};
 use mio::Waker;
@@ -12,6 +12,7 @@ use crate::proto::frame::Opcode;
 use crate::proto::http::HttpResponse;
 use crate::proto::sse::SseEvent;
 use crate::proto::{SendError, ServerConn};
+use crate::stats::Stats;
 
 /// A request queued by a [`ServerHandle`], carried out by the next tick.
 #[derive(Debug)]
@@ -104,6 +105,8 @@ pub struct ServerHandle {
     tx: Sender<Command>,
     /// Set when the server binds (the poller is made then).
     waker: Arc<OnceLock<Arc<Waker>>>,
+    /// The figures as of the server's last tick, written by the tick.
+    stats: Arc<Mutex<Stats>>,
 }
 
 impl fmt::Debug for ServerHandle {
@@ -119,8 +122,14 @@ impl ServerHandle {
         let handle = ServerHandle {
             tx,
             waker: Arc::new(OnceLock::new()),
+            stats: Arc::default(),
         };
         (handle, rx)
+    }
+
+    /// Where the tick publishes its figures for [`ServerHandle::stats`].
+    pub(crate) fn shared_stats(&self) -> &Mutex<Stats> {
+        &self.stats
     }
 
     /// The server bound its poller: commands wake it from now on.
@@ -327,5 +336,26 @@ impl ServerHandle {
     /// Ends a streamed body, as [`Context::end`](crate::Context::end).
     pub fn end(&self, id: ResponseId) -> Result<(), SendError> {
         self.push(Command::End { id })
+    }
+
+    /// The server's figures as of its last tick (all zero before the
+    /// first), as [`Server::stats`](crate::Server::stats) gives them on the
+    /// loop's thread. The tick publishes them at its end; this call copies
+    /// them out, so it holds the server's lock only for that copy.
+    ///
+    /// ```
+    /// # use hvws::{HvWebServer, Server};
+    /// # struct App;
+    /// # impl HvWebServer for App {}
+    /// let server = Server::new(App);
+    /// let handle = server.handle();
+    /// let stats = std::thread::spawn(move || handle.stats()).join().unwrap();
+    /// assert_eq!((stats.ticks, stats.websockets), (0, 0));
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }

@@ -66,6 +66,7 @@ mod hub;
 mod pacer;
 mod pool;
 mod server;
+mod stats;
 mod steps;
 mod table;
 #[cfg(feature = "tls")]
@@ -119,6 +120,7 @@ pub use proto::sse_reader::{SseError, SseMessage, SseReader};
 #[cfg(feature = "tls")]
 pub use proto::tls::TlsFailure;
 pub use server::Server;
+pub use stats::Stats;
 #[cfg(feature = "tls")]
 pub use tls::{ClientTls, ServerTls, TlsError};
 

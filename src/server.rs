@@ -20,6 +20,7 @@ use crate::handle::{Command, ServerHandle};
 use crate::handler::HvWebServer;
 use crate::http::Routes;
 use crate::proto::ServerConn;
+use crate::stats::Stats;
 use crate::steps::{accept, flush, read};
 use crate::table::Core;
 
@@ -412,6 +413,23 @@ impl<H: HvWebServer> Server<H> {
         f(&mut self.handler, &mut Context { core: &mut self.core })
     }
 
+    /// What the server has done and holds now: connections, handshakes,
+    /// closes by code, messages and bytes, slow consumers (see [`Stats`]).
+    /// A copy; [`ServerHandle::stats`] gives the same from other threads,
+    /// as of the last tick.
+    ///
+    /// ```
+    /// # use hvws::{HvWebServer, Server};
+    /// # struct App;
+    /// # impl HvWebServer for App {}
+    /// let server = Server::new(App);
+    /// let stats = server.stats();
+    /// assert_eq!((stats.connections, stats.closes_total()), (0, 0));
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.core.stats()
+    }
+
     /// The configuration.
     pub fn config(&self) -> &ServerConfig {
         &self.core.config
@@ -550,6 +568,7 @@ impl<H: HvWebServer> Server<H> {
                 d.core.hub = None;
             }
         }
+        d.core.end_tick();
         Ok(())
     }
 }

@@ -29,6 +29,7 @@ pub(crate) fn read<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>, ke
                     }
                 }
                 total += n;
+                d.core.stats.bytes_read += n as u64;
                 d.input(key, &mut rx.scratch[..n]);
                 if total >= budget {
                     rx.owe(key);
@@ -77,6 +78,7 @@ pub(crate) fn accept<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) 
             continue;
         }
         let key = d.core.insert(peer);
+        d.core.stats.connections_accepted += 1;
         if open >= limit {
             log::warn!("refusing {peer} with 503: {open} connections open");
             let (now, limits) = (d.core.now, &d.core.limits);
@@ -115,7 +117,11 @@ pub(crate) fn flush<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
             if !(slot.conn.has_output() || rx.holds_output(key)) {
                 break;
             }
-            match rx.write(key, slot.conn.transmit()) {
+            let queued = slot.conn.transmit().len();
+            let result = rx.write(key, slot.conn.transmit());
+            d.core.stats.writes += 1;
+            d.core.stats.bytes_written += (queued - slot.conn.transmit().len()) as u64;
+            match result {
                 FlushResult::Done => {}
                 FlushResult::Blocked => break,
                 FlushResult::Failed(e) => {
@@ -130,7 +136,9 @@ pub(crate) fn flush<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
         let Some(slot) = d.core.conns.get_mut(key) else {
             continue;
         };
+        let before = slot.conn.backlog();
         let (action, spare) = slot.conn.handle_flushed();
+        d.core.stats.backlog_moved(before, slot.conn.backlog());
         if let Some(buf) = spare {
             d.core.pool.put(buf);
         }

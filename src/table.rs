@@ -77,6 +77,8 @@ pub(crate) struct Core {
     /// The other reactors and processes this server's topics span, if it
     /// joined a [`Hub`](crate::Hub).
     pub hub: Option<crate::hub::HubLink>,
+    /// What an operator watches (`stats.rs`).
+    pub stats: crate::stats::Counters,
 }
 
 impl Core {
@@ -105,6 +107,7 @@ impl Core {
             date_secs: 0,
             topics: Default::default(),
             hub: None,
+            stats: Default::default(),
         }
     }
 
@@ -156,6 +159,7 @@ impl Core {
             // Normally done when the channel was reported closed; this
             // covers every other way out.
             self.topics.unsubscribe_all(key as u32);
+            self.stats.backlog_moved(slot.conn.backlog(), 0);
             self.pool.put(std::mem::take(slot.conn.transmit()));
         }
     }
@@ -199,6 +203,7 @@ impl Core {
             return SendStatus::Closed;
         };
         let status = slot.conn.send_message_with(opcode, payload, compress, &self.limits);
+        self.stats.sent(status, 1, payload.len());
         after_send(&mut self.dirty, &mut self.attention, key, slot, status)
     }
 
@@ -216,6 +221,10 @@ impl Core {
             return Ok(SendStatus::Closed);
         };
         let status = slot.conn.send_raw(opcode, payload, fin, &self.limits)?;
+        // A message counts at its last fragment; pings carry no message.
+        let data = !opcode.is_control();
+        self.stats
+            .sent(status, u64::from(data && fin), if data { payload.len() } else { 0 });
         Ok(after_send(&mut self.dirty, &mut self.attention, key, slot, status))
     }
 
@@ -245,6 +254,7 @@ impl Core {
                 continue;
             };
             let status = slot.conn.push_broadcast(&mut b, &self.limits);
+            self.stats.sent(status, 1, payload.len());
             n += usize::from(after_send(&mut self.dirty, &mut self.attention, key, slot, status).is_queued());
         }
         self.frame = b.into_buffer();
@@ -262,6 +272,7 @@ impl Core {
     /// for the other reactors and processes. Returns how many local
     /// subscribers it was queued for.
     pub fn publish(&mut self, topic: &str, opcode: Opcode, payload: &[u8], except: Option<Channel>) -> usize {
+        self.stats.publishes += 1;
         let n = self.publish_local(topic, opcode, payload, except);
         if let Some(hub) = &mut self.hub {
             hub.queue(self.topics.name(topic), topic, opcode, payload);

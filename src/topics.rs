@@ -169,7 +169,6 @@ impl Topics {
     }
 
     /// Subscriptions over every topic.
-    #[allow(dead_code)] // For the operator's stats, which are on their way.
     pub fn subscriptions(&self) -> usize {
         self.subscriptions
     }

@@ -266,6 +266,10 @@ fn a_server_group_shares_one_port_and_its_topics() {
         c.send(Message::text("rooms")).unwrap();
         assert_eq!(read_text(c), "rooms: all");
     }
+    // The kernel spread them (all 16 on one listener: a 2^-15 chance).
+    let per_server: Vec<u64> = group.handles().iter().map(|h| h.stats().websockets).collect();
+    assert_eq!(per_server.iter().sum::<u64>(), 16, "{per_server:?}");
+    assert!(per_server.iter().all(|&n| n > 0), "{per_server:?}");
     clients[0].send(Message::text("say all one message")).unwrap();
     for c in &mut clients {
         assert_eq!(read_text(c), "all: one message");
@@ -319,6 +323,36 @@ fn stopping_accepts_the_queued_connections_and_closes_them_cleanly() {
         match std::io::Read::read(&mut c, &mut buf) {
             Ok(0) => {}
             other => panic!("connection {i}: expected a clean EOF, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_ticks_publishes_and_sends_leave_in_one_write_per_subscriber() {
+    let mut server = server(Rooms::default());
+    let mut clients: Vec<Client> = (0..10).map(|_| connect(&mut server, "/rooms")).collect();
+    for c in &mut clients {
+        join(&mut server, c, "t");
+    }
+    let channels = server.handler().opened.clone();
+    let before = server.stats();
+    assert_eq!((before.topics, before.subscriptions), (1, 10));
+    server.with_context(|_, ctx| {
+        for i in 0..3 {
+            ctx.publish_text("t", &format!("publish {i}"), None);
+            for &ch in &channels {
+                ctx.send_text(ch, &format!("direct {i}"));
+            }
+        }
+    });
+    server.flush().unwrap();
+    let after = server.stats();
+    assert_eq!(after.writes - before.writes, 10, "one write per subscriber");
+    assert_eq!(after.publishes - before.publishes, 3);
+    for c in &mut clients {
+        for i in 0..3 {
+            assert_eq!(recv_text(&mut server, c), format!("publish {i}"));
+            assert_eq!(recv_text(&mut server, c), format!("direct {i}"));
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Routes that are more than a handler: a folder of static files, one
-//! file, and Server-Sent Events streams. Each is registered through the
+//! file, Server-Sent Events streams, and the server's figures for
+//! Prometheus. Each is registered through the
 //! ordinary route table, so precedence, middleware and CORS apply to them
 //! as to any route.
 
@@ -87,6 +88,24 @@ impl<H> Routes<H> {
             ctx.start_stream(id, HttpResponse::event_stream());
             handler(h, ctx, req, id);
             HttpResponse::deferred()
+        })
+    }
+
+    /// Serves the server's figures ([`Stats`](crate::Stats)) at `path` in
+    /// the Prometheus text format, version 0.0.4, for a Prometheus server
+    /// to scrape: `GET path` answers `200` with `text/plain; version=0.0.4;
+    /// charset=utf-8` and every figure as an `hvws_...` metric. Like any
+    /// route, it goes through the middleware (put it behind an
+    /// authentication check if the port is public).
+    ///
+    /// ```
+    /// let mut routes: hvws::Routes<()> = hvws::Routes::default();
+    /// routes.metrics("/metrics");
+    /// assert!(routes.check().is_ok());
+    /// ```
+    pub fn metrics(&mut self, path: &str) -> &mut Self {
+        self.get(path, |_, ctx, _| {
+            HttpResponse::bytes(crate::stats::PROMETHEUS_CONTENT_TYPE, ctx.stats().to_prometheus())
         })
     }
 }

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use super::http::{query_pairs, HttpRequest};
 
@@ -46,6 +47,8 @@ pub struct ChannelInfo {
     extensions: Option<&'static str>,
     /// `headers()` as owned pairs, made when first asked for.
     owned_headers: OnceLock<Vec<(String, String)>>,
+    /// Round trips timed by the server's pings.
+    rtt: super::rtt::Rtt,
 }
 
 impl ChannelInfo {
@@ -81,6 +84,7 @@ impl ChannelInfo {
             tls: request.tls.clone(),
             extensions: None,
             owned_headers: OnceLock::new(),
+            rtt: Default::default(),
         }
     }
 
@@ -154,6 +158,47 @@ impl ChannelInfo {
     /// The subprotocol chosen in the handshake, if any.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// The round-trip time the server's latest answered ping measured, if
+    /// any (pings go out when `ping_interval` is set, to a peer silent for
+    /// that long). It runs from the tick that queued the ping to the tick
+    /// that read its pong, so it includes the time the pong waited for a
+    /// tick: up to one frame of the loop, on top of the network and the
+    /// peer. Only a pong with the ping's own payload counts (not an
+    /// unsolicited one, nor one answering an application's ping).
+    ///
+    /// ```
+    /// # use hvws::{Channel, Context};
+    /// fn lag_report(ctx: &Context<'_>, ch: Channel) -> String {
+    ///     match ctx.info(ch).and_then(|i| i.rtt()) {
+    ///         Some(rtt) => format!("{} ms", rtt.as_millis()),
+    ///         None => "not measured yet".into(),
+    ///     }
+    /// }
+    /// ```
+    pub fn rtt(&self) -> Option<Duration> {
+        self.rtt.latest()
+    }
+
+    /// The round-trip time smoothed over the pongs as TCP's SRTT does
+    /// (RFC 6298: each pong moves it an eighth of the way to its
+    /// [`ChannelInfo::rtt`]; the first sets it): steadier than the latest
+    /// for display or for a lag allowance.
+    ///
+    /// ```
+    /// # use hvws::ChannelInfo;
+    /// fn lag_allowance(info: &ChannelInfo) -> std::time::Duration {
+    ///     info.smoothed_rtt().unwrap_or(std::time::Duration::from_millis(100)) / 2
+    /// }
+    /// ```
+    pub fn smoothed_rtt(&self) -> Option<Duration> {
+        self.rtt.smoothed()
+    }
+
+    /// A pong answered the server's ping after `rtt`.
+    pub(crate) fn record_rtt(&mut self, rtt: Duration) {
+        self.rtt.sample(rtt);
     }
 
     /// What TLS agreed on (SNI, ALPN, version), for a `wss://` channel;

@@ -56,6 +56,7 @@ pub mod outgoing;
 pub mod proxy;
 pub mod reconnect;
 pub mod response;
+mod rtt;
 pub mod server;
 pub mod sse;
 pub mod sse_reader;

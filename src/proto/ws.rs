@@ -52,6 +52,8 @@ pub(crate) struct WsConn {
     last_rx: Instant,
     /// When the peer last completed a data message (text or binary).
     last_data: Instant,
+    /// The keepalive's latest ping, to time its pong.
+    pub pings: super::rtt::PingClock,
     /// permessage-deflate, when agreed.
     #[cfg(feature = "deflate")]
     deflate: Option<Box<super::deflate::Deflate>>,
@@ -142,6 +144,7 @@ impl WsConn {
             idle_closed: false,
             last_rx: now,
             last_data: now,
+            pings: Default::default(),
             #[cfg(feature = "deflate")]
             deflate: None,
         }
@@ -558,7 +561,7 @@ impl WsConn {
         let silent = now.saturating_duration_since(self.last_rx);
         if limits.ping_interval.map(at_least_1ms).is_some_and(|p| silent >= p) {
             let mask = self.mask();
-            encode_frame(&mut out.buf, true, Opcode::Ping, b"", mask);
+            encode_frame(&mut out.buf, true, Opcode::Ping, &self.pings.ping(now), mask);
         }
         false
     }

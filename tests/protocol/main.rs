@@ -11,6 +11,7 @@ mod cuts;
 #[cfg(feature = "deflate")]
 mod deflate;
 mod http;
+mod rtt;
 mod timers;
 mod websocket;
 

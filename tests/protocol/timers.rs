@@ -28,10 +28,10 @@ fn the_server_pings_a_silent_client_which_answers_and_stays() {
     p.advance(secs(29));
     assert_eq!(p.take_log(Side::Client), Vec::<String>::new());
     p.advance(secs(1));
-    assert_eq!(p.take_log(Side::Client), ["ping \"\""]);
+    assert_eq!(p.take_log(Side::Client), ["ping \"00000001\""]);
     assert_eq!(
         p.take_log(Side::Server),
-        ["pong \"\""],
+        ["pong \"00000001\""],
         "the client core answers by itself"
     );
     // The pong counts as life: hours later, still open.
@@ -47,7 +47,7 @@ fn the_server_gives_up_on_a_dead_client_at_the_idle_timeout() {
     let mut p = Pair::open_with(keepalive(30, 60), Limits::default());
     p.cut_to_server = true; // the client's answers are lost
     p.advance(secs(30));
-    assert_eq!(p.take_log(Side::Client), ["ping \"\""]);
+    assert_eq!(p.take_log(Side::Client), ["ping \"00000001\""]);
     p.advance(secs(29));
     assert_eq!(p.take_log(Side::Server), Vec::<String>::new(), "59 s: not yet");
     p.advance(secs(1));
@@ -84,7 +84,7 @@ fn game_idle_closes_a_player_who_only_answers_pings_and_both_sides_agree() {
     p.advance(secs(3));
     assert_eq!(
         p.take_log(Side::Server),
-        ["pong \"\"", "pong \"\"", "pong \"\""],
+        ["pong \"00000001\"", "pong \"00000002\"", "pong \"00000003\""],
         "alive"
     );
     assert_eq!(p.server.last_message_at(), Some(opened), "pongs are not messages");
@@ -98,9 +98,9 @@ fn game_idle_closes_a_player_who_only_answers_pings_and_both_sides_agree() {
     assert_eq!(
         p.take_log(Side::Client),
         [
-            "ping \"\"",
-            "ping \"\"",
-            "ping \"\"",
+            "ping \"00000001\"",
+            "ping \"00000002\"",
+            "ping \"00000003\"",
             "closed 4001 \"idle\" clean remote"
         ]
     );
@@ -133,7 +133,7 @@ fn data_from_the_client_postpones_the_ping() {
     p.advance(secs(20)); // 40 s after open, 20 s after the message
     assert_eq!(p.take_log(Side::Client), Vec::<String>::new(), "no ping yet");
     p.advance(secs(10));
-    assert_eq!(p.take_log(Side::Client), ["ping \"\""]);
+    assert_eq!(p.take_log(Side::Client), ["ping \"00000001\""]);
 }
 
 #[test]
@@ -144,7 +144,7 @@ fn a_zero_ping_interval_counts_as_one_millisecond() {
     };
     let mut p = Pair::open_with(limits, Limits::default());
     p.advance(Duration::from_millis(1));
-    assert_eq!(p.take_log(Side::Client), ["ping \"\""]);
+    assert_eq!(p.take_log(Side::Client), ["ping \"00000001\""]);
 }
 
 #[test]
@@ -204,12 +204,12 @@ fn an_unanswered_close_is_reported_with_our_code_and_not_clean() {
 fn the_client_pings_a_quiet_server_and_gives_up_on_a_dead_one() {
     let mut p = Pair::open_with(Limits::default(), keepalive(5, 15));
     p.advance(secs(5));
-    assert_eq!(p.take_log(Side::Server), ["ping \"\""]);
-    assert_eq!(p.take_log(Side::Client), ["pong \"\""]);
+    assert_eq!(p.take_log(Side::Server), ["ping \"00000001\""]);
+    assert_eq!(p.take_log(Side::Client), ["pong \"00000001\""]);
     p.cut_to_client = true; // the server's answers are lost from now on
     p.advance(secs(5));
     p.advance(secs(5));
-    assert_eq!(p.take_log(Side::Server), ["ping \"\"", "ping \"\""]);
+    assert_eq!(p.take_log(Side::Server), ["ping \"00000002\"", "ping \"00000003\""]);
     p.advance(secs(4));
     assert_eq!(
         p.take_log(Side::Client),

@@ -367,6 +367,11 @@ impl ServerConn {
             State::Http(_) => None,
             State::Ws(w) => {
                 let event = w.ws.step(input, &mut self.out, now, limits)?;
+                if let ServerEvent::Pong(payload) = &event {
+                    if let Some(rtt) = w.ws.pings.pong(payload, now) {
+                        w.info.record_rtt(rtt);
+                    }
+                }
                 if let ServerEvent::Closed(end) = &event {
                     // A clean close needs nothing more from the peer: the
                     // socket goes once our close frame is written (RFC 6455
@@ -418,6 +423,13 @@ impl ServerConn {
             _ => 0,
         };
         self.out.buf.len() + deferred
+    }
+
+    /// Bytes the last flush left unwritten (what the write cap compares
+    /// with `max_write_buffer`).
+    #[inline]
+    pub fn backlog(&self) -> usize {
+        self.out.backlog as usize
     }
 
     /// What a send started that the owner has yet to hear: a slow consumer
