@@ -181,7 +181,7 @@ fn binary_payloads_with_every_byte_value() {
     }
     // A topic with bytes that mean something to Redis's protocol.
     a.probe.publish("t\r\n$-1\r\n é", Opcode::Text, "ok".as_bytes(), None);
-    b.wait_until("all arrived", |n| n.messages.len() >= payloads.len() + 1);
+    b.wait_until("all arrived", |n| n.messages.len() > payloads.len());
     for (i, p) in payloads.iter().enumerate() {
         assert_eq!(b.messages[i].1, Opcode::Binary);
         assert_eq!(&b.messages[i].2, p, "payload {i}");

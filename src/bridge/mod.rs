@@ -84,6 +84,16 @@ const MAX_NAMESPACE_LEN: usize = 256;
 /// namespace share their topics; another namespace on the same Redis is
 /// another, separate cluster.
 ///
+/// Once started, the bridge runs two threads of its own (a publisher and
+/// a subscriber; the only threads hvws starts, because the `redis` crate's
+/// synchronous client blocks and a tick must not). All of a namespace's
+/// messages travel on the one Redis channel `hvws:{namespace}`, each in a
+/// small binary envelope that names its topic and its origin node.
+/// Delivery is at most once and never twice: what is published while
+/// Redis is away, or finds the outgoing queue full, is dropped and counted
+/// ([`BridgeStats::dropped`]), never queued without bound, and nothing is
+/// replayed after a reconnect.
+///
 /// ```
 /// use std::time::Duration;
 /// use hvws::RedisBridge;
