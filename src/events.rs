@@ -498,6 +498,11 @@ impl<H: HvWebServer> Dispatch<'_, H> {
                 }
                 Ok(())
             }
+            #[cfg(feature = "redis")]
+            Command::BridgeState(state) => {
+                self.guarded("on_bridge_state", |h, ctx| h.on_bridge_state(ctx, &state));
+                Ok(())
+            }
             Command::Stop => {
                 self.core.stop_requested = true;
                 Ok(())

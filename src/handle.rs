@@ -53,6 +53,9 @@ pub(crate) enum Command {
     /// Publishes made on another server of the hub (or another process):
     /// for this server's subscribers only.
     Topics(Arc<[crate::hub::Published]>),
+    /// The hub's Redis bridge changed state.
+    #[cfg(feature = "redis")]
+    BridgeState(crate::BridgeState),
     Respond {
         id: ResponseId,
         response: HttpResponse,

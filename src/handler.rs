@@ -124,4 +124,16 @@ pub trait HvWebServer: Sized {
     fn on_topic_inactive(&mut self, ctx: &mut Context<'_>, topic: &str) {
         let _ = (ctx, topic);
     }
+
+    /// The Redis bridge of this server's [`Hub`](crate::Hub) connected,
+    /// lost Redis, or is trying again (feature `redis`). Local delivery
+    /// goes on meanwhile; what is published while Redis is away does not
+    /// reach other processes (it is counted in
+    /// [`BridgeStats::dropped`](crate::BridgeStats::dropped)). Every server
+    /// of the hub is told, on its next tick.
+    #[cfg(feature = "redis")]
+    fn on_bridge_state(&mut self, ctx: &mut Context<'_>, state: &crate::BridgeState) {
+        let _ = ctx;
+        log::info!("redis bridge: {state:?}");
+    }
 }

@@ -31,7 +31,7 @@ pub(crate) struct Published {
 
 /// Links servers (one per thread, usually one per core) so that a publish
 /// on any of them reaches the subscribers of every one, and, with a
-/// [`RedisBridge`](crate::RedisBridge) (feature `redis`), of every process
+/// `RedisBridge` (feature `redis`), of every process
 /// on the same Redis.
 ///
 /// [`ServerGroup`](crate::ServerGroup) makes one for its threads; a
@@ -62,6 +62,9 @@ pub(crate) struct HubInner {
     /// once it left.
     members: RwLock<Vec<Option<ServerHandle>>>,
     joined: AtomicUsize,
+    /// The link to other processes, if the hub was made with one.
+    #[cfg(feature = "redis")]
+    pub bridge: std::sync::OnceLock<crate::bridge::BridgeLink>,
 }
 
 impl fmt::Debug for Hub {
@@ -109,6 +112,41 @@ impl Hub {
         Ok(())
     }
 
+    /// A hub whose topics also span every process on the same Redis (and
+    /// bridge namespace) through `bridge` (feature `redis`): what a server
+    /// of this hub publishes goes to Redis too, and what other processes
+    /// publish reaches this hub's servers. The bridge's threads start now
+    /// (Redis may be down: the bridge keeps trying, and local delivery
+    /// never waits for it); they stop when the last clone of the hub is
+    /// dropped. Each server hears of the bridge's state through
+    /// [`HvWebServer::on_bridge_state`](crate::HvWebServer::on_bridge_state)
+    /// and its [`Stats`](crate::Stats).
+    ///
+    /// ```no_run
+    /// use hvws::{Hub, RedisBridge};
+    /// let hub = Hub::with_redis(RedisBridge::new("redis://127.0.0.1:6379", "rooms")?);
+    /// # Ok::<(), hvws::RedisBridgeError>(())
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn with_redis(bridge: crate::RedisBridge) -> Hub {
+        let hub = Hub::new();
+        let sink = Arc::new(HubSink(Arc::downgrade(&hub.inner)));
+        let _ = hub.inner.bridge.set(bridge.start(sink));
+        hub
+    }
+
+    /// The bridge's state, if the hub has one (feature `redis`).
+    #[cfg(feature = "redis")]
+    pub fn bridge_state(&self) -> Option<crate::BridgeState> {
+        self.inner.bridge.get().map(crate::bridge::BridgeLink::state)
+    }
+
+    /// The bridge's counters, if the hub has one (feature `redis`).
+    #[cfg(feature = "redis")]
+    pub fn bridge_stats(&self) -> Option<crate::BridgeStats> {
+        self.inner.bridge.get().map(crate::bridge::BridgeLink::stats)
+    }
+
     /// Joins a server: returns its link (and index).
     pub(crate) fn join(&self, handle: ServerHandle) -> HubLink {
         let mut members = self.inner.members.write().unwrap_or_else(|e| e.into_inner());
@@ -131,6 +169,10 @@ impl Hub {
 impl HubInner {
     /// Whether a publish must be copied out for anyone else.
     fn shared(&self) -> bool {
+        #[cfg(feature = "redis")]
+        if self.bridge.get().is_some() {
+            return true;
+        }
         self.joined.load(Ordering::Relaxed) > 1
     }
 
@@ -158,7 +200,24 @@ impl HubInner {
                 }
             }
         }
+        #[cfg(feature = "redis")]
+        if bridge {
+            if let Some(link) = self.bridge.get() {
+                for p in batch {
+                    link.publish(&p.topic, p.opcode, &p.data, None);
+                }
+            }
+        }
         let _ = bridge;
+    }
+
+    /// Sends every joined server a command made by `make`.
+    #[cfg(feature = "redis")]
+    fn tell_all(&self, make: impl Fn() -> Command) {
+        let members = self.members.read().unwrap_or_else(|e| e.into_inner());
+        for handle in members.iter().flatten() {
+            let _ = handle.push_command(make());
+        }
     }
 }
 
@@ -167,6 +226,46 @@ fn message(topic: &str, opcode: Opcode, data: &[u8]) -> Published {
         topic: Arc::from(topic),
         opcode,
         data: Arc::from(data),
+    }
+}
+
+/// What the bridge's threads call: hands other processes' publishes and
+/// the bridge's state to every server. It holds the hub weakly, so the
+/// bridge (which the hub owns) does not keep the hub alive.
+#[cfg(feature = "redis")]
+struct HubSink(std::sync::Weak<HubInner>);
+
+#[cfg(feature = "redis")]
+impl HubSink {
+    fn with_hub(&self, f: impl FnOnce(&HubInner)) {
+        let Some(inner) = self.0.upgrade() else { return };
+        f(&inner);
+        if Arc::strong_count(&inner) == 1 {
+            // The hub was dropped meanwhile and this is its last owner:
+            // dropping it here would stop the bridge from the bridge's own
+            // thread, which would wait for itself. Another thread does it.
+            std::thread::spawn(move || drop(inner));
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+impl crate::bridge::BridgeSink for HubSink {
+    fn deliver(&self, batch: Vec<crate::bridge::Remote>) {
+        let batch: Vec<Published> = batch
+            .into_iter()
+            .map(|r| Published {
+                topic: r.topic,
+                opcode: r.opcode,
+                data: r.data,
+            })
+            .collect();
+        // To every server of this process; not back to Redis.
+        self.with_hub(|hub| hub.fan_out(&batch, None, false));
+    }
+
+    fn state_changed(&self, state: crate::BridgeState) {
+        self.with_hub(|hub| hub.tell_all(|| Command::BridgeState(state.clone())));
     }
 }
 
@@ -207,6 +306,12 @@ impl HubLink {
         }
         self.inner.fan_out(&self.outbox, Some(self.index), true);
         self.outbox.clear();
+    }
+
+    /// The bridge's state and counters, if the hub has one.
+    #[cfg(feature = "redis")]
+    pub fn bridge(&self) -> Option<&crate::bridge::BridgeLink> {
+        self.inner.bridge.get()
     }
 
     /// The hub this link belongs to.

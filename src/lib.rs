@@ -49,6 +49,8 @@
 //! # Ok::<(), hvws::ServerError>(())
 //! ```
 
+#[cfg(feature = "redis")]
+mod bridge;
 mod channel;
 mod client;
 mod config;
@@ -82,6 +84,13 @@ pub mod proto;
 pub use cookie;
 pub use cookie::{Cookie, SameSite};
 
+/// A started bridge with a recording sink, for `tests/redis_bridge.rs`
+/// until the hub drives the bridge.
+#[cfg(feature = "redis")]
+#[doc(hidden)]
+pub use bridge::{BridgeProbe, ProbeEvent};
+#[cfg(feature = "redis")]
+pub use bridge::{BridgeState, BridgeStats, RedisBridge, RedisBridgeError};
 pub use channel::Channel;
 pub use client::{ClientContext, HvWebSocketClient, Proxy, ReadyState, WebSocketClient};
 pub use config::{ClientConfig, HttpClientConfig, ServerConfig, SlowConsumer};

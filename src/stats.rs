@@ -148,6 +148,13 @@ impl Core {
         out.publishes = c.publishes;
         out.topics = self.topics.len() as u64;
         out.subscriptions = self.topics.subscriptions() as u64;
+        #[cfg(feature = "redis")]
+        {
+            out.bridge = self.hub.as_ref().and_then(|h| h.bridge()).map(|link| {
+                let up = matches!(link.state(), crate::BridgeState::Connected);
+                (up, link.stats())
+            });
+        }
     }
 
     /// The end of a tick: counts it, and publishes the figures to the
@@ -244,6 +251,11 @@ pub struct Stats {
     pub topics: u64,
     /// Subscriptions over every topic of this server (gauge).
     pub subscriptions: u64,
+    /// The Redis bridge of the server's hub, if it has one (feature
+    /// `redis`): whether it is connected now, and its counters (the same
+    /// on every server of the hub: the bridge is the hub's).
+    #[cfg(feature = "redis")]
+    pub bridge: Option<(bool, crate::BridgeStats)>,
 }
 
 /// A row of the Prometheus table.
@@ -438,6 +450,45 @@ impl Stats {
         );
         for &(code, n) in &self.closes {
             let _ = writeln!(out, "hvws_ws_closes_total{{code=\"{code}\"}} {n}");
+        }
+        #[cfg(feature = "redis")]
+        if let Some((up, b)) = self.bridge {
+            use Kind::{Counter, Gauge};
+            for (name, help, kind, value) in [
+                (
+                    "hvws_bridge_up",
+                    "1 while the Redis bridge is connected.",
+                    Gauge,
+                    u64::from(up),
+                ),
+                (
+                    "hvws_bridge_published_total",
+                    "Messages published to Redis.",
+                    Counter,
+                    b.published,
+                ),
+                (
+                    "hvws_bridge_received_total",
+                    "Messages received from other processes.",
+                    Counter,
+                    b.received,
+                ),
+                (
+                    "hvws_bridge_dropped_total",
+                    "Messages not published: queue full or Redis away.",
+                    Counter,
+                    b.dropped,
+                ),
+                (
+                    "hvws_bridge_reconnects_total",
+                    "Reconnections to Redis after a loss.",
+                    Counter,
+                    b.reconnects,
+                ),
+            ] {
+                write_metric(out, name, help, kind);
+                let _ = writeln!(out, "{name} {value}");
+            }
         }
     }
 }
