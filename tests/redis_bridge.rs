@@ -10,28 +10,16 @@
 //! Each test uses a namespace of its own, so they cannot hear each other.
 //! Every wait has a deadline; no test asserts a timing.
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "util/redis.rs"]
+mod redis_util;
+
+use redis_util::{free_port, redis_url, OwnRedis};
 
 use hvws::{BridgeProbe, BridgeState, Channel, Opcode, ProbeEvent, RedisBridge};
 
 const DEADLINE: Duration = Duration::from_secs(10);
-
-/// The Redis to use, or `None` (after saying so) to skip.
-fn redis_url(test: &str) -> Option<String> {
-    match std::env::var("HVWS_REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("HVWS_REDIS_REQUIRED").as_deref() != Ok("1"),
-                "HVWS_REDIS_REQUIRED=1 but HVWS_REDIS_URL is not set"
-            );
-            eprintln!("{test}: skipped, HVWS_REDIS_URL is not set (bash tests/redis/run.sh sets it)");
-            None
-        }
-    }
-}
 
 /// A namespace no other test (or earlier run) uses.
 fn namespace(test: &str) -> String {
@@ -258,54 +246,6 @@ fn garbage_on_the_channel_is_counted_and_skipped() {
     b.wait_until("the good one arrived", |n| !n.messages.is_empty());
     assert_eq!(b.texts(), vec!["after the junk"]);
     assert_eq!(b.probe.stats().decode_errors, 4);
-}
-
-/// A redis-server of the test's own, killed by its handle when dropped.
-struct OwnRedis {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> OwnRedis {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server in PATH (tests/redis/run.sh installs it)");
-        let deadline = Instant::now() + DEADLINE;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        OwnRedis {
-            child: Some(child),
-            port,
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn is_down(s: &BridgeState) -> bool {

@@ -13,6 +13,10 @@ use std::time::Duration;
 use hvws::{BridgeState, Channel, Context, Hub, HvWebServer, RedisBridge, Server};
 use util::*;
 
+#[path = "util/redis.rs"]
+mod redis_util;
+use redis_util::redis_url;
+
 #[derive(Default)]
 struct Node {
     states: Vec<BridgeState>,
@@ -29,20 +33,6 @@ impl HvWebServer for Node {
     }
     fn on_bridge_state(&mut self, _: &mut Context<'_>, state: &BridgeState) {
         self.states.push(state.clone());
-    }
-}
-
-fn redis_url() -> Option<String> {
-    match std::env::var("HVWS_REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("HVWS_REDIS_REQUIRED").as_deref() != Ok("1"),
-                "HVWS_REDIS_REQUIRED=1 but HVWS_REDIS_URL is not set"
-            );
-            eprintln!("redis_hub: skipped, HVWS_REDIS_URL is not set (bash tests/redis/run.sh sets it)");
-            None
-        }
     }
 }
 
@@ -66,7 +56,7 @@ fn connected(server: &mut Server<Node>) {
 
 #[test]
 fn a_publish_reaches_the_other_process_once_and_its_own_subscribers_once() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = redis_url("redis_hub") else { return };
     let ns = format!("hub-{:08x}", rand::random::<u32>());
     let (hub_a, mut one) = node(&url, &ns);
     let (_hub_b, mut two) = node(&url, &ns);
