@@ -312,6 +312,13 @@ impl Context<'_> {
         self.core.stats()
     }
 
+    /// The [`Hub`](crate::Hub) this server joined, if any: to publish on
+    /// every server from a callback without the `except` and count of
+    /// [`Context::publish`], or for [`Hub::stats`](crate::Hub::stats).
+    pub fn hub(&self) -> Option<crate::Hub> {
+        self.core.hub.as_ref().map(crate::hub::HubLink::hub)
+    }
+
     /// Bytes queued for `channel` and not yet written to its socket.
     pub fn buffered_amount(&self, channel: Channel) -> usize {
         self.core.buffered_amount(channel)

@@ -195,6 +195,11 @@ impl ServerGroup {
         &self.hub
     }
 
+    /// Every server's figures added up, each as of its last tick.
+    pub fn stats(&self) -> crate::Stats {
+        self.hub.stats()
+    }
+
     /// How many threads the group runs.
     pub fn threads(&self) -> usize {
         self.threads.len()

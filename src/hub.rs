@@ -90,6 +90,17 @@ impl Hub {
         members.iter().flatten().cloned().collect()
     }
 
+    /// The figures of every joined server, added up ([`Stats::merge`](crate::Stats::merge)),
+    /// each as of its last tick: what [`Routes::metrics`](crate::Routes::metrics)
+    /// serves for a server that joined a hub, whichever server answers.
+    pub fn stats(&self) -> crate::Stats {
+        let mut all = crate::Stats::default();
+        for handle in self.handles() {
+            all.merge(&handle.stats());
+        }
+        all
+    }
+
     /// Publishes a text message to `topic` on every joined server (and
     /// through the bridge, if any), from any thread: each server delivers
     /// it on its next tick.

@@ -286,6 +286,51 @@ impl Stats {
             .map_or(0, |i| self.closes[i].1)
     }
 
+    /// Adds `other`'s figures to these: the figures of several servers
+    /// (a [`Hub`](crate::Hub)'s, see [`Hub::stats`](crate::Hub::stats))
+    /// as one. Counters and gauges add up (a topic with subscribers on two
+    /// servers counts on each), closes add up by code; the bridge's
+    /// figures, the hub's own, are taken once.
+    ///
+    /// ```
+    /// let mut all = hvws::Stats::default();
+    /// let one = hvws::Stats::default();
+    /// all.merge(&one);
+    /// assert_eq!(all, one);
+    /// ```
+    pub fn merge(&mut self, other: &Stats) {
+        self.connections += other.connections;
+        self.websockets += other.websockets;
+        self.connections_accepted += other.connections_accepted;
+        self.http_requests += other.http_requests;
+        self.handshakes_accepted += other.handshakes_accepted;
+        self.handshakes_refused += other.handshakes_refused;
+        self.messages_in += other.messages_in;
+        self.messages_out += other.messages_out;
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        self.bytes_read += other.bytes_read;
+        self.bytes_written += other.bytes_written;
+        self.bytes_buffered += other.bytes_buffered;
+        self.slow_consumer_closes += other.slow_consumer_closes;
+        self.slow_consumer_drops += other.slow_consumer_drops;
+        self.ticks += other.ticks;
+        self.writes += other.writes;
+        self.publishes += other.publishes;
+        self.topics += other.topics;
+        self.subscriptions += other.subscriptions;
+        for &(code, n) in &other.closes {
+            match self.closes.binary_search_by_key(&code, |&(c, _)| c) {
+                Ok(i) => self.closes[i].1 += n,
+                Err(i) => self.closes.insert(i, (code, n)),
+            }
+        }
+        #[cfg(feature = "redis")]
+        if self.bridge.is_none() {
+            self.bridge = other.bridge;
+        }
+    }
+
     /// How many WebSockets closed, whatever the code.
     ///
     /// ```

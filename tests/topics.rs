@@ -270,6 +270,8 @@ fn a_server_group_shares_one_port_and_its_topics() {
     let per_server: Vec<u64> = group.handles().iter().map(|h| h.stats().websockets).collect();
     assert_eq!(per_server.iter().sum::<u64>(), 16, "{per_server:?}");
     assert!(per_server.iter().all(|&n| n > 0), "{per_server:?}");
+    assert_eq!(group.stats().websockets, 16);
+    assert_eq!(group.stats().subscriptions, 16);
     clients[0].send(Message::text("say all one message")).unwrap();
     for c in &mut clients {
         assert_eq!(read_text(c), "all: one message");

@@ -94,7 +94,10 @@ impl<H> Routes<H> {
     /// Serves the server's figures ([`Stats`](crate::Stats)) at `path` in
     /// the Prometheus text format, version 0.0.4, for a Prometheus server
     /// to scrape: `GET path` answers `200` with `text/plain; version=0.0.4;
-    /// charset=utf-8` and every figure as an `hvws_...` metric. Like any
+    /// charset=utf-8` and every figure as an `hvws_...` metric. A server
+    /// that joined a [`Hub`](crate::Hub) (a [`ServerGroup`](crate::ServerGroup)'s
+    /// threads) answers with the whole hub's figures ([`Hub::stats`](crate::Hub::stats)),
+    /// since a scrape lands on whichever thread the kernel picks. Like any
     /// route, it goes through the middleware (put it behind an
     /// authentication check if the port is public).
     ///
@@ -105,7 +108,9 @@ impl<H> Routes<H> {
     /// ```
     pub fn metrics(&mut self, path: &str) -> &mut Self {
         self.get(path, |_, ctx, _| {
-            HttpResponse::bytes(crate::stats::PROMETHEUS_CONTENT_TYPE, ctx.stats().to_prometheus())
+            // A server of a group answers for the whole group.
+            let stats = ctx.hub().map_or_else(|| ctx.stats(), |hub| hub.stats());
+            HttpResponse::bytes(crate::stats::PROMETHEUS_CONTENT_TYPE, stats.to_prometheus())
         })
     }
 }
