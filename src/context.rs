@@ -165,6 +165,13 @@ impl Context<'_> {
     /// A channel is unsubscribed from everything when it closes, after its
     /// `on_ws_close`.
     ///
+    /// Topic names are exact strings, with no wildcards: uWebSockets had
+    /// MQTT's `+` and `#` and dropped them in v20 to make publishing
+    /// simpler, faster and strictly ordered, since matching every publish
+    /// against every pattern makes its cost grow with the patterns rather
+    /// than the receivers. A client that wants several topics subscribes to
+    /// each; a publish is one hash lookup and one pass over the receivers.
+    ///
     /// ```
     /// use hvws::{Channel, Context, HvWebServer};
     ///

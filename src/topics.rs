@@ -2,12 +2,8 @@
 //! no frames here; [`Core::publish`](crate::table::Core::publish) encodes
 //! a publish once and queues it for the subscribers this table lists.
 //!
-//! Topic names are exact strings: no wildcards. uWebSockets had MQTT-style
-//! wildcards and removed them (v20) because matching every publish against
-//! every pattern made publish cost grow with the patterns, not with the
-//! receivers; a game's rooms and a dashboard's feeds are named exactly, and
-//! a client that wants several subscribes to each. Publish here is one hash
-//! lookup and one pass over the receivers.
+//! Topic names are exact strings, no wildcards (why: `Context::subscribe`'s
+//! docs).
 //!
 //! Subscribing and unsubscribing are O(1) plus the channel's own topic
 //! count: a topic keeps its subscribers in a vector, each channel keeps its
