@@ -48,6 +48,29 @@
 # BASELINE_HTTP, a hvws-echo that takes --static-dir.
 #
 #   ONLY=http benches/compare.sh 5       # only the HTTP rows
+#
+# Workloads named topics-* measure hvws against itself, all on
+# benches/hvws-echo (port 9104), each as two variants run in the same
+# interleaved rounds (order swapped every round), with a table of their own:
+#   * topics-r1000-*: `wsload topics` publishing 32 B text to one topic with
+#     1,000 receivers and 1 sender (/pub?topic=t0, variant "publish"),
+#     against the same load on /broadcast (variant "broadcast"); same
+#     message, same 1,001 connections, same deliveries.
+#   * topics-t1000x10-*: 10,000 connections on 1,000 topics (10 each), each
+#     message published from a random connection to its topic ("publish"
+#     only).
+#   * rows ending in -sys run the same load with `wsload --syscalls`
+#     (perf stat on the server's syscall tracepoints; no CPU figure, the
+#     tracing slows syscalls): writes per delivery and per tick.
+#   * topics-echo-*: echo 32 B, 100 connections x 16 in flight, on
+#     `hvws-echo --threads 2` ("threads-2") against `--threads 1`
+#     ("threads-1"), both ServerGroups. Here the server may run on both
+#     CPUs (taskset -c 0,1) while wsload stays on CPU 1: on this 2-core
+#     machine the second server thread shares a core with the load
+#     generator.
+# Servers and baselines of the other rows do not take part.
+#
+#   ONLY=topics benches/compare.sh 5     # only the topics rows (~5 min)
 set -euo pipefail
 
 BASELINE="${BASELINE:-}"
@@ -154,6 +177,21 @@ WORKLOADS=(
   "http-static-1MiB-c4|http-static --conns 4 --file target/bench/static/1mib.bin"
 )
 
+# The topics rows: name | variant | server CPUs | hvws-echo arguments |
+# wsload arguments. Variants of one name run back to back, in this order
+# in odd rounds and reversed in even ones.
+TOPIC_RUNS=(
+  "topics-r1000-32B-w16|publish|0||topics --topics 1 --receivers 1000 --senders 1 --size 32 --text --window 16"
+  "topics-r1000-32B-w16|broadcast|0||topics --broadcast --topics 1 --receivers 1000 --senders 1 --size 32 --text --window 16"
+  "topics-r1000-32B-w16-sys|publish|0||topics --topics 1 --receivers 1000 --senders 1 --size 32 --text --window 16 --syscalls"
+  "topics-r1000-32B-w16-sys|broadcast|0||topics --broadcast --topics 1 --receivers 1000 --senders 1 --size 32 --text --window 16 --syscalls"
+  "topics-t1000x10-32B-w256|publish|0||topics --topics 1000 --receivers 10000 --senders 0 --size 32 --text --window 256"
+  "topics-t1000x10-32B-w256-sys|publish|0||topics --topics 1000 --receivers 10000 --senders 0 --size 32 --text --window 256 --syscalls"
+  "topics-echo-32B-c100-k16|threads-2|0,1|--threads 2|echo --conns 100 --inflight 16 --size 32"
+  "topics-echo-32B-c100-k16|threads-1|0,1|--threads 1|echo --conns 100 --inflight 16 --size 32"
+)
+TOPICS_PORT=9104
+
 SERVER_PID=""
 stop_server() {
   if [ -n "$SERVER_PID" ]; then
@@ -231,6 +269,32 @@ ORDERS3=(
   "tokio-tungstenite hvws-base hvws"
 )
 
+# One topics row: a fresh hvws-echo on CPUs $3 with arguments $4, wsload
+# on CPU 1 with arguments $5.
+run_topics() { # round name variant cpus server-args wsload-args
+  local round="$1" name="$2" variant="$3" cpus="$4" server_args="$5" load_args="$6"
+  # shellcheck disable=SC2086
+  taskset -c "$cpus" target/release/hvws-echo --port "$TOPICS_PORT" $server_args >/dev/null &
+  SERVER_PID=$!
+  sleep 0.05
+  if [ "$(cat "/proc/$SERVER_PID/comm" 2>/dev/null)" != hvws-echo ]; then
+    echo "PID $SERVER_PID is not hvws-echo" >&2
+    return 1
+  fi
+  local up=""
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$TOPICS_PORT") 2>/dev/null; then up=1; break; fi
+    sleep 0.05
+  done
+  if [ -z "$up" ]; then echo "hvws-echo did not start on port $TOPICS_PORT" >&2; return 1; fi
+  sleep 0.2
+  # shellcheck disable=SC2086
+  taskset -c 1 target/release/wsload $load_args --addr "127.0.0.1:$TOPICS_PORT" --pid "$SERVER_PID" \
+    --warmup "$WARMUP" --duration "$DURATION" \
+    --out "$OUT" --server "$variant" --round "$round" --workload "$name"
+  stop_server
+}
+
 START=$(date +%s)
 for round in $(seq "$ROUNDS"); do
   if [ -n "$BASELINE$BASELINE_TLS$BASELINE_HTTP" ]; then
@@ -248,6 +312,25 @@ for round in $(seq "$ROUNDS"); do
       fi
       # shellcheck disable=SC2086
       run_one "$server" "$round" "$name" $args
+    done
+  done
+  # The topics rows, variants of a name in turn (reversed in even rounds).
+  names=()
+  for r in "${TOPIC_RUNS[@]}"; do
+    name="${r%%|*}"
+    if [ -n "$ONLY" ] && [[ "$name" != *"$ONLY"* ]]; then continue; fi
+    [[ " ${names[*]-} " == *" $name "* ]] || names+=("$name")
+  done
+  for name in ${names[@]+"${names[@]}"}; do
+    runs=()
+    for r in "${TOPIC_RUNS[@]}"; do
+      if [ "${r%%|*}" = "$name" ]; then
+        if [ $((round % 2)) -eq 1 ]; then runs+=("$r"); else runs=("$r" ${runs[@]+"${runs[@]}"}); fi
+      fi
+    done
+    for r in "${runs[@]}"; do
+      IFS='|' read -r _ variant cpus server_args load_args <<< "$r"
+      run_topics "$round" "$name" "$variant" "$cpus" "$server_args" "$load_args"
     done
   done
 done
@@ -270,9 +353,9 @@ if [ -n "$BASELINE_HTTP" ]; then
   echo "## hvws-base over HTTP: $BASELINE_HTTP"
 fi
 echo "## load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-if grep -qv "	http-" "$OUT"; then
+if grep -v "	http-" "$OUT" | grep -qv "	topics-"; then
 echo
-target/release/wsload report "$OUT" --except http- --a hvws --b tokio-tungstenite \
+target/release/wsload report "$OUT" --except http- --except topics- --a hvws --b tokio-tungstenite \
   --target "echo-32B-text-c100-k16 cpu_ns_per_msg <= 0.65" \
   --target "echo-32B-text-c100-k16 msg_per_s >= 1.5" \
   --target "echo-64KiB-bin-c10-k4 mb_per_s >= 1.0" \
@@ -291,11 +374,22 @@ if grep -q "	http-" "$OUT"; then
     --target "http-hello-c50-d1 cpu_ns_per_req <= 0.7" \
     --target "http-static-1MiB-c4 mb_per_s >= 1.0"
 fi
+if grep -q "	topics-" "$OUT"; then
+  echo
+  echo "Topics (hvws-echo: /pub?topic= against /broadcast; -sys rows: syscalls counted by perf, no CPU):"
+  echo
+  target/release/wsload report "$OUT" --only topics- --except topics-echo --a publish --b broadcast \
+    --target "topics-r1000-32B-w16 cpu_ns_per_delivery <= 1.0"
+  echo
+  echo "Echo on hvws-echo --threads 2 against --threads 1 (server on CPUs 0-1, wsload on CPU 1):"
+  echo
+  target/release/wsload report "$OUT" --only topics-echo --a threads-2 --b threads-1
+fi
 if [ -n "$BASELINE$BASELINE_TLS$BASELINE_HTTP" ]; then
   echo
   echo "hvws (this tree) against hvws-base (BASELINE, BASELINE_TLS, BASELINE_HTTP):"
   echo
-  target/release/wsload report "$OUT" --a hvws --b hvws-base
+  target/release/wsload report "$OUT" --except topics- --a hvws --b hvws-base
 fi
 echo
 echo "results: $OUT"

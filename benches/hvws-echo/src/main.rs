@@ -10,6 +10,19 @@
 //! * `/echo`: every text and binary message is sent back unchanged.
 //! * `/broadcast`: every message is sent to every open `/broadcast`
 //!   connection, the sender included, encoded once.
+//! * `/pub?topic=NAME`: the connection subscribes to topic NAME (`all`
+//!   without the parameter), and every message it sends is published to
+//!   that topic as it came (text as text, binary as binary), the sender
+//!   included as on `/broadcast`, so the two deliver the same messages to
+//!   the same connections (`Context::publish`; `wsload topics`).
+//!
+//! `--threads N` runs N servers on the port, one per thread
+//! ([`hvws::ServerGroup`]: `SO_REUSEPORT`, one [`hvws::Hub`], each thread
+//! [`hvws::Server::run`]), for the echo scaling rows. `/echo` and `/pub`
+//! work as with one (topics span the threads through the hub);
+//! `/broadcast` reaches only the connections of the sender's thread. Plain
+//! ws only: not with `--tls-cert`. Without the flag the server is one
+//! `Server` ticked by `main`, as before.
 //!
 //! With `--tls-cert` and `--tls-key` the listener speaks https/wss only
 //! (rustls on ring, `hvws::ServerTls::from_pem_files`, its defaults).
@@ -27,26 +40,37 @@
 //! `GET /static/<file>` answers with the file below DIR
 //! ([`hvws::serve_dir`]: its body is read from disk as the socket drains).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hvws::{Channel, CloseInfo, Context, HttpResponse, HvWebServer, Opcode, Routes, Server, ServerConfig, ServerTls};
+use hvws::{
+    Channel, CloseInfo, Context, HttpResponse, HvWebServer, Opcode, Routes, Server, ServerConfig, ServerGroup,
+    ServerTls,
+};
 
 #[derive(Default)]
 struct EchoServer {
-    /// The open `/broadcast` channels; every other channel is on `/echo`.
+    /// The open `/broadcast` channels.
     broadcast: HashSet<Channel>,
+    /// The open `/pub` channels and the topic each publishes to (and
+    /// subscribes to). A channel in neither map is on `/echo`.
+    publish: HashMap<Channel, String>,
     /// `--static-dir`: what `/static/*` serves (no such route without it).
     static_dir: Option<PathBuf>,
 }
 
 impl EchoServer {
-    /// Broadcasts a message from a `/broadcast` channel; false for an
-    /// `/echo` channel.
+    /// Broadcasts a message from a `/broadcast` channel, or publishes one
+    /// from a `/pub` channel to its topic; false for an `/echo` channel.
     fn broadcast(&mut self, ctx: &mut Context<'_>, channel: Channel, opcode: Opcode, data: &[u8]) -> bool {
+        if let Some(topic) = self.publish.get(&channel) {
+            ctx.publish(topic, data, opcode, None)
+                .expect("text and binary are data opcodes");
+            return true;
+        }
         if !self.broadcast.contains(&channel) {
             return false;
         }
@@ -58,7 +82,7 @@ impl EchoServer {
 
 impl HvWebServer for EchoServer {
     fn on_init(&mut self, routes: &mut Routes<Self>) {
-        routes.websocket("/echo").websocket("/broadcast");
+        routes.websocket("/echo").websocket("/broadcast").websocket("/pub");
         routes.get("/hello", |_: &mut EchoServer, _, _| HttpResponse::text("Hello, world!"));
         if let Some(dir) = self.static_dir.clone() {
             routes.get("/static/*", move |_: &mut EchoServer, _, req| {
@@ -68,8 +92,17 @@ impl HvWebServer for EchoServer {
     }
 
     fn on_ws_open(&mut self, ctx: &mut Context<'_>, channel: Channel, _url: &str) {
-        if ctx.info(channel).is_some_and(|info| info.path() == "/broadcast") {
-            self.broadcast.insert(channel);
+        let Some(info) = ctx.info(channel) else { return };
+        match info.path() {
+            "/broadcast" => {
+                self.broadcast.insert(channel);
+            }
+            "/pub" => {
+                let topic = info.query_param("topic").unwrap_or_else(|| "all".into());
+                ctx.subscribe(channel, &topic);
+                self.publish.insert(channel, topic);
+            }
+            _ => {}
         }
     }
 
@@ -88,20 +121,23 @@ impl HvWebServer for EchoServer {
         }
     }
 
+    // hvws unsubscribes a closed channel from its topics itself.
     fn on_ws_close(&mut self, _ctx: &mut Context<'_>, channel: Channel, _close: &CloseInfo) {
         self.broadcast.remove(&channel);
+        self.publish.remove(&channel);
     }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let usage = "usage: hvws-echo [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem [--tls-tickets N]]\n                 [--deflate | --deflate-takeover] [--deflate-level N] [--static-dir DIR]";
+    let usage = "usage: hvws-echo [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem [--tls-tickets N]]\n                 [--deflate | --deflate-takeover] [--deflate-level N] [--static-dir DIR] [--threads N]";
     let mut port = 9001u16;
     let mut host = String::from("127.0.0.1");
     let (mut cert, mut key, mut tickets) = (None, None, None);
     let mut deflate: Option<hvws::DeflateConfig> = None;
     let mut level = None;
     let mut static_dir = None;
+    let mut threads: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -120,6 +156,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             "--deflate-level" => level = Some(args.next().ok_or("--deflate-level needs a number")?.parse()?),
             "--static-dir" => static_dir = Some(PathBuf::from(args.next().ok_or("--static-dir needs a directory")?)),
+            "--threads" => threads = Some(args.next().ok_or("--threads needs a number")?.parse()?),
             "-h" | "--help" => {
                 println!("{usage}");
                 return Ok(());
@@ -140,6 +177,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         deflate,
         ..Default::default()
     };
+    if let Some(n) = threads {
+        if cert.is_some() || key.is_some() {
+            return Err(format!("--threads serves plain ws only, not with --tls-cert/--tls-key; {usage}").into());
+        }
+        let group = ServerGroup::spawn(
+            addr,
+            n,
+            config,
+            move |_thread| EchoServer {
+                static_dir: static_dir.clone(),
+                ..Default::default()
+            },
+            |server, _thread| server.run(),
+        )?;
+        let local = group.local_addr();
+        println!("echo on ws://{local}/echo, broadcast on ws://{local}/broadcast, {n} threads");
+        group.join()?;
+        return Ok(());
+    }
     let handler = EchoServer {
         static_dir,
         ..Default::default()

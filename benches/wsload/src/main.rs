@@ -7,6 +7,7 @@
 //! ```text
 //! wsload echo      --addr 127.0.0.1:9001 --pid PID --conns 100 --inflight 16 --size 32 [--binary]
 //! wsload broadcast --addr 127.0.0.1:9001 --pid PID --receivers 1000 --senders 1 --size 32 --window 16
+//! wsload topics    --addr 127.0.0.1:9001 --pid PID --topics 1000 --receivers 10000 --senders 0 --size 32 --window 256 [--broadcast] [--syscalls]
 //! wsload idle      --addr 127.0.0.1:9001 --pid PID --conns 10000
 //! wsload echo      ... --conns 100 --inflight 16 --json [--offer | --deflate]
 //! wsload broadcast ... --receivers 1000 --senders 1 --window 16 --json [--offer | --deflate]
@@ -25,6 +26,14 @@
 //! server accepts it, and compresses what it sends (see `json.rs`);
 //! `--offer` makes the same offer but expects the server to decline it
 //! (compression off, measured with the same handshake).
+//!
+//! `topics` is broadcast over topics (see `topics.rs`): R receivers spread
+//! over T topics on `/pub?topic=tK` (hvws-echo), each message published to
+//! the sender's topic; `--broadcast` runs the same load on `/broadcast`.
+//!
+//! `--syscalls` counts the server's syscalls over the measuring window
+//! with `perf stat` (see `syscalls.rs`) instead of its CPU time: `topics`
+//! then reports writes per delivery and per tick.
 //!
 //! `http-hello` and `http-static` are HTTP/1.1 workloads (see `http.rs`):
 //! `GET /hello` pipelined D deep on C keep-alive connections, and
@@ -57,6 +66,8 @@ mod procfs;
 mod report;
 mod snapshot;
 mod sock;
+mod syscalls;
+mod topics;
 mod ws;
 
 use std::fs::OpenOptions;
@@ -79,6 +90,9 @@ pub struct Common {
     pub duration: Duration,
     /// TLS (`--tls CA.pem`: wss, trusting that CA) or plain TCP.
     pub tls: sock::Tls,
+    /// `--syscalls`: count the server's syscalls in the window (with
+    /// `perf`), and report no CPU time.
+    pub syscalls: bool,
 }
 
 /// Named results of one run, in the order they were pushed.
@@ -102,6 +116,9 @@ pub struct Window {
     pid: Option<u32>,
     mark: Option<(Instant, CpuMark)>,
     result: Option<(f64, Option<f64>)>,
+    /// With `--syscalls`: counting (`Err`) or counted (`Ok`).
+    syscalls: Option<Result<syscalls::Counts, syscalls::Counter>>,
+    count_syscalls: bool,
 }
 
 impl Window {
@@ -115,6 +132,8 @@ impl Window {
             pid: c.pid,
             mark: None,
             result: None,
+            syscalls: None,
+            count_syscalls: c.syscalls && c.pid.is_some(),
         }
     }
 
@@ -131,16 +150,31 @@ impl Window {
         }
         let now = Instant::now();
         if self.mark.is_none() && now >= self.warmup_end {
+            if let (true, Some(pid)) = (self.count_syscalls, self.pid) {
+                self.syscalls = Some(Err(syscalls::Counter::start(pid, self.end - now)?));
+            }
             self.mark = Some((Instant::now(), CpuMark::now(self.pid)?));
         }
         if let Some((t0, cpu)) = self.mark {
             if now >= self.end {
                 let cpu = cpu.since(self.pid)?;
                 self.result = Some((t0.elapsed().as_secs_f64(), cpu));
+                if let Some(Err(counter)) = self.syscalls.take() {
+                    self.syscalls = Some(Ok(counter.finish()?));
+                }
                 return Ok(true);
             }
         }
         Ok(false)
+    }
+
+    /// The server's syscalls in the window (with `--syscalls`, after it
+    /// closed).
+    pub fn syscalls(&self) -> Option<syscalls::Counts> {
+        match self.syscalls {
+            Some(Ok(c)) => Some(c),
+            _ => None,
+        }
     }
 
     /// Whether the measuring window is open.
@@ -153,8 +187,12 @@ impl Window {
         self.result.map_or(0.0, |r| r.0)
     }
 
-    /// Server CPU seconds in the measuring window (with a PID).
+    /// Server CPU seconds in the measuring window (with a PID; none with
+    /// `--syscalls`, whose tracing slows every syscall).
     pub fn cpu(&self) -> Option<f64> {
+        if self.count_syscalls {
+            return None;
+        }
         self.result.and_then(|r| r.1)
     }
 }
@@ -224,7 +262,7 @@ fn run() -> Result<(), String> {
         let side_b = a.take("--b").unwrap_or_else(|| "tokio-tungstenite".into());
         let targets = a.take_all("--target");
         let only = a.take("--only");
-        let except = a.take("--except");
+        let except = a.take_all("--except");
         let file = a.0.pop().ok_or("report needs a results file")?;
         a.done()?;
         let text = std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?;
@@ -233,8 +271,7 @@ fn run() -> Result<(), String> {
             .lines()
             .filter(|l| {
                 let w = l.split('\t').nth(2).unwrap_or_default();
-                only.as_ref().is_none_or(|o| w.contains(o.as_str()))
-                    && except.as_ref().is_none_or(|x| !w.contains(x.as_str()))
+                only.as_ref().is_none_or(|o| w.contains(o.as_str())) && except.iter().all(|x| !w.contains(x.as_str()))
             })
             .map(|l| format!("{l}\n"))
             .collect();
@@ -278,6 +315,7 @@ fn run() -> Result<(), String> {
             .take("--tls")
             .map(|ca| certs::client_config(std::path::Path::new(&ca)))
             .transpose()?,
+        syscalls: a.flag("--syscalls"),
     };
     let out = a.take("--out");
     let server = a.take("--server").unwrap_or_else(|| "server".into());
@@ -320,6 +358,20 @@ fn run() -> Result<(), String> {
             } else {
                 broadcast::run(&common, &o)?
             }
+        }
+        "topics" => {
+            let o = topics::Topics {
+                topics: a.num("--topics", 1)?,
+                receivers: a.num("--receivers", 1000)?,
+                senders: a.num("--senders", 1)?,
+                size: a.num("--size", 32)?,
+                window: a.num("--window", 16)?,
+                text: a.flag("--text"),
+                broadcast: a.flag("--broadcast"),
+                seed: a.num("--seed", 1)?,
+            };
+            a.done()?;
+            topics::run(&common, &o)?
         }
         "idle" => {
             let o = idle::Idle {
@@ -400,16 +452,18 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
-const USAGE: &str = "usage: wsload echo|broadcast|idle|churn|http-hello|http-static [--addr A] [--pid P] [--warmup S] [--duration S]
-         [--tls CA.pem] [--out FILE --server NAME --round N --workload NAME]
+const USAGE: &str = "usage: wsload echo|broadcast|topics|idle|churn|http-hello|http-static [--addr A] [--pid P] [--warmup S] [--duration S]
+         [--tls CA.pem] [--syscalls] [--out FILE --server NAME --round N --workload NAME]
   echo:      --conns C --inflight K (--size S [--binary] | --json [--offer | --deflate])
   broadcast: --receivers C --senders N --window W (--size S [--text] | --json [--offer | --deflate])
+  topics:    --topics T --receivers R --senders N --window W --size S [--text] [--broadcast] [--seed X]
+             (N = 0: every receiver sends; --broadcast: /broadcast instead of /pub?topic=, T = 1)
   idle:      --conns C [--offer | --deflate] [--active]
   churn:     --lanes L
   http-hello:  --conns C --depth D [--path P --body TEXT] [--browser-headers]   (GET /hello, D pipelined)
   http-static: --conns C --file FILE [--depth D] [--browser-headers]           (GET /static/<name of FILE>)
        wsload certs --dir DIR
-       wsload report FILE [--a NAME] [--b NAME] [--only TEXT] [--except TEXT] [--target \"WORKLOAD METRIC <=|>= RATIO\"]...
+       wsload report FILE [--a NAME] [--b NAME] [--only TEXT] [--except TEXT]... [--target \"WORKLOAD METRIC <=|>= RATIO\"]...
        wsload matrix FILE --servers A,B,... [--ratio \"WORKLOAD METRIC A / B [<=|>= R]\"]...";
 
 fn main() {

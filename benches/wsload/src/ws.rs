@@ -109,7 +109,23 @@ pub fn open_many_ext(
     first_token: usize,
     parallel: usize,
 ) -> Result<Vec<(Sock, Option<String>)>, String> {
-    let request = upgrade_request(path, offer);
+    open_many_paths(poll, addr, tls, &|_| path.to_string(), offer, n, first_token, parallel)
+}
+
+/// [`open_many_ext`] with a path per connection: connection `i` (token
+/// `first_token + i`) asks for `path_of(i)`.
+#[allow(clippy::too_many_arguments)]
+pub fn open_many_paths(
+    poll: &mut Poll,
+    addr: SocketAddr,
+    tls: &Tls,
+    path_of: &dyn Fn(usize) -> String,
+    offer: Option<&str>,
+    n: usize,
+    first_token: usize,
+    parallel: usize,
+) -> Result<Vec<(Sock, Option<String>)>, String> {
+    let path = path_of(0);
     let mut answers: Vec<Option<String>> = vec![None; n];
     let mut socks: Vec<Sock> = Vec::with_capacity(n);
     let mut states: Vec<Opening> = Vec::with_capacity(n);
@@ -145,6 +161,7 @@ pub fn open_many_ext(
                     continue;
                 }
                 sock.set_nodelay();
+                let request = upgrade_request(&path_of(i), offer);
                 if sock.write_some(&request).map_err(|e| format!("write: {e}"))? != request.len() {
                     return Err("upgrade request did not fit the socket".into());
                 }
