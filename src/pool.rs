@@ -15,7 +15,14 @@ pub(crate) struct BufPool {
     bytes: usize,
 }
 
-const POOL_MAX_BUFFERS: usize = 256;
+/// A bound on the count as well as the bytes, so the list itself stays
+/// small. It is high because a broadcast or publish writes to every
+/// receiver in one tick: with 256 (the bound before), 745 of 1,001
+/// receivers got a fresh buffer each tick, grown by doubling (a `malloc`
+/// and four `realloc`s for 16 frames) and freed after the flush, half of
+/// the server's user-space instructions per delivery (benches/README.md,
+/// "Topics"). The bytes bound is what limits the memory held.
+const POOL_MAX_BUFFERS: usize = 16 << 10;
 /// Larger buffers (a rare huge message) go back to the allocator.
 const POOL_MAX_CAPACITY: usize = 1 << 20;
 /// The most the pool keeps: what 256 buffers of 64 KiB come to.
