@@ -102,8 +102,9 @@ impl HvWebServer for ChatServer {
         let info = ctx.info(channel);
         let extensions = info.and_then(|info| info.extensions()).unwrap_or("none");
         let peer = info.map(|info| info.peer_addr().to_string()).unwrap_or_default();
+        // Tests read this line: the extensions stay at its end.
         log::info!(
-            "{channel} opened {url} as {nickname}, extensions: {extensions}, thread {}, from {peer}",
+            "{channel} opened {url} as {nickname}, thread {}, from {peer}, extensions: {extensions}",
             self.thread
         );
         ctx.send_text(channel, &format!("welcome {nickname}"));
