@@ -18,6 +18,8 @@ tests/rooms/run.sh).
 6. chat_server --port 0 --threads 4: clients until two are on different
    threads; distinct names, the join, each one's line and the leave cross
    threads; GET /clients counts every thread's clients; SIGTERM.
+7. echo_server --port 0 --threads 4: /echo echoes; 12 /broadcast clients
+   each say a line, and each hears every line once.
 
 Standard library only: the WebSocket client below is just enough for
 text frames, pings and closes. Prints one line per check and
@@ -402,6 +404,33 @@ def chat(examples, procs):
         c.sock.close()
 
 
+def echo(examples, procs):
+    server = Proc("echo_server", [str(examples / "echo_server"), "--port", "0", "--threads", "4"])
+    procs.append(server)
+    m = server.wait_line(r"^echo on ws://127\.0\.0\.1:(\d+)/echo, broadcast on ws://127\.0\.0\.1:\d+/broadcast, 4 threads$")
+    port = int(m.group(1))
+    e = WS(port, "/echo")
+    e.send("echo me")
+    check(e.recv() == "echo me", f"echo_server --threads 4 (port {port}) echoes on /echo")
+    # 12 connections: the kernel puts them on several of the 4 threads
+    # (all on one: a chance of 4 in 4^12).
+    clients = [WS(port, "/broadcast") for _ in range(12)]
+    # Each says one line once all are connected; each hears every line once.
+    for i, c in enumerate(clients):
+        c.send(f"line {i}")
+    want = sorted(f"line {i}" for i in range(len(clients)))
+    for c in clients:
+        heard = sorted(c.recv() for _ in range(len(want)))
+        if heard != want:
+            raise Failure(f"{c.addr} heard {heard}")
+    e.send("fence")
+    check(e.recv() == "fence", "each of 12 /broadcast clients of echo_server --threads 4 heard each line once; /echo got none")
+    server.signal(signal.SIGTERM)
+    server.wait_exit()
+    for c in clients + [e]:
+        c.sock.close()
+
+
 def main():
     examples = Path(sys.argv[1] if len(sys.argv) > 1 else "target/debug/examples")
     procs = []
@@ -409,6 +438,7 @@ def main():
         flags(examples)
         rooms(examples, procs)
         chat(examples, procs)
+        echo(examples, procs)
     except (Failure, OSError, ValueError) as e:
         print(f"FAIL {e}")
         for p in procs:
