@@ -39,31 +39,50 @@
 //! On open the new client gets `welcome user_K` and everyone else
 //! `user_K joined`; a message M gets `echo: M` back and `user_K: M` to the
 //! others; a close tells the rest `user_K left`.
+//!
+//! `--threads N` (default 1) serves the chat from N threads on the one port
+//! ([`hvws::ServerGroup`]: the kernel spreads connections over them). Every
+//! chat client subscribes to the `chat` topic and the server publishes
+//! there, so the group's hub carries each line to the clients of every
+//! thread; names come from one counter shared by the threads, so they stay
+//! unique, and `GET /clients` counts the clients of every thread. With 1
+//! (the default) the server runs on the main thread as it always did, and
+//! is the only way to serve https/wss (a group binds plain listeners only):
+//!
+//! ```text
+//! cargo run --release --example chat_server -- --port 8080 --threads 4
+//! ```
 
 use std::collections::HashMap;
 use std::error::Error;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use hvws::{Channel, CloseInfo, Context, HttpResponse, HvWebServer, Routes, Server, ServerConfig};
+use hvws::{Channel, CloseInfo, Context, HttpResponse, HvWebServer, Routes, Server, ServerConfig, ServerGroup};
 
 /// The browser client served at `GET /`: one self-contained HTML file.
 const CHAT_PAGE: &str = include_str!("assets/chat.html");
 
+/// The topic every chat client subscribes to: a publish there reaches the
+/// clients of every thread.
+const CHAT: &str = "chat";
+
+/// What the threads share: the last nickname number given, and how many
+/// clients are connected over all of them.
+#[derive(Default, Clone)]
+struct Shared {
+    next_id: Arc<AtomicU32>,
+    clients: Arc<AtomicUsize>,
+}
+
+/// One thread's chat: its own clients' nicknames.
 #[derive(Default)]
 struct ChatServer {
     clients: HashMap<Channel, String>,
-    next_id: u32,
-}
-
-impl ChatServer {
-    fn broadcast(&self, ctx: &mut Context<'_>, msg: &str, exclude: Option<Channel>) {
-        ctx.broadcast_to(
-            self.clients.keys().copied().filter(|c| Some(*c) != exclude),
-            msg.as_bytes(),
-            hvws::Opcode::Text,
-        )
-        .expect("text is a data opcode");
-    }
+    shared: Shared,
+    thread: usize,
 }
 
 impl HvWebServer for ChatServer {
@@ -72,31 +91,48 @@ impl HvWebServer for ChatServer {
             .get("/", |_, _, _| HttpResponse::html(CHAT_PAGE))
             .get("/ping", |_, _, _| HttpResponse::text("pong"))
             .get("/clients", |chat: &mut ChatServer, _, _| {
-                HttpResponse::text(chat.clients.len().to_string())
+                HttpResponse::text(chat.shared.clients.load(Ordering::SeqCst).to_string())
             })
             .websocket("/chat");
     }
 
     fn on_ws_open(&mut self, ctx: &mut Context<'_>, channel: Channel, url: &str) {
-        self.next_id += 1;
-        let nickname = format!("user_{}", self.next_id);
-        let extensions = ctx.info(channel).and_then(|info| info.extensions()).unwrap_or("none");
-        log::info!("{channel} opened {url} as {nickname}, extensions: {extensions}");
+        let id = self.shared.next_id.fetch_add(1, Ordering::SeqCst) + 1;
+        let nickname = format!("user_{id}");
+        let info = ctx.info(channel);
+        let extensions = info.and_then(|info| info.extensions()).unwrap_or("none");
+        let peer = info.map(|info| info.peer_addr().to_string()).unwrap_or_default();
+        // Tests read this line: the extensions stay at its end.
+        log::info!(
+            "{channel} opened {url} as {nickname}, thread {}, from {peer}, extensions: {extensions}",
+            self.thread
+        );
         ctx.send_text(channel, &format!("welcome {nickname}"));
-        self.broadcast(ctx, &format!("{nickname} joined"), Some(channel));
+        // Published before the newcomer subscribes: everyone else hears it.
+        ctx.publish_text(CHAT, &format!("{nickname} joined"), None);
+        ctx.subscribe(channel, CHAT);
+        self.shared.clients.fetch_add(1, Ordering::SeqCst);
         self.clients.insert(channel, nickname);
     }
 
     fn on_ws_message(&mut self, ctx: &mut Context<'_>, channel: Channel, msg: &str) {
         let nickname = self.clients.get(&channel).cloned().unwrap_or_else(|| "unknown".into());
         ctx.send_text(channel, &format!("echo: {msg}"));
-        self.broadcast(ctx, &format!("{nickname}: {msg}"), Some(channel));
+        ctx.publish_text(CHAT, &format!("{nickname}: {msg}"), Some(channel));
     }
 
     fn on_ws_close(&mut self, ctx: &mut Context<'_>, channel: Channel, close: &CloseInfo) {
-        let nickname = self.clients.remove(&channel).unwrap_or_else(|| "unknown".into());
+        let nickname = match self.clients.remove(&channel) {
+            Some(nickname) => {
+                self.shared.clients.fetch_sub(1, Ordering::SeqCst);
+                nickname
+            }
+            None => "unknown".into(),
+        };
         log::info!("{channel} ({nickname}) closed: {} {:?}", close.code, close.reason);
-        self.broadcast(ctx, &format!("{nickname} left"), None);
+        // The closing channel is still subscribed (closing unsubscribes
+        // after this callback), but nothing more reaches it.
+        ctx.publish_text(CHAT, &format!("{nickname} left"), Some(channel));
     }
 }
 
@@ -132,19 +168,27 @@ fn enable_deflate(_: &mut ServerConfig) -> Result<(), Box<dyn Error>> {
 
 fn main() -> Result<(), Box<dyn Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let usage = "usage: chat_server [--port N] [--tls-cert CERT.pem --tls-key KEY.pem] [--deflate]";
+    let usage = "usage: chat_server [--port N] [--threads N] [--tls-cert CERT.pem --tls-key KEY.pem] [--deflate]";
     let mut config = ServerConfig::default();
     let mut port = 8080u16;
+    let mut threads = 1usize;
     let (mut cert, mut key) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
+            "--threads" => threads = args.next().ok_or("--threads needs a value")?.parse()?,
             "--tls-cert" => cert = Some(args.next().ok_or("--tls-cert needs a file")?),
             "--tls-key" => key = Some(args.next().ok_or("--tls-key needs a file")?),
             "--deflate" => enable_deflate(&mut config)?,
             other => return Err(format!("unknown argument {other:?}; {usage}").into()),
         }
+    }
+    match (threads, cert.is_some() || key.is_some()) {
+        (0, _) => return Err(format!("--threads wants at least 1; {usage}").into()),
+        (1, _) => {}
+        (_, false) => return serve_threads(port, threads, config),
+        (_, true) => return Err("--threads N > 1 serves plain ws/http only: a server group binds no TLS".into()),
     }
     let mut server = Server::with_config(ChatServer::default(), config);
     match (cert, key) {
@@ -167,5 +211,28 @@ fn main() -> Result<(), Box<dyn Error>> {
     while server.is_running() {
         server.tick_timeout(Duration::from_millis(100))?;
     }
+    Ok(())
+}
+
+/// The chat on `threads` servers sharing `port` (every interface, as
+/// `Server::init`), one nickname counter and one client count.
+fn serve_threads(port: u16, threads: usize, config: ServerConfig) -> Result<(), Box<dyn Error>> {
+    let shared = Shared::default();
+    let group = ServerGroup::spawn(
+        SocketAddr::from(([0, 0, 0, 0], port)),
+        threads,
+        config,
+        move |thread| ChatServer {
+            shared: shared.clone(),
+            thread,
+            ..ChatServer::default()
+        },
+        |server, _thread| server.run(),
+    )?;
+    log::info!(
+        "chat on ws://127.0.0.1:{}/chat, {threads} threads",
+        group.local_addr().port()
+    );
+    group.join()?;
     Ok(())
 }

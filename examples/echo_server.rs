@@ -6,10 +6,13 @@
 //!
 //! * `/echo`: every text and binary message is sent back unchanged.
 //! * `/broadcast`: every message is sent to every open `/broadcast`
-//!   connection, the sender included, encoded once.
+//!   connection, the sender included, encoded once (they subscribe to the
+//!   `broadcast` topic, so with `--threads` it reaches every thread's).
 //!
 //! Both paths also accept a query string (`/echo?case=1`). Flags: `--port N`
-//! (default 9001), `--host H` (default 127.0.0.1). Logs at `warn` unless
+//! (default 9001), `--host H` (default 127.0.0.1), `--threads N` (default
+//! 1: one server on the main thread; more: a [`hvws::ServerGroup`] of N
+//! servers on the one port, plain ws only). Logs at `warn` unless
 //! `RUST_LOG` says otherwise.
 //!
 //! Over wss, in a build with the `tls` feature, with a certificate and its
@@ -36,27 +39,26 @@
 //! compressor and a decompressor kept per connection, the best ratio
 //! (`tests/interop/` runs its peers against both).
 
-use std::collections::HashSet;
 use std::error::Error;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use hvws::{Channel, CloseInfo, Context, HvWebServer, Opcode, Routes, Server, ServerConfig};
+use hvws::{Channel, CloseInfo, Context, HvWebServer, Opcode, Routes, Server, ServerConfig, ServerGroup};
 
-#[derive(Default)]
-struct EchoServer {
-    /// The open `/broadcast` channels; every other channel is on `/echo`.
-    broadcast: HashSet<Channel>,
-}
+/// The topic the `/broadcast` channels subscribe to; every other channel
+/// is on `/echo`.
+const BROADCAST: &str = "broadcast";
+
+struct EchoServer;
 
 impl EchoServer {
-    /// Sends a `/broadcast` message to every `/broadcast` channel; false
-    /// for a channel on `/echo`.
+    /// Sends a `/broadcast` message to every `/broadcast` channel (of every
+    /// thread); false for a channel on `/echo`.
     fn broadcast(&self, ctx: &mut Context<'_>, channel: Channel, opcode: Opcode, data: &[u8]) -> bool {
-        if !self.broadcast.contains(&channel) {
+        if !ctx.is_subscribed(channel, BROADCAST) {
             return false;
         }
-        ctx.broadcast_to(self.broadcast.iter().copied(), data, opcode)
+        ctx.publish(BROADCAST, data, opcode, None)
             .expect("text and binary are data opcodes");
         true
     }
@@ -71,7 +73,7 @@ impl HvWebServer for EchoServer {
     fn on_ws_open(&mut self, ctx: &mut Context<'_>, channel: Channel, url: &str) {
         log::info!("{channel} opened {url}");
         if ctx.info(channel).is_some_and(|info| info.path() == "/broadcast") {
-            self.broadcast.insert(channel);
+            ctx.subscribe(channel, BROADCAST);
         }
     }
 
@@ -92,7 +94,6 @@ impl HvWebServer for EchoServer {
 
     fn on_ws_close(&mut self, _ctx: &mut Context<'_>, channel: Channel, close: &CloseInfo) {
         log::info!("{channel} closed: {} {:?}", close.code, close.reason);
-        self.broadcast.remove(&channel);
     }
 }
 
@@ -137,17 +138,19 @@ fn enable_deflate(_: &mut ServerConfig, _: bool) -> Result<(), Box<dyn Error>> {
 
 fn main() -> Result<(), Box<dyn Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let usage = "usage: echo_server [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem] [--deflate | --deflate-takeover]";
+    let usage = "usage: echo_server [--port N] [--host H] [--threads N] [--tls-cert CERT.pem --tls-key KEY.pem] [--deflate | --deflate-takeover]";
     // None, or Some(whether to keep context between messages).
     let mut deflate = None;
     let mut port = 9001u16;
     let mut host = String::from("127.0.0.1");
+    let mut threads = 1usize;
     let (mut cert, mut key) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
             "--host" => host = args.next().ok_or("--host needs a value")?,
+            "--threads" => threads = args.next().ok_or("--threads needs a value")?.parse()?,
             "--tls-cert" => cert = Some(args.next().ok_or("--tls-cert needs a file")?),
             "--tls-key" => key = Some(args.next().ok_or("--tls-key needs a file")?),
             "--deflate" => deflate = Some(false),
@@ -174,7 +177,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     if let Some(takeover) = deflate {
         enable_deflate(&mut config, takeover)?;
     }
-    let mut server = Server::with_config(EchoServer::default(), config);
+    match (threads, cert.is_some() || key.is_some()) {
+        (0, _) => return Err(format!("--threads wants at least 1; {usage}").into()),
+        (1, _) => {}
+        (_, false) => return serve_threads(addr, threads, config),
+        (_, true) => return Err("--threads N > 1 serves plain ws only: a server group binds no TLS".into()),
+    }
+    let mut server = Server::with_config(EchoServer, config);
     let (scheme, local) = match (cert, key) {
         (None, None) => {
             server.init_addr(addr)?;
@@ -188,5 +197,15 @@ fn main() -> Result<(), Box<dyn Error>> {
     while server.is_running() {
         server.tick_timeout(Duration::from_millis(100))?;
     }
+    Ok(())
+}
+
+/// `threads` servers on `addr`, one per thread (a [`ServerGroup`]), until
+/// the process is stopped.
+fn serve_threads(addr: SocketAddr, threads: usize, config: ServerConfig) -> Result<(), Box<dyn Error>> {
+    let group = ServerGroup::spawn(addr, threads, config, |_| EchoServer, |server, _| server.run())?;
+    let local = group.local_addr();
+    println!("echo on ws://{local}/echo, broadcast on ws://{local}/broadcast, {threads} threads");
+    group.join()?;
     Ok(())
 }

@@ -9,6 +9,13 @@
 //! copied once into a shared buffer per publish; each server then frames
 //! it once for all of its subscribers.
 //!
+//! Order: one server's publishes reach every other server in the order
+//! they were made (one FIFO queue per server), and so one connection's
+//! messages do too. Between servers there is no order: a line published
+//! on one thread just before a client subscribes on another may still
+//! reach that client, since the other server handles its own new
+//! connections before the batches queued for it in the same tick.
+//!
 //! A server does not track which topics the others have subscribers for:
 //! with one server per core there are few, and a publish nobody on a
 //! server wants costs it one hash lookup.

@@ -85,6 +85,11 @@ impl Topics {
         let Some(i) = member.iter().position(|&(t, _)| t == id) else {
             return false;
         };
+        // The slot's current channel only: a stale id (a closed channel
+        // whose slot a newer one uses) must not unsubscribe the newer one.
+        if self.topics[id as usize].subs[member[i].1 as usize] != ch {
+            return false;
+        }
         let (_, pos) = member.swap_remove(i);
         if member.is_empty() {
             self.members.remove(&ch.index);
@@ -231,5 +236,10 @@ mod tests {
         assert!(!t.is_subscribed(newer, "room"));
         assert_eq!(t.topics_of(newer).count(), 0);
         assert_eq!(t.topics_of(ch(7)).collect::<Vec<_>>(), ["room"]);
+        // Nor can a stale id unsubscribe the slot's newer channel.
+        let mut t = Topics::default();
+        t.subscribe(newer, "room");
+        assert!(!t.unsubscribe(ch(7), "room"));
+        assert!(t.is_subscribed(newer, "room"));
     }
 }

@@ -130,8 +130,8 @@ impl Peer {
     }
 }
 
-/// Says `probe N` from `from` until `to` hears one: the two processes'
-/// bridges are both connected and subscribed. Returns the texts `to` got.
+/// Says `probe N` from `from` until `to` hears one: `from`'s process
+/// publishes to Redis and `to`'s is subscribed.
 fn linked(from: &mut Peer, to: &mut Peer) {
     let deadline = Instant::now() + DEADLINE;
     for n in 0.. {
@@ -150,17 +150,33 @@ fn linked(from: &mut Peer, to: &mut Peer) {
 }
 
 /// Every peer hears `count` messages from each sender exactly once, in each
-/// sender's order, then the end marker.
+/// sender's order. Each sender ends with a marker of its own: messages of
+/// different senders (different connections, maybe different threads and
+/// processes) have no order between them, one sender's do.
 fn exactly_once(peers: &mut [Peer], senders: &[usize], round: &str, count: usize) {
     for i in 0..count {
         for &s in senders {
             peers[s].say(&format!("say r {round}-{s}-{i}"));
         }
     }
-    let last = *senders.last().unwrap();
-    peers[last].say(&format!("say r {round}-end"));
+    for &s in senders {
+        peers[s].say(&format!("say r {round}-{s}-end"));
+    }
     for (p, peer) in peers.iter_mut().enumerate() {
-        let got = peer.until(&format!("r: {round}-end"));
+        let deadline = Instant::now() + DEADLINE;
+        let mut got = Vec::new();
+        let mut ends = 0;
+        while ends < senders.len() {
+            assert!(
+                Instant::now() < deadline,
+                "peer {p}: {ends} of the end markers; got {got:?}"
+            );
+            match peer.next() {
+                Some(t) if t.starts_with(&format!("r: {round}-")) && t.ends_with("-end") => ends += 1,
+                Some(t) => got.push(t),
+                None => {}
+            }
+        }
         for &s in senders {
             let from_s: Vec<&String> = got
                 .iter()
@@ -196,6 +212,7 @@ fn two_room_servers_on_one_redis_with_a_restart() {
     }
     let (left, right) = peers.split_at_mut(1);
     linked(&mut left[0], &mut right[0]);
+    linked(&mut right[0], &mut left[0]);
     exactly_once(&mut peers, &[0, 1, 4], "before", 20);
 
     // Redis goes away: each process's own room still works.
@@ -206,10 +223,13 @@ fn two_room_servers_on_one_redis_with_a_restart() {
         peers[p].until("r: local");
     }
 
-    // Back on the same port: the bridges reconnect and resubscribe.
+    // Back on the same port: the bridges reconnect and resubscribe, each
+    // process's publisher and subscriber on its own (what either published
+    // before it noticed was dropped: at most once), so both directions.
     let redis = OwnRedis::start(redis.port);
     let (left, right) = peers.split_at_mut(1);
     linked(&mut left[0], &mut right[0]);
+    linked(&mut right[0], &mut left[0]);
     exactly_once(&mut peers, &[1, 2, 5], "after", 20);
 
     drop(peers);

@@ -7,7 +7,8 @@
 # the names their issue gave) starts its server on 127.0.0.1:0, drives
 # clients against it, checks that what its chapter (tutorials/NN-*.md)
 # teaches actually happened, and exits 0 only then; so does
-# examples/tutorial_server.rs, the server HV-01 and HV-02 call. Every run has
+# examples/tutorial_server.rs, the server HV-01 and HV-02 call, and
+# examples/room_server.rs, chapter 14's (rooms on two threads). Every run has
 # a time limit. Then HV-01 and HV-02 run their transcripts once more, with
 # --url, against a tutorial_server started on its own, as the chapters
 # show. Then tests/check_tutorial_snippets.py checks that the chapters'
@@ -41,7 +42,8 @@ done
 
 passed=0
 failed=0
-for src in examples/tutorial[0-9][0-9]_*.rs examples/tutorial_server.rs examples/hv[0-9][0-9]_*.rs; do
+for src in examples/tutorial[0-9][0-9]_*.rs examples/tutorial_server.rs examples/hv[0-9][0-9]_*.rs \
+  examples/room_server.rs; do
   name="$(basename "$src" .rs)"
   if [ ! -x "target/$PROFILE/examples/$name" ]; then
     failed=$((failed + 1))

@@ -6,7 +6,8 @@
 #      root);
 #   2. starts one on a free loopback port, without persistence, in the
 #      background, and stops it by its PID on exit;
-#   3. runs tests/redis_bridge.rs against it with HVWS_REDIS_URL set and
+#   3. builds room_server and runs tests/redis_bridge.rs, redis_hub.rs and
+#      redis_rooms.rs (two room_server processes) against it with HVWS_REDIS_URL set and
 #      HVWS_REDIS_REQUIRED=1 (a test that finds no URL fails instead of
 #      skipping), one test at a time (the restart test starts and kills a
 #      redis-server of its own, on another free port);
@@ -49,15 +50,19 @@ for _ in $(seq 100); do
 done
 echo "redis-server (pid $REDIS_PID) on 127.0.0.1:$PORT"
 
+# room_server for tests/redis_rooms.rs (two processes on one Redis).
+cargo build --features redis --example room_server
+HVWS_ROOM_SERVER="$ROOT/target/debug/examples/room_server" \
 HVWS_REDIS_URL="redis://127.0.0.1:$PORT" HVWS_REDIS_REQUIRED=1 \
-  cargo test --features redis --test redis_bridge --test redis_hub -- --test-threads=1 2>&1 | tee "$OUT"
+  cargo test --features redis --test redis_bridge --test redis_hub --test redis_rooms -- --test-threads=1 2>&1 | tee "$OUT"
 
-# One "test result" line per test binary (redis_bridge, redis_hub); each
+# One "test result" line per test binary (redis_bridge, redis_hub,
+# redis_rooms); each
 # must have run tests, none skipped.
 results="$(grep -o 'test result: ok\. [0-9]* passed' "$OUT" | grep -o '[0-9]* passed' | cut -d' ' -f1 || true)"
 binaries="$(printf '%s\n' "$results" | grep -c '^[1-9]' || true)"
 passed="$(printf '%s\n' "$results" | awk '{ s += $1 } END { print s + 0 }')"
-if [ "$binaries" -ne 2 ] || grep -q 'skipped, HVWS_REDIS_URL' "$OUT"; then
+if [ "$binaries" -ne 3 ] || grep -q 'skipped, HVWS_REDIS_URL' "$OUT"; then
   echo "FAIL: the Redis tests did not all run (passed per binary: $(echo $results))" >&2
   exit 1
 fi

@@ -130,7 +130,7 @@ impl HvWebServer for EchoServer {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let usage = "usage: hvws-echo [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem [--tls-tickets N]]\n                 [--deflate | --deflate-takeover] [--deflate-level N] [--static-dir DIR] [--threads N]";
+    let usage = "usage: hvws-echo [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem [--tls-tickets N]]\n                 [--deflate | --deflate-takeover] [--deflate-level N] [--static-dir DIR] [--threads N] [--redis URL]";
     let mut port = 9001u16;
     let mut host = String::from("127.0.0.1");
     let (mut cert, mut key, mut tickets) = (None, None, None);
@@ -138,6 +138,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut level = None;
     let mut static_dir = None;
     let mut threads: Option<usize> = None;
+    let mut redis: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -157,6 +158,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--deflate-level" => level = Some(args.next().ok_or("--deflate-level needs a number")?.parse()?),
             "--static-dir" => static_dir = Some(PathBuf::from(args.next().ok_or("--static-dir needs a directory")?)),
             "--threads" => threads = Some(args.next().ok_or("--threads needs a number")?.parse()?),
+            "--redis" => redis = Some(args.next().ok_or("--redis needs a URL")?),
             "-h" | "--help" => {
                 println!("{usage}");
                 return Ok(());
@@ -177,14 +179,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         deflate,
         ..Default::default()
     };
+    // --redis: topics (`/pub`) span every hvws-echo on the same Redis.
+    if redis.is_some() && threads.is_none() {
+        threads = Some(1);
+    }
     if let Some(n) = threads {
         if cert.is_some() || key.is_some() {
             return Err(format!("--threads serves plain ws only, not with --tls-cert/--tls-key; {usage}").into());
         }
-        let group = ServerGroup::spawn(
+        let hub = match &redis {
+            Some(url) => hvws::Hub::with_redis(hvws::RedisBridge::new(url, "hvws-echo")?),
+            None => hvws::Hub::new(),
+        };
+        let group = ServerGroup::spawn_with_hub(
             addr,
             n,
             config,
+            hub,
             move |_thread| EchoServer {
                 static_dir: static_dir.clone(),
                 ..Default::default()

@@ -369,6 +369,11 @@ fn run() -> Result<(), String> {
                 text: a.flag("--text"),
                 broadcast: a.flag("--broadcast"),
                 seed: a.num("--seed", 1)?,
+                remote: a
+                    .take("--remote")
+                    .map(|s| s.parse())
+                    .transpose()
+                    .map_err(|e| format!("--remote: {e}"))?,
             };
             a.done()?;
             topics::run(&common, &o)?

@@ -7,6 +7,10 @@
 //! every receiver is a sender too, so a message goes to a random topic
 //! and reaches that topic's subscribers only.
 //!
+//! `--remote ADDR` puts the receivers on another server (hvws-echo
+//! `--redis URL` on the same Redis as `--addr`'s), the senders on
+//! `--addr`: the fan-out time is then the latency across processes.
+//!
 //! `--broadcast` sends the same load to `/broadcast` instead (T must be
 //! 1): with `--topics 1 --receivers R --senders 1` the two deliver the
 //! same messages to the same R + 1 connections, so their CPU per delivery
@@ -47,6 +51,9 @@ pub struct Topics {
     pub broadcast: bool,
     /// Seed of the sender choice.
     pub seed: u64,
+    /// Where the receivers connect, if not to `--addr` (the senders'):
+    /// another server on the same Redis, for the latency across processes.
+    pub remote: Option<std::net::SocketAddr>,
 }
 
 /// Bytes of payload that carry the sequence number and send time.
@@ -149,7 +156,28 @@ pub fn run(c: &Common, o: &Topics) -> Result<Metrics, String> {
         }
     };
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
-    let opened = ws::open_many_paths(&mut poll, c.addr, &c.tls, &path_of, None, total, 0, 128)?;
+    let opened = match o.remote {
+        None => ws::open_many_paths(&mut poll, c.addr, &c.tls, &path_of, None, total, 0, 128)?,
+        Some(remote) => {
+            if o.senders == 0 {
+                return Err("--remote needs --senders >= 1 (they connect to --addr)".into());
+            }
+            // Receivers on the remote server, senders on this one.
+            let mut opened = ws::open_many_paths(&mut poll, remote, &c.tls, &path_of, None, o.receivers, 0, 128)?;
+            let sender_path = |i: usize| path_of(o.receivers + i);
+            opened.extend(ws::open_many_paths(
+                &mut poll,
+                c.addr,
+                &c.tls,
+                &sender_path,
+                None,
+                o.senders,
+                o.receivers,
+                128,
+            )?);
+            opened
+        }
+    };
     // Let the server finish registering the last connections.
     std::thread::sleep(Duration::from_millis(200));
     let b0 = if o.text { TEXT } else { BINARY };
