@@ -466,7 +466,7 @@ impl Reactor {
 /// ask for 128, and past the queue the kernel drops SYNs, which clients
 /// resend only after a second; Linux caps this at `net.core.somaxconn`
 /// (4096 by default since 5.4).
-const LISTEN_BACKLOG: i32 = 1024;
+const LISTEN_BACKLOG: i32 = 4096;
 
 /// A listener with [`LISTEN_BACKLOG`], and with `reuse_port` one that
 /// shares its port (`SO_REUSEPORT`: the kernel hashes each new connection

@@ -66,6 +66,7 @@ mod procfs;
 mod report;
 mod snapshot;
 mod sock;
+mod storm;
 mod syscalls;
 mod topics;
 mod ws;
@@ -387,6 +388,13 @@ fn run() -> Result<(), String> {
             a.done()?;
             idle::run(&common, &o)?
         }
+        "storm" => {
+            let o = storm::Storm {
+                conns: a.num("--conns", 10_000)?,
+            };
+            a.done()?;
+            storm::run(&common, &o)?
+        }
         "churn" => {
             let o = churn::Churn {
                 lanes: a.num("--lanes", 16)?,
@@ -457,7 +465,7 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
-const USAGE: &str = "usage: wsload echo|broadcast|topics|idle|churn|http-hello|http-static [--addr A] [--pid P] [--warmup S] [--duration S]
+const USAGE: &str = "usage: wsload echo|broadcast|topics|idle|storm|churn|http-hello|http-static [--addr A] [--pid P] [--warmup S] [--duration S]
          [--tls CA.pem] [--syscalls] [--out FILE --server NAME --round N --workload NAME]
   echo:      --conns C --inflight K (--size S [--binary] | --json [--offer | --deflate])
   broadcast: --receivers C --senders N --window W (--size S [--text] | --json [--offer | --deflate])
@@ -465,6 +473,7 @@ const USAGE: &str = "usage: wsload echo|broadcast|topics|idle|churn|http-hello|h
              (N = 0: every receiver sends; --broadcast: /broadcast instead of /pub?topic=, T = 1)
   idle:      --conns C [--offer | --deflate] [--active]
   churn:     --lanes L
+  storm:     --conns C   (C connects at once, each a handshake on /echo: connections per second)
   http-hello:  --conns C --depth D [--path P --body TEXT] [--browser-headers]   (GET /hello, D pipelined)
   http-static: --conns C --file FILE [--depth D] [--browser-headers]           (GET /static/<name of FILE>)
        wsload certs --dir DIR
