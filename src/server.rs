@@ -22,8 +22,7 @@ use crate::http::Routes;
 use crate::proto::ServerConn;
 use crate::stats::Stats;
 use crate::steps::{accept, flush, read_all};
-use crate::table::Core;
-use crate::table::TickWork;
+use crate::table::{Core, TickWork};
 
 /// Connections refused with 503 that may linger at once, past
 /// `max_connections`, while their answer is written; beyond this, refused

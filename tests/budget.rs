@@ -406,3 +406,57 @@ fn a_budget_of_zero_is_refused_at_init() {
         ));
     }
 }
+
+#[cfg(feature = "tls")]
+#[test]
+fn under_tls_the_budget_holds_and_nothing_is_lost() {
+    // A small byte budget cuts reads inside TLS records: the plaintext
+    // rustls keeps is read next tick, with no new edge to announce it.
+    let budget = TickBudget {
+        messages: 2,
+        bytes: 1000,
+    };
+    let pki = util::certs::Pki::new("hvws budget CA");
+    let mut server = Server::with_config(
+        Game::default(),
+        ServerConfig {
+            tick_budget: budget,
+            ..ServerConfig::default()
+        },
+    );
+    server
+        .init_tls_addr("127.0.0.1:0".parse().unwrap(), pki.server_tls())
+        .unwrap();
+    server.start().unwrap();
+    let mut client = hvws::WebSocketClient::with_config(
+        util::tungstenite_peer::Recorder::default(),
+        hvws::ClientConfig {
+            tls: pki.client_tls(),
+            ..hvws::ClientConfig::default()
+        },
+    );
+    let url = format!("wss://127.0.0.1:{}/t", server.tls_addr().unwrap().port());
+    client.init(&url).unwrap();
+    pump_until(&mut server, "the wss open", |s| {
+        client.process_event_que();
+        s.channel_count() == 1 && client.handler().opens == 1
+    });
+    for i in 0..40 {
+        assert!(client.send(&format!("t{i}")).is_queued());
+    }
+    assert!(client.send_binary(&[b'b'; 50 << 10]).is_queued());
+    let mut ticks = 0;
+    while server.handler().chat.len() < 41 {
+        client.process_event_que();
+        let (messages, bytes) = counted_tick(&mut server);
+        assert!(messages <= budget.messages, "{messages} messages in a tick");
+        assert!(bytes as usize <= budget.bytes, "{bytes} bytes in a tick");
+        ticks += 1;
+        assert!(ticks < 100_000, "the wss messages never all arrived");
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    let got: Vec<String> = server.handler().chat.iter().map(|c| c.1.clone()).collect();
+    let mut want: Vec<String> = (0..40).map(|i| format!("t{i}")).collect();
+    want.push("b".repeat(50 << 10));
+    assert_eq!(got, want);
+}
