@@ -52,6 +52,17 @@ pub struct ServerConfig {
     /// (the rest is read next tick). Default 1 MiB: bounds a tick's work
     /// without slowing a bulk transfer much.
     pub read_budget_per_tick: usize,
+    /// A bound on a whole tick's reading and dispatching, all connections
+    /// together: messages handed to the application and bytes read. When
+    /// it runs out the tick stops reading, and the connections not yet
+    /// served are served first next tick, round-robin, so a flood (from
+    /// one client or many) delays the flooders, not the frame; see
+    /// [`TickBudget`] for what is counted and the bound on any client's
+    /// wait. Default [`TickBudget::UNLIMITED`] (off): the bounds are then
+    /// the 1024 readiness events and `read_budget_per_tick` per
+    /// connection, as before; a finite default would have to guess what
+    /// the application's callbacks cost.
+    pub tick_budget: TickBudget,
     /// Time a client has to send a complete HTTP request (head and body),
     /// counted from connecting or from the previous response; past it the
     /// connection gets 408 and is closed. Default 10 s. This is what stops
@@ -147,6 +158,102 @@ impl ServerConfig {
     }
 }
 
+/// How much work one tick may do, all connections together
+/// ([`ServerConfig::tick_budget`]): a flood cannot push a game frame past
+/// its budget, and no connection is starved by it.
+///
+/// ```
+/// use hvws::{ServerConfig, TickBudget};
+/// // At most 256 messages a tick (say 2 ms of callbacks at 8 us each),
+/// // and 4 MiB read.
+/// let config = ServerConfig {
+///     tick_budget: TickBudget { messages: 256, bytes: 4 << 20 },
+///     ..ServerConfig::default()
+/// };
+/// assert!(!config.tick_budget.is_unlimited());
+/// assert!(ServerConfig::default().tick_budget.is_unlimited());
+/// ```
+///
+/// # What is counted, and why not time
+///
+/// Messages, because each runs the application's callback, which is
+/// where a game's time goes: WebSocket text and binary messages, HTTP
+/// requests and WebSocket upgrades. Bytes read, as a backstop for large
+/// messages (one 16 MiB message counts as one). Both are counted the
+/// same on every machine, so a budget behaves the same in a test and in
+/// production and its bound can be stated and tested; a time budget
+/// would depend on the machine and its load, could not be tested on a
+/// fake clock, and would cost a clock read per message. Choose
+/// `messages` from the measured cost of your callbacks and the frame's
+/// budget.
+///
+/// Pings, pongs and closes are not counted: the protocol answers them
+/// itself. They keep their place in their connection's stream, though (a
+/// message is never split, reordered or skipped), so one that arrives
+/// behind messages the budget left waits with them.
+///
+/// # How it is spent
+///
+/// The tick reads its connections in turn: first those left over from
+/// the last tick, in order, then those the poller found readable. The
+/// budget is checked before each message is handed out and each read,
+/// which asks for no more than the budget has left: neither `messages`
+/// nor `bytes` is ever exceeded. Each connection still reads at most
+/// `read_budget_per_tick`. When the budget runs out, the tick stops
+/// reading; the connections it did not get to are served first next
+/// tick, in their order, and the one it stopped in (its undelivered
+/// messages kept, unsplit) goes after them, behind everyone it made
+/// wait, as do those that used up their `read_budget_per_tick`. Accepts
+/// (256 a tick), commands from [`ServerHandle`](crate::ServerHandle)s
+/// (those queued when the tick began), deadlines and the flush keep their
+/// own bounds and run whatever is left of the budget.
+///
+/// # The bound on a client's wait
+///
+/// With `C` connections that have input waiting, a message whose bytes
+/// have arrived is handed out within `C` ticks (counting the one that
+/// first finds it), fewer than `C * messages` other messages going
+/// first: each tick that runs out of budget before reaching its
+/// connection moves at least one connection from ahead of it to behind it
+/// (the one the tick stopped in, or one that had nothing more), none
+/// joins ahead of it, and each connection ahead of it is served once
+/// before it is.
+/// So a flooder only delays itself: a well-behaved client's message waits
+/// for at most one turn of each other busy connection. (The first of its
+/// messages, that is; a client that sends more than a turn's worth
+/// waits its turn again for the rest, as the flooder does.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TickBudget {
+    /// Messages handed to the application per tick: WebSocket text and
+    /// binary messages, HTTP requests, WebSocket upgrades. At least 1
+    /// (`init` checks).
+    pub messages: usize,
+    /// Bytes read from the sockets per tick, all connections together
+    /// (plaintext, under TLS): a backstop for large messages. At least 1
+    /// (`init` checks).
+    pub bytes: usize,
+}
+
+impl TickBudget {
+    /// No bound beyond the 1024 readiness events and `read_budget_per_tick`
+    /// per connection (the default).
+    pub const UNLIMITED: TickBudget = TickBudget {
+        messages: usize::MAX,
+        bytes: usize::MAX,
+    };
+
+    /// Whether this is [`TickBudget::UNLIMITED`].
+    pub fn is_unlimited(&self) -> bool {
+        *self == TickBudget::UNLIMITED
+    }
+}
+
+impl Default for TickBudget {
+    fn default() -> Self {
+        TickBudget::UNLIMITED
+    }
+}
+
 /// What to do with a channel whose unwritten output reaches
 /// [`ServerConfig::max_write_buffer`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,6 +283,7 @@ impl Default for ServerConfig {
             close_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(2),
             read_budget_per_tick: 1 << 20,
+            tick_budget: TickBudget::UNLIMITED,
             request_timeout: Duration::from_secs(10),
             ping_interval: Some(Duration::from_secs(30)),
             idle_timeout: Some(Duration::from_secs(60)),

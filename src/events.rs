@@ -68,9 +68,14 @@ impl<H: HvWebServer> Dispatch<'_, H> {
     /// Feeds bytes just read to connection `key` and runs the callbacks for
     /// everything they complete, in order. Callbacks run between two
     /// `poll_input`s, so they may do anything to any connection.
-    pub fn input(&mut self, key: usize, data: &mut [u8]) {
+    ///
+    /// Stops between two events when the tick's budget is spent: what is
+    /// left is kept (as the connection's tail) and `true` returned, so the
+    /// caller owes it a turn next tick. `data` may be empty, to go on with
+    /// what an earlier tick kept.
+    pub fn input(&mut self, key: usize, data: &mut [u8]) -> bool {
         let Some(slot) = self.core.conns.get_mut(key) else {
-            return;
+            return false;
         };
         // A buffer to keep a cut frame in, unless one is kept already.
         let spare = if slot.conn.has_tail() {
@@ -85,18 +90,30 @@ impl<H: HvWebServer> Dispatch<'_, H> {
             gen: slot.gen,
         };
         let mut input = slot.conn.begin_input(data, spare);
+        let mut stopped = false;
         loop {
             let core = &mut *self.core;
+            if core.budget_spent() {
+                stopped = input.remaining() > 0;
+                break;
+            }
             let Some(slot) = core.conns.get_mut(key) else { break };
             let Some(event) = slot.conn.poll_input(&mut input, core.now, &core.limits) else {
                 break;
             };
             core.stats.received(&event);
+            if counts_against_budget(&event) {
+                core.work.messages += 1;
+            }
             self.event(key, ch, event);
         }
+        let mut held = false;
         match self.core.conns.get_mut(key) {
             Some(slot) => {
                 let spare = slot.conn.end_input(input);
+                // (A connection that stopped reading dropped the rest.)
+                held = stopped && slot.conn.has_tail();
+                slot.held = held;
                 self.core.pool.put(spare);
                 // Answering pings the peer never reads can make it a slow
                 // consumer, closed by the core: report that now.
@@ -109,6 +126,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
             None => drop(input),
         }
         self.after(key);
+        held
     }
 
     /// Ends the connection's late answer if it will never complete, and
@@ -557,4 +575,20 @@ impl<H: HvWebServer> Dispatch<'_, H> {
         }
         keys
     }
+}
+
+/// Whether an event counts against `TickBudget::messages`: those that run
+/// the application's code for a message (a callback, a route). Pings,
+/// pongs and closes do not (the protocol answers them itself), nor pieces
+/// of an upload's body (`TickBudget::bytes` bounds those).
+#[inline]
+fn counts_against_budget(event: &ServerEvent<'_>) -> bool {
+    matches!(
+        event,
+        ServerEvent::Text(_)
+            | ServerEvent::Binary(_)
+            | ServerEvent::Request(_)
+            | ServerEvent::Upgrade(_)
+            | ServerEvent::RequestEnd
+    )
 }

@@ -93,7 +93,7 @@ pub use bridge::{BridgeProbe, ProbeEvent};
 pub use bridge::{BridgeState, BridgeStats, RedisBridge, RedisBridgeError};
 pub use channel::Channel;
 pub use client::{ClientContext, HvWebSocketClient, Proxy, ReadyState, WebSocketClient};
-pub use config::{ClientConfig, HttpClientConfig, ServerConfig, SlowConsumer};
+pub use config::{ClientConfig, HttpClientConfig, ServerConfig, SlowConsumer, TickBudget};
 pub use context::Context;
 pub use error::{ClientError, HttpClientError, ServerError, WsError};
 pub use exchange::ResponseId;

@@ -21,8 +21,8 @@ use crate::handler::HvWebServer;
 use crate::http::Routes;
 use crate::proto::ServerConn;
 use crate::stats::Stats;
-use crate::steps::{accept, flush, read};
-use crate::table::Core;
+use crate::steps::{accept, flush, read_all};
+use crate::table::{Core, TickWork};
 
 /// Connections refused with 503 that may linger at once, past
 /// `max_connections`, while their answer is written; beyond this, refused
@@ -198,6 +198,12 @@ impl<H: HvWebServer> Server<H> {
                 self.core.config.max_connections
             )));
         }
+        let budget = self.core.config.tick_budget;
+        if budget.messages == 0 || budget.bytes == 0 {
+            return Err(ServerError::InvalidConfig(format!(
+                "tick_budget {budget:?} would never let a tick read: use at least 1 of each"
+            )));
+        }
         let code = self.core.config.idle_close_code;
         if ServerConn::check_close_code(code).is_err() {
             return Err(ServerError::InvalidConfig(format!(
@@ -293,8 +299,13 @@ impl<H: HvWebServer> Server<H> {
     /// Its cost grows with the ready work, not with the number of open
     /// connections. Work per tick is bounded, so a flood cannot keep a
     /// frame from ending: at most 1024 readiness events, 256 accepts,
-    /// `read_budget_per_tick` bytes per connection, and the commands queued
-    /// when the tick began; what is left is taken up by the next tick.
+    /// `read_budget_per_tick` bytes per connection, the
+    /// [`ServerConfig::tick_budget`] (messages handed to the application
+    /// and bytes read, all connections together; off by default), and the
+    /// commands queued when the tick began; what is left is taken up by
+    /// the next tick, the connections the budget did not reach first
+    /// (round-robin: see [`TickBudget`](crate::TickBudget) for the bound on
+    /// any client's wait).
     pub fn tick(&mut self) -> Result<(), ServerError> {
         self.tick_timeout(Duration::ZERO)
     }
@@ -473,20 +484,11 @@ impl<H: HvWebServer> Server<H> {
             d.core.mark_dirty(key);
         }
 
-        // 2. Reads, each with the callbacks for what it completed.
-        for r in ready.iter() {
-            if r.readable {
-                read(rx, &mut d, r.key, r.closed);
-            }
-            if r.writable && (rx.holds_output(r.key) || d.core.conns.get(r.key).is_some_and(|s| s.conn.has_output())) {
-                d.core.mark_dirty(r.key);
-            }
-        }
-        // Connections whose budget ran out last tick: no edge is coming for
-        // what is left in them (maybe an EOF), so read on to the end.
-        for &key in &owed {
-            read(rx, &mut d, key, true);
-        }
+        // 2. Reads, each with the callbacks for what it completed: those
+        //    left over from last tick first, then the new readiness, until
+        //    the tick's budget is spent.
+        d.core.work = TickWork::default();
+        read_all(rx, &mut d, &owed, ready);
         rx.return_owed(owed);
 
         // 3. New connections.
@@ -511,7 +513,9 @@ impl<H: HvWebServer> Server<H> {
         // Pipelined requests that waited behind a late answer: read them
         // now (no new bytes will announce them).
         for key in std::mem::take(&mut d.core.resume) {
-            d.input(key, &mut []);
+            if d.input(key, &mut []) {
+                rx.owe(key);
+            }
         }
 
         // 5. Deadlines, and the closes that sends caused (slow consumers).

@@ -1,26 +1,64 @@
 //! The steps of a tick that touch the driver: reads (with the callbacks
 //! they trigger), accepts, and the flush. `server.rs` runs them in order.
 
-use crate::driver::{Accepted, FlushResult, Reactor, ReadResult, ACCEPTS_PER_TICK};
+use crate::driver::{Accepted, FlushResult, Reactor, ReadResult, Ready, ACCEPTS_PER_TICK};
 use crate::events::Dispatch;
 use crate::handler::HvWebServer;
 use crate::proto::http::HttpResponse;
 use crate::proto::Flushed;
 use crate::server::REFUSAL_SLOTS;
 
-/// Reads what `key`'s socket has, up to the per-tick budget, handing each
-/// read to its connection before the next read reuses the buffer. A short
-/// read means the socket is drained for now: the next data raises a new
-/// edge. When the peer has closed (`drain`), read on to EOF, since no
-/// further edge will come.
-pub(crate) fn read<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>, key: usize, drain: bool) {
+/// The tick's reads: first the connections owed one (`owed`, in the
+/// order they were left), then those the poller found readable, each
+/// served in turn until the tick's budget (`ServerConfig::tick_budget`) is
+/// spent. The rest are owed a read next tick, ahead of those served: that
+/// is what makes it round-robin (see `TickBudget`).
+pub(crate) fn read_all<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>, owed: &[usize], ready: &[Ready]) {
+    // Owed connections read on to the end: no edge is coming for what is
+    // left in them (maybe an EOF).
+    let mut turns = owed
+        .iter()
+        .map(|&key| (key, true))
+        .chain(ready.iter().filter(|r| r.readable).map(|r| (r.key, r.closed)));
+    while let Some((key, drain)) = turns.next() {
+        if d.core.budget_spent() {
+            rx.owe_first(std::iter::once(key).chain(turns.map(|(key, _)| key)));
+            break;
+        }
+        read(rx, d, key, drain);
+    }
+    for r in ready {
+        if r.writable && (rx.holds_output(r.key) || d.core.conns.get(r.key).is_some_and(|s| s.conn.has_output())) {
+            d.core.mark_dirty(r.key);
+        }
+    }
+}
+
+/// Reads what `key`'s socket has, up to the per-connection budget and
+/// what is left of the tick's, handing each read to its connection before
+/// the next read reuses the buffer. A short read means the socket is
+/// drained for now: the next data raises a new edge. When the peer has
+/// closed (`drain`), read on to EOF, since no further edge will come.
+/// Input a spent budget left undelivered is handed out before anything
+/// new is read.
+fn read<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>, key: usize, drain: bool) {
     if !rx.begin_read(key) {
+        return;
+    }
+    if d.core.conns.get(key).is_some_and(|s| s.held) && d.input(key, &mut []) {
+        rx.owe(key);
         return;
     }
     let budget = d.core.config.read_budget_per_tick;
     let mut total = 0;
     loop {
-        match rx.read(key) {
+        if d.core.budget_spent() {
+            rx.owe(key);
+            break;
+        }
+        // No more than the tick's budget has left.
+        let room = (d.core.config.tick_budget.bytes - d.core.work.bytes).min(rx.scratch.len());
+        match rx.read(key, room) {
             ReadResult::Data(n) => {
                 #[cfg(feature = "tls")]
                 if let Some(info) = rx.take_tls_info(key) {
@@ -30,12 +68,13 @@ pub(crate) fn read<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>, ke
                 }
                 total += n;
                 d.core.stats.bytes_read += n as u64;
-                d.input(key, &mut rx.scratch[..n]);
-                if total >= budget {
+                d.core.work.bytes += n;
+                let held = d.input(key, &mut rx.scratch[..n]);
+                if held || total >= budget {
                     rx.owe(key);
                     break;
                 }
-                if n < rx.scratch.len() && !drain && !rx.at_end(key) {
+                if n < room && !drain && !rx.at_end(key) {
                     break;
                 }
             }

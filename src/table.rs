@@ -33,6 +33,18 @@ pub(crate) struct Slot {
     /// HTTP requests handed out on this connection: the next one's
     /// sequence number in its `ResponseId`.
     pub requests: u32,
+    /// The tick's budget ran out in this connection's input: what is left
+    /// of it (kept as its tail) is handed out before it is read again.
+    pub held: bool,
+}
+
+/// What this tick has done against `ServerConfig::tick_budget`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TickWork {
+    /// Messages handed to the application.
+    pub messages: usize,
+    /// Bytes read from the sockets.
+    pub bytes: usize,
 }
 
 /// The connection table and what goes with it.
@@ -79,6 +91,8 @@ pub(crate) struct Core {
     pub hub: Option<crate::hub::HubLink>,
     /// What an operator watches (`stats.rs`).
     pub stats: crate::stats::Counters,
+    /// This tick's work so far, against `config.tick_budget`.
+    pub work: TickWork,
 }
 
 impl Core {
@@ -108,7 +122,16 @@ impl Core {
             topics: Default::default(),
             hub: None,
             stats: Default::default(),
+            work: TickWork::default(),
         }
+    }
+
+    /// Whether this tick has used up `config.tick_budget`: no more reads,
+    /// no more messages handed out, until the next tick.
+    #[inline]
+    pub fn budget_spent(&self) -> bool {
+        let budget = &self.config.tick_budget;
+        self.work.messages >= budget.messages || self.work.bytes >= budget.bytes
     }
 
     /// Brings the `Date` answers carry up to the wall clock's second (one
@@ -141,6 +164,7 @@ impl Core {
             had_channel: false,
             http: None,
             requests: 0,
+            held: false,
         });
         self.reschedule(key);
         key

@@ -28,7 +28,8 @@ const FIRST_LISTENER: usize = usize::MAX - 1;
 const SCRATCH_SIZE: usize = 256 << 10;
 
 /// Readiness events taken from the poller per tick; more wait for the next
-/// tick. With the read budget per connection this bounds a tick's reading.
+/// tick. With the read budget per connection this bounds a tick's reading
+/// (and `ServerConfig::tick_budget`, when set, bounds it more tightly).
 pub(crate) const EVENTS_PER_TICK: usize = 1024;
 
 /// Connections accepted per tick before the others get their turn: a burst
@@ -82,6 +83,8 @@ struct Sock {
     /// read for exactly that many ticks would skip one read, which its next
     /// edge makes up.)
     read_tick: u32,
+    /// Listed in `Reactor::owed`.
+    owed: bool,
 }
 
 /// The poller and every socket registered with it.
@@ -96,7 +99,10 @@ pub(crate) struct Reactor {
     pub scratch: Box<[u8]>,
     socks: Vec<Option<Sock>>,
     accept_retry_at: Option<Instant>,
-    /// Connections whose read budget ran out this tick; read next tick.
+    /// Connections owed a read next tick, in the order they get it: those
+    /// the tick's budget did not reach, then those whose budget (their
+    /// own or the tick's) ran out while they were read. No edge will come
+    /// for what is left in them.
     owed: Vec<usize>,
     tick: u32,
     /// Bind listeners with `SO_REUSEPORT`.
@@ -270,7 +276,13 @@ impl Reactor {
                 }),
             }
         }
-        Ok(std::mem::take(&mut self.owed))
+        let owed = std::mem::take(&mut self.owed);
+        for &key in &owed {
+            if let Some(s) = self.socks.get_mut(key).and_then(Option::as_mut) {
+                s.owed = false;
+            }
+        }
+        Ok(owed)
     }
 
     /// Accepting failed a while ago: try again once its pause is over.
@@ -354,7 +366,11 @@ impl Reactor {
         if self.socks.len() <= key {
             self.socks.resize_with(key + 1, || None);
         }
-        self.socks[key] = Some(Sock { stream, read_tick: 0 });
+        self.socks[key] = Some(Sock {
+            stream,
+            read_tick: 0,
+            owed: false,
+        });
         Accepted::Conn(peer)
     }
 
@@ -369,10 +385,12 @@ impl Reactor {
         }
     }
 
-    /// Reads into the shared buffer.
-    pub fn read(&mut self, key: usize) -> ReadResult {
+    /// Reads into the first `len` bytes of the shared buffer (at most its
+    /// size).
+    pub fn read(&mut self, key: usize, len: usize) -> ReadResult {
+        let len = len.min(self.scratch.len());
         match self.socks.get_mut(key).and_then(Option::as_mut) {
-            Some(s) => s.stream.read(&mut self.scratch),
+            Some(s) => s.stream.read(&mut self.scratch[..len]),
             None => ReadResult::WouldBlock,
         }
     }
@@ -424,9 +442,35 @@ impl Reactor {
         self.socks.get_mut(key).and_then(Option::as_mut)?.stream.take_tls_info()
     }
 
-    /// `key`'s budget ran out: read it again next tick, edge or not.
+    /// `key`'s budget ran out while it was read: read it again next tick,
+    /// edge or not, after those already owed.
     pub fn owe(&mut self, key: usize) {
-        self.owed.push(key);
+        if let Some(s) = self.socks.get_mut(key).and_then(Option::as_mut) {
+            if !s.owed {
+                s.owed = true;
+                self.owed.push(key);
+            }
+        }
+    }
+
+    /// The tick's budget ran out before `keys` were read: read them first
+    /// next tick, in this order, ahead of those owed for having used up a
+    /// budget (round-robin: whoever was served waits behind whoever was
+    /// not). Those read this tick already are skipped: they are owed, if
+    /// anything is left in them.
+    pub fn owe_first(&mut self, keys: impl Iterator<Item = usize>) {
+        let tick = self.tick;
+        let socks = &mut self.socks;
+        let first: Vec<usize> = keys
+            .filter(|&key| match socks.get_mut(key).and_then(Option::as_mut) {
+                Some(s) if s.read_tick != tick && !s.owed => {
+                    s.owed = true;
+                    true
+                }
+                _ => false,
+            })
+            .collect();
+        self.owed.splice(0..0, first);
     }
 
     /// Writes what the socket takes of `out`.

@@ -10,6 +10,10 @@
 //! as the carried frame (or HTTP head) is done, whatever of the top-up it
 //! did not use is read where it arrived.
 //!
+//! A tick whose work budget runs out stops between two events; what is
+//! left (whole frames among it) becomes the tail and is read in place,
+//! without new bytes, when the connection's turn comes again.
+//!
 //! Consumption is lazy: an event handed out borrows the bytes it came from,
 //! so they are only dropped when the connection asks for the next ones.
 
@@ -107,6 +111,13 @@ impl<'d> Input<'d> {
                 self.topped = 0;
                 self.last = (Src::Data, self.data_pos);
                 return Some(&mut self.data[self.data_pos..]);
+            }
+            if self.data_pos == self.data.len() {
+                // Nothing new to top it up with: a tail of whole frames
+                // that a tick's budget left undelivered. Read it where it
+                // is, rather than shift it down once per frame.
+                self.last = (Src::Tail, self.tail_pos);
+                return Some(&mut self.tail[self.tail_pos..]);
             }
             self.tail.drain(..self.tail_pos);
             self.tail_pos = 0;
@@ -207,6 +218,20 @@ mod tests {
         input.consume(5);
         assert!(input.next(14).is_none());
         assert_eq!(input.finish(), b"");
+    }
+
+    #[test]
+    fn a_tail_of_whole_frames_is_read_in_place_without_new_bytes() {
+        let mut data = *b"";
+        let mut input = Input::new(b"aabbbc".to_vec(), &mut data);
+        assert_eq!(input.next(usize::MAX).unwrap(), b"aabbbc");
+        input.consume(2);
+        assert_eq!(input.next(usize::MAX).unwrap(), b"bbbc");
+        assert_eq!(input.last(), b"bbbc");
+        input.consume(3);
+        assert_eq!(input.remaining(), 1);
+        // Stopped here (the tick's budget ran out): the rest is kept.
+        assert_eq!(input.finish(), b"c");
     }
 
     #[test]
