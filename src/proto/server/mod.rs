@@ -156,7 +156,14 @@ enum Http {
         framing: super::http1::Framing,
     },
     /// An upgrade was handed out; `key` is its `Sec-WebSocket-Key`.
-    Upgrading { key: Box<str> },
+    /// permessage-deflate was negotiated as it was read (`deflate`: the
+    /// settings and the answer), since the channel may keep none of its
+    /// headers.
+    Upgrading {
+        key: Box<str>,
+        #[cfg(feature = "deflate")]
+        deflate: Option<Box<(crate::proto::deflate::DeflateParams, &'static str)>>,
+    },
 }
 
 /// A WebSocket and the handshake details the application reads.
