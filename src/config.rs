@@ -113,7 +113,7 @@ pub struct ServerConfig {
     /// (`X-Forwarded-For`, `X-Real-IP`, `Forwarded`), a few dozen bytes.
     /// [`KeepHeaders::All`](crate::KeepHeaders::All) keeps the whole
     /// handshake, as before this setting: about 700 bytes more per idle
-    /// browser connection, roughly tripling what one holds.
+    /// browser connection, more than doubling what one holds.
     /// [`KeepHeaders::None`](crate::KeepHeaders::None) keeps none.
     /// Whatever is kept, `on_ws_handshake` sees every header.
     pub keep_headers: crate::KeepHeaders,

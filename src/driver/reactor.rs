@@ -381,10 +381,7 @@ impl Reactor {
         if !cfg!(feature = "tls") {
             return false;
         }
-        self.socks
-            .get(key)
-            .and_then(Option::as_ref)
-            .is_some_and(|s| s.at_end())
+        self.socks.get(key).and_then(Option::as_ref).is_some_and(|s| s.at_end())
     }
 
     /// Whether `key` holds bytes below its connection's queue (TLS
@@ -408,10 +405,7 @@ impl Reactor {
         if !cfg!(feature = "tls") {
             return false;
         }
-        self.socks
-            .get(key)
-            .and_then(Option::as_ref)
-            .is_some_and(|s| s.is_tls())
+        self.socks.get(key).and_then(Option::as_ref).is_some_and(|s| s.is_tls())
     }
 
     /// What `key`'s TLS handshake agreed on, once, when it has finished.
@@ -491,7 +485,7 @@ mod sizes {
     #[cfg(target_pointer_width = "64")]
     fn a_socket_entry_is_16_bytes() {
         // mio adds a selector id to every socket in debug builds.
-        let debug = if cfg!(debug_assertions) { 8 } else { 0 };
+        let debug = if cfg!(debug_assertions) { 16 } else { 0 };
         let size = std::mem::size_of::<Option<super::Sock>>();
         assert!(size <= 16 + debug, "{size}");
     }

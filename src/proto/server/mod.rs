@@ -605,7 +605,9 @@ mod sizes {
     #[cfg(target_pointer_width = "64")]
     fn an_idle_websocket_stays_this_small() {
         let deflate = if cfg!(feature = "deflate") { 8 } else { 0 };
-        assert!(size_of::<ServerConn>() <= 152, "{}", size_of::<ServerConn>());
+        // With `deflate` the pending upgrade carries its agreement (a box
+        // pointer), which makes the HTTP state 8 bytes larger.
+        assert!(size_of::<ServerConn>() <= 152 + deflate, "{}", size_of::<ServerConn>());
         assert!(size_of::<ChannelInfo>() <= 72, "{}", size_of::<ChannelInfo>());
         assert!(size_of::<WsConn>() <= 168 + deflate, "{}", size_of::<WsConn>());
         assert!(size_of::<ServerWs>() <= 240 + deflate, "{}", size_of::<ServerWs>());
