@@ -34,7 +34,8 @@ use std::time::{Duration, Instant};
 
 use hvws::{
     Channel, ClientConfig, ClientContext, ClientError, CloseInfo, CloseInitiator, Context, Handshake, HttpRequest,
-    HttpResponse, HvWebServer, HvWebSocketClient, Opcode, Routes, SendStatus, Server, WebSocketClient,
+    HttpResponse, HvWebServer, HvWebSocketClient, KeepHeaders, Opcode, Routes, SendStatus, Server, ServerConfig,
+    WebSocketClient,
 };
 
 // --- the server ---------------------------------------------------------------
@@ -250,7 +251,14 @@ fn new_server(addr: SocketAddr, session_limit: Duration, api_key: String) -> Res
         api_key,
         summaries: Vec::new(),
     };
-    let mut server = Server::new(app);
+    // `/secure` reads its key after the open: the channel keeps that
+    // header (by default it keeps only `Origin` and the proxy's
+    // client-address headers).
+    let config = ServerConfig {
+        keep_headers: KeepHeaders::only(["x-api-key"]),
+        ..ServerConfig::default()
+    };
+    let mut server = Server::with_config(app, config);
     server.init_addr(addr).map_err(|e| e.to_string())?;
     server.start().map_err(|e| e.to_string())?;
     Ok(server)

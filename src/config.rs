@@ -117,6 +117,17 @@ pub struct ServerConfig {
     /// 403; handshakes without `Origin` (non-browser clients) are allowed,
     /// since the header protects browsers from cross-site use only.
     pub allowed_origins: Option<Vec<String>>,
+    /// Which handshake headers an open channel keeps for its life, readable
+    /// with [`ChannelInfo::header`](crate::ChannelInfo::header). Default
+    /// [`KeepHeaders::default`](crate::KeepHeaders::default): `Origin` and
+    /// the client-address headers a reverse proxy adds
+    /// (`X-Forwarded-For`, `X-Real-IP`, `Forwarded`), a few dozen bytes.
+    /// [`KeepHeaders::All`](crate::KeepHeaders::All) keeps the whole
+    /// handshake, as before this setting: about 700 bytes more per idle
+    /// browser connection, more than doubling what one holds.
+    /// [`KeepHeaders::None`](crate::KeepHeaders::None) keeps none.
+    /// Whatever is kept, `on_ws_handshake` sees every header.
+    pub keep_headers: crate::KeepHeaders,
     /// Binds listeners with `SO_REUSEPORT`, so several servers (one per
     /// thread, each with its own reactor) can listen on one port and the
     /// kernel spreads new connections among them. Default `false`;
@@ -293,6 +304,7 @@ impl Default for ServerConfig {
             max_write_buffer: 4 << 20,
             slow_consumer: SlowConsumer::Close,
             allowed_origins: None,
+            keep_headers: crate::KeepHeaders::default(),
             reuse_port: false,
             #[cfg(feature = "deflate")]
             deflate: None,

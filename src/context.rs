@@ -271,8 +271,9 @@ impl Context<'_> {
         self.core.is_open(channel)
     }
 
-    /// The handshake details of a channel (path, query, headers, peer
-    /// address, subprotocol), from `on_ws_open` to the end of `on_ws_close`.
+    /// The handshake details of a channel (path, query, peer address,
+    /// subprotocol, and the headers `ServerConfig::keep_headers` kept),
+    /// from `on_ws_open` to the end of `on_ws_close`.
     pub fn info(&self, channel: Channel) -> Option<&ChannelInfo> {
         self.core.info(channel)
     }

@@ -381,7 +381,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
             }
             Handshake::Reject(resp) => return self.refuse(key, resp),
         };
-        let info = ChannelInfo::new(&req, protocol);
+        let info = ChannelInfo::with_headers(&req, protocol, &self.core.config.keep_headers);
         let (now, limits) = (self.core.now, &self.core.limits);
         let Some(slot) = self.core.conns.get_mut(key) else {
             return;

@@ -97,16 +97,17 @@ pub(crate) struct Core {
 
 impl Core {
     pub fn new(config: ServerConfig, handle: ServerHandle) -> Core {
+        let now = Instant::now();
         Core {
             conns: Slab::new(),
             gens: Vec::new(),
             dirty: Vec::new(),
             pool: BufPool::default(),
             frame: Vec::new(),
-            schedule: Schedule::default(),
+            schedule: Schedule::new(now),
             limits: config.limits(),
             config,
-            now: Instant::now(),
+            now,
             live: 0,
             stop_requested: false,
             handle,
@@ -414,4 +415,23 @@ fn open_slot<'a>(conns: &'a mut Slab<Slot>, pool: &mut BufPool, ch: Channel) -> 
         }
     }
     Some((key, slot))
+}
+
+#[cfg(test)]
+mod sizes {
+    /// A connection's slot in the table, measured on x86_64 Linux: the
+    /// `ServerConn` (152) and the slot's own 24 bytes. The heap entries of
+    /// the schedule (16 bytes each, one or two per connection) are pinned
+    /// in `driver::schedule`, the reactor's socket entry in
+    /// `driver::reactor`. See benches/README.md ("Memory per connection with
+    /// real handshakes").
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_slot_stays_this_small() {
+        let size = std::mem::size_of::<slab::Slab<super::Slot>>();
+        assert!(size <= 40, "{size}");
+        let deflate = if cfg!(feature = "deflate") { 8 } else { 0 };
+        let slot = std::mem::size_of::<super::Slot>();
+        assert!(slot <= 176 + deflate, "{slot}");
+    }
 }

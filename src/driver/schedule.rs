@@ -18,24 +18,65 @@ pub(crate) struct Wakeup {
     pub gen: u32,
 }
 
-#[derive(Debug, Default)]
+/// A [`Wakeup`] as the heap keeps it: 16 bytes instead of 32 (every
+/// connection has one or two in the heap, so this is paid 10,000 times
+/// over). The instant is nanoseconds after the schedule's `base` (good for
+/// 584 years), and converts back exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    after_base_ns: u64,
+    key: u32,
+    gen: u32,
+}
+
+#[derive(Debug)]
 pub(crate) struct Schedule {
-    heap: BinaryHeap<Reverse<Wakeup>>,
+    /// No deadline is earlier: the server's clock when it was made.
+    base: Instant,
+    heap: BinaryHeap<Reverse<Entry>>,
 }
 
 impl Schedule {
+    /// A schedule for deadlines at `base` or later.
+    pub fn new(base: Instant) -> Schedule {
+        Schedule {
+            base,
+            heap: BinaryHeap::new(),
+        }
+    }
+
+    fn instant(&self, e: &Entry) -> Instant {
+        self.base + std::time::Duration::from_nanos(e.after_base_ns)
+    }
+
+    fn wakeup(&self, e: &Entry) -> Wakeup {
+        Wakeup {
+            at: self.instant(e),
+            key: e.key as usize,
+            gen: e.gen,
+        }
+    }
+
     pub fn push(&mut self, w: Wakeup) {
-        self.heap.push(Reverse(w));
+        // An instant before `base` (none is: deadlines are the server's
+        // `now` plus a timeout) would come due at `base`, already past.
+        let ns = w.at.saturating_duration_since(self.base).as_nanos();
+        self.heap.push(Reverse(Entry {
+            after_base_ns: u64::try_from(ns).unwrap_or(u64::MAX),
+            // Connection keys are slab indices, far below 2^32.
+            key: w.key as u32,
+            gen: w.gen,
+        }));
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse(w)| w.at)
+        self.heap.peek().map(|Reverse(e)| self.instant(e))
     }
 
     /// Pops the earliest entry due at `now`.
     pub fn pop_due(&mut self, now: Instant) -> Option<Wakeup> {
         match self.heap.peek() {
-            Some(Reverse(w)) if w.at <= now => self.heap.pop().map(|Reverse(w)| w),
+            Some(Reverse(e)) if self.instant(e) <= now => self.heap.pop().map(|Reverse(e)| self.wakeup(&e)),
             _ => None,
         }
     }
@@ -58,7 +99,14 @@ impl Schedule {
         if self.heap.len() <= 2 * live + 1024 {
             return;
         }
-        self.heap.retain(|Reverse(w)| is_live(w));
+        let base = self.base;
+        self.heap.retain(|Reverse(e)| {
+            is_live(&Wakeup {
+                at: base + std::time::Duration::from_nanos(e.after_base_ns),
+                key: e.key as usize,
+                gen: e.gen,
+            })
+        });
     }
 }
 
@@ -70,7 +118,7 @@ mod tests {
     #[test]
     fn pops_in_deadline_order_and_only_when_due() {
         let now = Instant::now();
-        let mut s = Schedule::default();
+        let mut s = Schedule::new(now);
         for (secs, key) in [(3, 3), (1, 1), (2, 2)] {
             s.push(Wakeup {
                 at: now + Duration::from_secs(secs),
@@ -89,7 +137,7 @@ mod tests {
     #[test]
     fn compaction_drops_dead_entries_once_they_dominate() {
         let now = Instant::now();
-        let mut s = Schedule::default();
+        let mut s = Schedule::new(now);
         for key in 0..3000 {
             s.push(Wakeup { at: now, key, gen: 0 });
         }
@@ -97,5 +145,15 @@ mod tests {
         assert_eq!(s.len(), 3000, "not yet worth a rebuild");
         s.compact(10, |w| w.key < 10);
         assert_eq!(s.len(), 10);
+    }
+}
+
+#[cfg(test)]
+mod sizes {
+    /// One heap entry: 16 bytes (it was a 32-byte `Wakeup`); every
+    /// connection has one or two in the heap.
+    #[test]
+    fn an_entry_is_16_bytes() {
+        assert_eq!(std::mem::size_of::<super::Entry>(), 16);
     }
 }

@@ -27,6 +27,11 @@ use crate::proto::tls::TlsLayer;
 
 pub(crate) struct Stream {
     pub tcp: TcpStream,
+    /// The server's tick in which it was last read: once per tick, so the
+    /// read budget is per connection per tick. (Ticks wrap at 2^32; a
+    /// connection not read for exactly that many ticks would skip one
+    /// read, which its next edge makes up.) Unused by clients.
+    pub read_tick: u32,
     #[cfg(feature = "tls")]
     tls: Option<Box<Tls>>,
 }
@@ -47,6 +52,7 @@ impl Stream {
     pub fn plain(tcp: TcpStream) -> Stream {
         Stream {
             tcp,
+            read_tick: 0,
             #[cfg(feature = "tls")]
             tls: None,
         }

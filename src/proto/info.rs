@@ -21,92 +21,200 @@ pub struct TlsInfo {
     pub cipher_suite: String,
 }
 
+/// Which handshake headers an open channel keeps in its [`ChannelInfo`]
+/// for its whole life (`ServerConfig::keep_headers`). The handshake
+/// callback (`on_ws_handshake(&HttpRequest)`) always sees every header;
+/// this only decides what stays readable afterwards, through
+/// [`ChannelInfo::header`].
+///
+/// A browser's upgrade carries 12-15 headers, about 700 bytes (a
+/// `User-Agent`, `Accept-Language`, the `Sec-WebSocket-*` ones, often a
+/// `Cookie`): kept, they are most of what an idle channel holds, for
+/// headers nearly no application reads after the open.
+///
+/// ```
+/// use hvws::{KeepHeaders, ServerConfig};
+/// let config = ServerConfig {
+///     // An application that reads its API key after the open.
+///     keep_headers: KeepHeaders::only(["X-Api-Key"]),
+///     ..ServerConfig::default()
+/// };
+/// assert!(config.keep_headers.keeps("x-api-key"));
+/// assert!(!config.keep_headers.keeps("user-agent"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeepHeaders {
+    /// Every header, as before this setting existed: each channel holds
+    /// its whole handshake (about 700 bytes for a browser's).
+    All,
+    /// None: a channel keeps its target, peer address, subprotocol, TLS
+    /// details and extensions only. The cheapest; for applications that
+    /// read what they need in `on_ws_handshake`.
+    None,
+    /// Only these headers (names compared case-insensitively; every value
+    /// of a repeated one is kept).
+    Only(Vec<String>),
+}
+
+impl KeepHeaders {
+    /// The headers kept by default: what tells who the client is, for
+    /// logs, rate limits and bans after the open: `Origin`, and the
+    /// client's address as a reverse proxy passes it on
+    /// (`X-Forwarded-For`, `X-Real-IP`, `Forwarded`). They are short
+    /// (a few dozen bytes), and the proxy ones absent without a proxy.
+    pub const DEFAULT_NAMES: &'static [&'static str] = &["origin", "x-forwarded-for", "x-real-ip", "forwarded"];
+
+    /// Keeps only `names` (lower-cased here; compared case-insensitively).
+    pub fn only<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> KeepHeaders {
+        KeepHeaders::Only(names.into_iter().map(|n| n.as_ref().to_ascii_lowercase()).collect())
+    }
+
+    /// Whether a header named `name` is kept.
+    pub fn keeps(&self, name: &str) -> bool {
+        match self {
+            KeepHeaders::All => true,
+            KeepHeaders::None => false,
+            KeepHeaders::Only(names) => names.iter().any(|n| n.eq_ignore_ascii_case(name)),
+        }
+    }
+}
+
+/// The default is [`KeepHeaders::DEFAULT_NAMES`]: `Origin` and the
+/// proxy's client-address headers. Not [`KeepHeaders::All`], since a
+/// browser's whole handshake would then be most of every idle channel's
+/// memory (measured with a browser-like handshake, 10,000 idle
+/// connections: 1,367 bytes each keeping all, 523 keeping none,
+/// benches/README.md); not
+/// [`KeepHeaders::None`], since the client's real address behind a proxy
+/// is what applications most often need after the open. An application
+/// that reads another header after the open (an API key, a cookie) lists
+/// it, or reads it in `on_ws_handshake`.
+impl Default for KeepHeaders {
+    fn default() -> Self {
+        KeepHeaders::only(KeepHeaders::DEFAULT_NAMES)
+    }
+}
+
 /// What the server knows about a channel from its opening handshake: path,
-/// query, headers (lower-cased names), peer address, chosen subprotocol.
+/// query, the headers [`KeepHeaders`] kept (lower-cased names), peer
+/// address, chosen subprotocol, TLS details, agreed extensions.
 ///
 /// Every open channel keeps one for its whole life, so it is compact: the
-/// request target and all header names and values share one string, cut by
-/// an array of offsets, instead of a `String` per name and per value
-/// (measured: about 430 bytes less per idle connection for a five-header
-/// handshake, more for a browser's; see benches/README.md). The owned pairs
-/// [`ChannelInfo::headers`] returns are built on its first call.
+/// target, the peer address and the round-trip times inline, and what most
+/// channels lack (kept headers, a subprotocol, TLS, extensions) in one
+/// box that is not allocated when there is none. The kept headers share one
+/// string, cut by an array of offsets, instead of a `String` per name and
+/// per value; the owned pairs [`ChannelInfo::headers`] returns are built on
+/// its first call.
 #[derive(Clone, Debug)]
 pub struct ChannelInfo {
-    /// The target, then each header's name and value, back to back.
-    text: Box<str>,
-    /// Where each piece of `text` ends: the target, then the name and the
-    /// value of each header in turn.
-    ends: Box<[u32]>,
+    /// The request target (path and query).
+    target: Box<str>,
     /// Length of the target's path (before `?`).
     path_len: u32,
+    /// Round trips timed by the server's pings.
+    rtt: super::rtt::Rtt,
     peer: SocketAddr,
+    /// What most channels lack; `None` when they lack all of it.
+    more: Option<Box<More>>,
+}
+
+/// The rarer parts of a [`ChannelInfo`].
+#[derive(Clone, Debug, Default)]
+struct More {
+    /// Each kept header's name and value, back to back.
+    text: Box<str>,
+    /// Where each piece of `text` ends: the name and the value of each
+    /// header in turn.
+    ends: Box<[u32]>,
     protocol: Option<String>,
-    tls: Option<Box<TlsInfo>>,
+    tls: Option<TlsInfo>,
     /// The extensions agreed (the `Sec-WebSocket-Extensions` answer), one
     /// of the few answers kept for the whole process.
     extensions: Option<&'static str>,
     /// `headers()` as owned pairs, made when first asked for.
     owned_headers: OnceLock<Vec<(String, String)>>,
-    /// Round trips timed by the server's pings.
-    rtt: super::rtt::Rtt,
+}
+
+impl More {
+    fn is_empty(&self) -> bool {
+        self.ends.is_empty() && self.protocol.is_none() && self.tls.is_none() && self.extensions.is_none()
+    }
 }
 
 impl ChannelInfo {
-    /// Keeps what a channel needs of its accepted upgrade request.
+    /// Keeps what a channel needs of its accepted upgrade request, with
+    /// every header ([`KeepHeaders::All`]).
     pub fn new(request: &HttpRequest, protocol: Option<String>) -> ChannelInfo {
-        let pieces = || {
-            std::iter::once(request.target())
-                .chain(request.headers().iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]))
+        ChannelInfo::with_headers(request, protocol, &KeepHeaders::All)
+    }
+
+    /// Keeps what a channel needs of its accepted upgrade request, and the
+    /// headers `keep` names.
+    pub fn with_headers(request: &HttpRequest, protocol: Option<String>, keep: &KeepHeaders) -> ChannelInfo {
+        let kept = || {
+            request
+                .headers()
+                .iter()
+                .filter(|(k, _)| keep.keeps(k))
+                .flat_map(|(k, v)| [k.as_str(), v.as_str()])
         };
-        let mut text = String::with_capacity(pieces().map(str::len).sum());
-        let mut ends = Vec::with_capacity(1 + 2 * request.headers().len());
-        for piece in pieces() {
+        let mut text = String::with_capacity(kept().map(str::len).sum());
+        let mut ends = Vec::with_capacity(kept().count());
+        for piece in kept() {
             text.push_str(piece);
             ends.push(text.len());
         }
         // Offsets fit in u32: heads are capped far below 4 GiB by
         // `max_request_head`. Were one not, its headers would be dropped
         // rather than mis-sliced.
-        let ends: Box<[u32]> = match ends.iter().map(|&e| u32::try_from(e)).collect::<Result<_, _>>() {
-            Ok(ends) => ends,
-            Err(_) => {
-                text.truncate(request.target().len().min(u32::MAX as usize));
-                Box::new([text.len() as u32])
-            }
-        };
-        let path_len = request.path().len().min(ends[0] as usize) as u32;
-        ChannelInfo {
+        let ends: Box<[u32]> = ends
+            .iter()
+            .map(|&e| u32::try_from(e))
+            .collect::<Result<_, _>>()
+            .unwrap_or_default();
+        if ends.is_empty() {
+            text = String::new();
+        }
+        let target = request.target();
+        let target: Box<str> = target.get(..u32::MAX as usize).unwrap_or(target).into();
+        let more = More {
             text: text.into_boxed_str(),
             ends,
-            path_len,
-            peer: request.peer_addr(),
             protocol,
-            tls: request.tls.clone(),
-            extensions: None,
-            owned_headers: OnceLock::new(),
+            tls: request.tls.as_deref().cloned(),
+            ..More::default()
+        };
+        ChannelInfo {
+            path_len: request.path().len().min(target.len()) as u32,
+            target,
             rtt: Default::default(),
+            peer: request.peer_addr(),
+            more: (!more.is_empty()).then(|| Box::new(more)),
         }
     }
 
-    /// (name, value) of every header, borrowed from `text`.
+    /// (name, value) of every kept header, borrowed from `text`.
     fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.ends[1..]
-            .chunks_exact(2)
-            .zip(self.ends.iter().step_by(2))
-            .map(|(nv, &start)| {
-                let (start, name_end, value_end) = (start as usize, nv[0] as usize, nv[1] as usize);
-                (&self.text[start..name_end], &self.text[name_end..value_end])
-            })
+        let (text, ends): (&str, &[u32]) = match &self.more {
+            Some(m) => (&m.text, &m.ends),
+            None => ("", &[]),
+        };
+        ends.chunks_exact(2).enumerate().map(move |(i, nv)| {
+            let start = if i == 0 { 0 } else { ends[2 * i - 1] as usize };
+            let (name_end, value_end) = (nv[0] as usize, nv[1] as usize);
+            (&text[start..name_end], &text[name_end..value_end])
+        })
     }
 
     /// The handshake's request target: path and query (`/chat?room=1`).
     pub fn target(&self) -> &str {
-        &self.text[..self.ends[0] as usize]
+        &self.target
     }
 
     /// The request path (`/chat`).
     pub fn path(&self) -> &str {
-        &self.text[..self.path_len as usize]
+        &self.target[..self.path_len as usize]
     }
 
     /// The raw query string without `?`, or `""`.
@@ -119,8 +227,8 @@ impl ChannelInfo {
         query_pairs(self.query()).find(|(k, _)| k == name).map(|(_, v)| v)
     }
 
-    /// Every value of a handshake header that may appear more than once
-    /// (`Sec-WebSocket-Extensions`, say), in order.
+    /// Every value of a kept handshake header that may appear more than
+    /// once, in order.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.pairs()
             .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
@@ -131,23 +239,28 @@ impl ChannelInfo {
     /// (`permessage-deflate; server_no_context_takeover`, say); `None` for
     /// none.
     pub fn extensions(&self) -> Option<&str> {
-        self.extensions
+        self.more.as_ref().and_then(|m| m.extensions)
     }
 
     #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
     pub(crate) fn set_extensions(&mut self, value: &'static str) {
-        self.extensions = Some(value);
+        self.more.get_or_insert_with(Default::default).extensions = Some(value);
     }
 
-    /// A handshake header by name (case-insensitive).
+    /// A kept handshake header by name (case-insensitive): `None` if the
+    /// request had none, or if [`KeepHeaders`] did not keep it.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.pairs().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
-    /// Every handshake header as (lower-cased name, value).
+    /// Every kept handshake header as (lower-cased name, value).
     pub fn headers(&self) -> &[(String, String)] {
-        self.owned_headers
-            .get_or_init(|| self.pairs().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+        match &self.more {
+            Some(m) => m
+                .owned_headers
+                .get_or_init(|| self.pairs().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()),
+            None => &[],
+        }
     }
 
     /// The client's address.
@@ -157,7 +270,7 @@ impl ChannelInfo {
 
     /// The subprotocol chosen in the handshake, if any.
     pub fn protocol(&self) -> Option<&str> {
-        self.protocol.as_deref()
+        self.more.as_ref().and_then(|m| m.protocol.as_deref())
     }
 
     /// The round-trip time the server's latest answered ping measured, if
@@ -204,7 +317,7 @@ impl ChannelInfo {
     /// What TLS agreed on (SNI, ALPN, version), for a `wss://` channel;
     /// `None` for a plain one.
     pub fn tls(&self) -> Option<&TlsInfo> {
-        self.tls.as_deref()
+        self.more.as_ref().and_then(|m| m.tls.as_ref())
     }
 }
 
@@ -242,6 +355,54 @@ mod tests {
         );
         assert_eq!(i.peer_addr().to_string(), "10.1.2.3:4567");
         assert_eq!(i.protocol(), Some("chat"));
+    }
+
+    fn kept(raw: &str, keep: &KeepHeaders) -> ChannelInfo {
+        let head = parse_head(raw.as_bytes(), "10.1.2.3:4567".parse().unwrap(), 8192, 0)
+            .unwrap()
+            .unwrap();
+        ChannelInfo::with_headers(&head.request, None, keep)
+    }
+
+    const BROWSER: &str = "GET /play?room=7 HTTP/1.1\r\nHost: game.example\r\nOrigin: https://game.example\r\n\
+        User-Agent: Mozilla/5.0\r\nCookie: session=abc\r\nX-Forwarded-For: 203.0.113.9\r\nX-Twice: 1\r\nX-Twice: 2\r\n\r\n";
+
+    #[test]
+    fn keeps_only_the_listed_headers_case_insensitively() {
+        let i = kept(BROWSER, &KeepHeaders::only(["USER-AGENT", "x-twice"]));
+        assert_eq!(i.header("user-agent"), Some("Mozilla/5.0"));
+        assert_eq!(i.header("User-Agent"), Some("Mozilla/5.0"));
+        assert_eq!(i.header_values("x-twice").collect::<Vec<_>>(), ["1", "2"]);
+        assert_eq!(i.header("cookie"), None, "not listed, not kept");
+        assert_eq!(i.header("host"), None);
+        assert_eq!(i.headers().len(), 3);
+        // The rest of the handshake stays whatever the policy.
+        assert_eq!((i.target(), i.path(), i.query()), ("/play?room=7", "/play", "room=7"));
+        assert_eq!(i.peer_addr().to_string(), "10.1.2.3:4567");
+        // A policy built by hand, with names in any case.
+        let i = kept(BROWSER, &KeepHeaders::Only(vec!["Cookie".into()]));
+        assert_eq!(i.header("COOKIE"), Some("session=abc"));
+    }
+
+    #[test]
+    fn the_default_keeps_origin_and_the_proxy_headers() {
+        let i = kept(BROWSER, &KeepHeaders::default());
+        let names: Vec<&str> = i.headers().iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["origin", "x-forwarded-for"]);
+        assert_eq!(i.header("x-forwarded-for"), Some("203.0.113.9"));
+        assert_eq!(i.header("user-agent"), None);
+    }
+
+    #[test]
+    fn keeping_none_allocates_nothing_but_the_target() {
+        let i = kept(BROWSER, &KeepHeaders::None);
+        assert!(i.more.is_none(), "no headers, protocol, TLS or extensions: no box");
+        assert!(i.headers().is_empty());
+        assert_eq!(i.header("origin"), None);
+        assert_eq!(i.query_param("room").as_deref(), Some("7"));
+        let all = kept(BROWSER, &KeepHeaders::All);
+        assert_eq!(all.headers().len(), 7);
+        assert_eq!(all.header("cookie"), Some("session=abc"));
     }
 
     #[test]

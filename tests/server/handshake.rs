@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 
 use hvws::{
-    offered_protocols, Channel, Context, Handshake, HttpRequest, HttpResponse, HvWebServer, Opcode, Routes, SendStatus,
-    Server,
+    offered_protocols, Channel, Context, Handshake, HttpRequest, HttpResponse, HvWebServer, KeepHeaders, Opcode,
+    Routes, SendStatus, Server, ServerConfig,
 };
 use tungstenite::http::Uri;
 use tungstenite::ClientRequestBuilder;
@@ -23,6 +23,7 @@ struct Seen {
     path: String,
     room: Option<String>,
     key: Option<String>,
+    origin: Option<String>,
     header_names: Vec<String>,
     peer: SocketAddr,
     protocol: Option<String>,
@@ -31,6 +32,8 @@ struct Seen {
 #[derive(Default)]
 struct Gate {
     handshakes: usize,
+    /// Header names each handshake callback saw.
+    seen_in_handshake: Vec<Vec<String>>,
     opened: Vec<Seen>,
 }
 
@@ -41,6 +44,8 @@ impl HvWebServer for Gate {
 
     fn on_ws_handshake(&mut self, request: &HttpRequest) -> Handshake {
         self.handshakes += 1;
+        self.seen_in_handshake
+            .push(request.headers().iter().map(|(k, _)| k.clone()).collect());
         if request.header("x-api-key") != Some("s3cret") {
             return Handshake::Reject(HttpResponse::error(403));
         }
@@ -59,6 +64,7 @@ impl HvWebServer for Gate {
             path: info.path().to_owned(),
             room: info.query_param("room"),
             key: info.header("X-API-KEY").map(str::to_owned),
+            origin: info.header("origin").map(str::to_owned),
             header_names: info.headers().iter().map(|(k, _)| k.clone()).collect(),
             peer: info.peer_addr(),
             protocol: info.protocol().map(str::to_owned),
@@ -73,7 +79,11 @@ fn request(server: &Server<Gate>, target: &str) -> ClientRequestBuilder {
 
 #[test]
 fn handshake_reject_accept_and_subprotocol() {
-    let mut server = util::server(Gate::default());
+    let config = ServerConfig {
+        keep_headers: KeepHeaders::only(["X-Api-Key"]),
+        ..ServerConfig::default()
+    };
+    let mut server = util::server_with(Gate::default(), config);
 
     // No key, then a wrong key: 403, and no channel.
     for req in [
@@ -126,16 +136,7 @@ fn handshake_reject_accept_and_subprotocol() {
     assert_eq!(seen.path, "/chat");
     assert_eq!(seen.room.as_deref(), Some("main hall"));
     assert_eq!(seen.key.as_deref(), Some("s3cret"), "header lookup is case-insensitive");
-    assert!(
-        seen.header_names.iter().any(|h| h == "x-api-key"),
-        "{:?}",
-        seen.header_names
-    );
-    assert!(
-        seen.header_names.iter().all(|h| *h == h.to_ascii_lowercase()),
-        "header names must be lower-cased: {:?}",
-        seen.header_names
-    );
+    assert_eq!(seen.header_names, ["x-api-key"], "only the listed header is kept");
     assert_eq!(seen.peer, chat.local_addr());
     assert_eq!(server.handler().handshakes, 4);
 
@@ -146,6 +147,60 @@ fn handshake_reject_accept_and_subprotocol() {
         other => panic!("expected an HTTP 404, got {:?}", other.map(|_| ())),
     }
     assert_eq!(server.handler().handshakes, 4);
+}
+
+/// What `ChannelInfo` keeps under each `KeepHeaders`; the handshake
+/// callback sees every header whatever is kept.
+#[test]
+fn kept_headers_follow_the_policy() {
+    let policies = [
+        (KeepHeaders::default(), vec!["origin"]),
+        (KeepHeaders::None, vec![]),
+        (KeepHeaders::only(["ORIGIN", "x-api-key"]), vec!["origin", "x-api-key"]),
+        (
+            KeepHeaders::All,
+            vec![
+                "host",
+                "connection",
+                "upgrade",
+                "sec-websocket-version",
+                "sec-websocket-key",
+                "x-api-key",
+                "origin",
+            ],
+        ),
+    ];
+    for (keep, kept) in policies {
+        let config = ServerConfig {
+            keep_headers: keep.clone(),
+            ..ServerConfig::default()
+        };
+        let mut server = util::server_with(Gate::default(), config);
+        let req = request(&server, "/chat")
+            .with_header("X-Api-Key", "s3cret")
+            .with_header("Origin", "https://game.example");
+        let _ws = try_connect(&mut server, req).expect("handshake with the key");
+        let seen = pump_for(&mut server, "on_ws_open", |s| s.handler().opened.first().cloned());
+        let mut names = seen.header_names.clone();
+        let mut want: Vec<String> = kept.iter().map(|s| s.to_string()).collect();
+        names.sort();
+        want.sort();
+        assert_eq!(names, want, "{keep:?}");
+        assert_eq!(seen.key.is_some(), keep.keeps("x-api-key"), "{keep:?}");
+        assert_eq!(
+            seen.origin.as_deref(),
+            keep.keeps("origin").then_some("https://game.example"),
+            "{keep:?}"
+        );
+        let in_handshake = &server.handler().seen_in_handshake[0];
+        for name in ["host", "sec-websocket-key", "x-api-key", "origin"] {
+            assert!(in_handshake.iter().any(|h| h == name), "{keep:?}: {in_handshake:?}");
+        }
+        assert!(
+            in_handshake.iter().all(|h| *h == h.to_ascii_lowercase()),
+            "header names must be lower-cased: {in_handshake:?}"
+        );
+    }
 }
 
 #[test]

@@ -30,14 +30,19 @@ pub struct Idle {
     pub pmd: json::Pmd,
     /// Echo one snapshot on every connection before reading the RSS.
     pub active: bool,
+    /// Open with a browser's upgrade request (`--browser-headers`, `browser.rs`).
+    pub browser: bool,
 }
 
 /// Opens `n` connections (tokens `first..`) and, with `--active`, echoes
 /// one snapshot on each.
 fn open(poll: &mut Poll, c: &Common, o: &Idle, n: usize, first: usize, parallel: usize) -> Result<Vec<Sock>, String> {
-    let opened = ws::open_many_ext(poll, c.addr, &c.tls, "/echo", o.pmd.offer(), n, first, parallel)?;
+    let opened = match o.browser {
+        true => crate::browser::open_many(poll, c.addr, &c.tls, "/echo", n, first, parallel)?,
+        false => ws::open_many_ext(poll, c.addr, &c.tls, "/echo", o.pmd.offer(), n, first, parallel)?,
+    };
     let answers: Vec<Option<String>> = opened.iter().map(|(_, a)| a.clone()).collect();
-    let params = json::agree(&answers, o.pmd)?;
+    let params = json::agree(&answers, crate::browser::expected(o.browser, o.pmd))?;
     let mut socks: Vec<Sock> = opened.into_iter().map(|(s, _)| s).collect();
     if o.active {
         json::exchange_one(poll, &mut socks, first, params)?;

@@ -11,7 +11,7 @@
 //! wsload idle      --addr 127.0.0.1:9001 --pid PID --conns 10000
 //! wsload echo      ... --conns 100 --inflight 16 --json [--offer | --deflate]
 //! wsload broadcast ... --receivers 1000 --senders 1 --window 16 --json [--offer | --deflate]
-//! wsload idle      ... --conns 5000 [--offer | --deflate] [--active]
+//! wsload idle      ... --conns 5000 [--offer | --deflate] [--active] [--browser-headers]
 //! wsload churn     --addr 127.0.0.1:9001 --pid PID --lanes 16
 //! wsload http-hello  --addr 127.0.0.1:9001 --pid PID --conns 50 --depth 16
 //! wsload http-static --addr 127.0.0.1:9001 --pid PID --conns 4 --file DIR/1mib.bin
@@ -52,6 +52,7 @@
 //! `server round workload metric value`, which `report` summarizes.
 
 mod broadcast;
+mod browser;
 mod certs;
 mod churn;
 mod echo;
@@ -384,6 +385,7 @@ fn run() -> Result<(), String> {
                 conns: a.num("--conns", 10_000)?,
                 pmd: pmd_flags(&mut a),
                 active: a.flag("--active"),
+                browser: a.flag("--browser-headers"),
             };
             a.done()?;
             idle::run(&common, &o)?
@@ -471,7 +473,7 @@ const USAGE: &str = "usage: wsload echo|broadcast|topics|idle|storm|churn|http-h
   broadcast: --receivers C --senders N --window W (--size S [--text] | --json [--offer | --deflate])
   topics:    --topics T --receivers R --senders N --window W --size S [--text] [--broadcast] [--seed X]
              (N = 0: every receiver sends; --broadcast: /broadcast instead of /pub?topic=, T = 1)
-  idle:      --conns C [--offer | --deflate] [--active]
+  idle:      --conns C [--offer | --deflate] [--active] [--browser-headers]
   churn:     --lanes L
   storm:     --conns C   (C connects at once, each a handshake on /echo: connections per second)
   http-hello:  --conns C --depth D [--path P --body TEXT] [--browser-headers]   (GET /hello, D pipelined)

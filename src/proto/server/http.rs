@@ -86,7 +86,20 @@ impl ServerConn {
         match checked {
             Ok(key) => {
                 let key = key.into();
-                self.state = State::Http(Http::Upgrading { key });
+                #[cfg(feature = "deflate")]
+                let deflate = limits.deflate.as_ref().and_then(|config| {
+                    let offer = req
+                        .headers()
+                        .iter()
+                        .filter(|(k, _)| k.eq_ignore_ascii_case("sec-websocket-extensions"))
+                        .map(|(_, v)| v.as_str());
+                    crate::proto::deflate::accept(offer, config).map(Box::new)
+                });
+                self.state = State::Http(Http::Upgrading {
+                    key,
+                    #[cfg(feature = "deflate")]
+                    deflate,
+                });
                 Some(ServerEvent::Upgrade(req))
             }
             Err(resp) => {
@@ -291,16 +304,23 @@ impl ServerConn {
     /// what was agreed.
     #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
     pub fn accept_upgrade(&mut self, mut info: ChannelInfo, now: Instant, limits: &Limits) -> bool {
-        let State::Http(Http::Upgrading { key }) = &self.state else {
+        let State::Http(Http::Upgrading {
+            key,
+            #[cfg(feature = "deflate")]
+            deflate,
+        }) = &self.state
+        else {
             return false;
         };
         #[cfg(feature = "deflate")]
-        let deflate = limits.deflate.as_ref().and_then(|config| {
-            let (params, answer) =
-                crate::proto::deflate::accept(info.header_values("sec-websocket-extensions"), config)?;
-            info.set_extensions(answer);
-            Some(crate::proto::deflate::Deflate::new(params, config))
-        });
+        let deflate = match (deflate, &limits.deflate) {
+            (Some(agreed), Some(config)) => {
+                let (params, answer) = **agreed;
+                info.set_extensions(answer);
+                Some(crate::proto::deflate::Deflate::new(params, config))
+            }
+            _ => None,
+        };
         encode_accept(key, info.protocol(), info.extensions(), &mut self.out.buf);
         #[allow(unused_mut)]
         let mut ws = WsConn::new(Role::Server, limits, now);
