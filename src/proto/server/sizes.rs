@@ -1,0 +1,24 @@
+//! How big an idle WebSocket's state is, pinned.
+
+use super::*;
+use std::mem::size_of;
+
+/// What every open WebSocket holds, measured on x86_64 Linux (default
+/// features / with `deflate`, which adds its box pointer): `ServerConn`
+/// 152 (inline in the connection table's slot), `ServerWs` 240 / 248
+/// (boxed at the upgrade: `WsConn` 168 / 176, `ChannelInfo` 72, whose
+/// rarer parts are boxed apart, `None` unless a channel has kept
+/// headers, a subprotocol, TLS or extensions). benches/README.md
+/// ("Memory per connection with real handshakes") has the rest. These
+/// bounds keep them from growing unnoticed; lower them when you cut.
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn an_idle_websocket_stays_this_small() {
+    let deflate = if cfg!(feature = "deflate") { 8 } else { 0 };
+    // With `deflate` the pending upgrade carries its agreement (a box
+    // pointer), which makes the HTTP state 8 bytes larger.
+    assert!(size_of::<ServerConn>() <= 152 + deflate, "{}", size_of::<ServerConn>());
+    assert!(size_of::<ChannelInfo>() <= 72, "{}", size_of::<ChannelInfo>());
+    assert!(size_of::<WsConn>() <= 168 + deflate, "{}", size_of::<WsConn>());
+    assert!(size_of::<ServerWs>() <= 240 + deflate, "{}", size_of::<ServerWs>());
+}
