@@ -132,7 +132,11 @@ pub struct ServerConfig {
     /// thread, each with its own reactor) can listen on one port and the
     /// kernel spreads new connections among them. Default `false`;
     /// [`ServerGroup`](crate::ServerGroup) sets it. Every server sharing a
-    /// port must set it, and run as the same user (Linux's rule).
+    /// port must set it, and run as the same user (Linux's rule). Mind that
+    /// a second copy of the program then binds the port too, without an
+    /// error, and the kernel splits new clients between the two (a
+    /// `ServerGroup` checks for that before binding; a server set up by
+    /// hand does not).
     pub reuse_port: bool,
     /// permessage-deflate (feature `deflate`): accepted from clients that
     /// offer it (every browser does), with these settings. Default `None`

@@ -320,9 +320,10 @@ impl Context<'_> {
         self.core.stats()
     }
 
-    /// The [`Hub`](crate::Hub) this server joined, if any: to publish on
-    /// every server from a callback without the `except` and count of
-    /// [`Context::publish`], or for [`Hub::stats`](crate::Hub::stats).
+    /// The [`Hub`](crate::Hub) this server joined, if any: for
+    /// [`Hub::stats`](crate::Hub::stats), or to hand to another thread.
+    /// (Publish from a callback with [`Context::publish`], which keeps its
+    /// order with the callback's sends; the hub's own publish does not.)
     pub fn hub(&self) -> Option<crate::Hub> {
         self.core.hub.as_ref().map(crate::hub::HubLink::hub)
     }

@@ -71,7 +71,9 @@ impl ServerGroup {
     /// thread ticks its simulation there too).
     ///
     /// Returns once every server listens, so a client may connect at once;
-    /// fails (stopping those that started) if any of them could not start.
+    /// fails (stopping those that started) if any of them could not start,
+    /// or if something already listens on `addr`'s port, another group
+    /// included (the port is shared only among this group's servers).
     pub fn spawn<H, M, R>(
         addr: SocketAddr,
         threads: usize,
@@ -106,6 +108,15 @@ impl ServerGroup {
             return Err(ServerError::InvalidConfig(
                 "a server group needs at least one thread".into(),
             ));
+        }
+        // SO_REUSEPORT would let this group share the port with a copy of
+        // the program already running (a restart script, a double start)
+        // and split the clients and the rooms between them without a word.
+        // A plain bind first fails if anything listens there.
+        if addr.port() != 0 {
+            if let Err(source) = std::net::TcpListener::bind(addr) {
+                return Err(ServerError::Bind { addr, source });
+            }
         }
         let make = Arc::new(make);
         let run = Arc::new(run);

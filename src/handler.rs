@@ -111,8 +111,11 @@ pub trait HvWebServer: Sized {
     }
 
     /// `topic` gained its first subscriber on this server: a room came to
-    /// life, a feed has a reader (start producing it). Called after the
-    /// callback whose [`Context::subscribe`] did it. With several servers
+    /// life, a feed has a reader (start producing it). Called later in the
+    /// tick whose callback's [`Context::subscribe`] did it (after that
+    /// tick's reads, accepts and commands; at once for a close's
+    /// unsubscribes), or in the next tick or `flush` for a subscribe made
+    /// from the game loop between ticks. With several servers
     /// on a [`Hub`](crate::Hub), each server reports its own subscribers.
     fn on_topic_active(&mut self, ctx: &mut Context<'_>, topic: &str) {
         let _ = (ctx, topic);

@@ -99,7 +99,9 @@ impl Hub {
 
     /// The figures of every joined server, added up ([`Stats::merge`](crate::Stats::merge)),
     /// each as of its last tick: what [`Routes::metrics`](crate::Routes::metrics)
-    /// serves for a server that joined a hub, whichever server answers.
+    /// serves for a server that joined a hub, whichever server answers. A
+    /// server that stopped has left the hub and no longer counts (its
+    /// counters drop out of the sums, which Prometheus takes as a reset).
     pub fn stats(&self) -> crate::Stats {
         let mut all = crate::Stats::default();
         for handle in self.handles() {
@@ -110,7 +112,14 @@ impl Hub {
 
     /// Publishes a text message to `topic` on every joined server (and
     /// through the bridge, if any), from any thread: each server delivers
-    /// it on its next tick.
+    /// it on its next tick. For a thread outside the servers (a simulation
+    /// thread): it has no order with what the servers publish themselves.
+    /// A callback that wants its publishes in order with its sends and
+    /// other publishes uses [`Context::publish`](crate::Context::publish),
+    /// and another thread a server's [`ServerHandle::publish_text`].
+    ///
+    /// Each server's queue is unbounded: a server whose loop stalls holds
+    /// what is published meanwhile until it ticks again.
     pub fn publish_text(&self, topic: &str, text: &str) {
         self.publish_batch(&[message(topic, Opcode::Text, text.as_bytes())], None);
     }
@@ -168,6 +177,12 @@ impl Hub {
     /// Joins a server: returns its link (and index).
     pub(crate) fn join(&self, handle: ServerHandle) -> HubLink {
         let mut members = self.inner.members.write().unwrap_or_else(|e| e.into_inner());
+        // The bridge may have connected before this server joined: it
+        // hears the state now, and each change from here on.
+        #[cfg(feature = "redis")]
+        if let Some(link) = self.inner.bridge.get() {
+            let _ = handle.push_command(Command::BridgeState(link.state()));
+        }
         members.push(Some(handle));
         self.inner.joined.fetch_add(1, Ordering::Relaxed);
         HubLink {
@@ -258,12 +273,10 @@ impl HubSink {
     fn with_hub(&self, f: impl FnOnce(&HubInner)) {
         let Some(inner) = self.0.upgrade() else { return };
         f(&inner);
-        if Arc::strong_count(&inner) == 1 {
-            // The hub was dropped meanwhile and this is its last owner:
-            // dropping it here would stop the bridge from the bridge's own
-            // thread, which would wait for itself. Another thread does it.
-            std::thread::spawn(move || drop(inner));
-        }
+        // If the hub was dropped meanwhile, this may be its last owner, and
+        // the bridge is then stopped from its own thread:
+        // `BridgeLink::stop` does not join the thread it is called on.
+        drop(inner);
     }
 }
 

@@ -88,3 +88,20 @@ fn a_publish_reaches_the_other_process_once_and_its_own_subscribers_once() {
     assert_eq!(stats.bridge.map(|(up, b)| (up, b.published)), Some((true, 20)));
     assert!(stats.to_prometheus().contains("\nhvws_bridge_up 1\n"));
 }
+
+#[test]
+fn a_server_that_joins_after_the_bridge_connected_hears_its_state() {
+    let Some(url) = redis_url("redis_hub") else { return };
+    let ns = format!("hub-late-{:08x}", rand::random::<u32>());
+    let hub = Hub::with_redis(RedisBridge::new(&url, &ns).unwrap());
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while hub.bridge_state() != Some(BridgeState::Connected) {
+        assert!(std::time::Instant::now() < deadline, "the bridge never connected");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut server = Server::new(Node::default());
+    server.join_hub(&hub);
+    server.init_addr("127.0.0.1:0".parse().unwrap()).unwrap();
+    server.start().unwrap();
+    connected(&mut server);
+}

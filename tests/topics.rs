@@ -296,6 +296,27 @@ fn a_server_group_shares_one_port_and_its_topics() {
 }
 
 #[test]
+fn a_second_group_on_a_taken_port_is_refused() {
+    init_logging();
+    let spawn = |addr| {
+        ServerGroup::spawn(
+            addr,
+            2,
+            ServerConfig::default(),
+            |_| Rooms::default(),
+            |server, _| server.run(),
+        )
+    };
+    let first = spawn("127.0.0.1:0".parse().unwrap()).unwrap();
+    // Both would set SO_REUSEPORT: without the check the second would
+    // bind and take half of the first's clients.
+    let err = spawn(first.local_addr()).unwrap_err();
+    assert!(matches!(err, hvws::ServerError::Bind { .. }), "{err}");
+    first.stop();
+    first.join().unwrap();
+}
+
+#[test]
 fn a_group_that_cannot_bind_says_why() {
     // Something already listens on the port without SO_REUSEPORT.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

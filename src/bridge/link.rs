@@ -292,7 +292,14 @@ impl BridgeLink {
     pub fn stop(&self) {
         self.stop.lock().unwrap_or_else(|e| e.into_inner()).take();
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        let me = std::thread::current().id();
         for thread in threads {
+            // Called from one of the bridge's own threads (the hub's last
+            // owner let go inside a sink call): that thread sees `stop` and
+            // ends by itself; joining it would wait for itself.
+            if thread.thread().id() == me {
+                continue;
+            }
             // A thread that panicked (in the sink) has stopped too.
             let _ = thread.join();
         }

@@ -275,7 +275,9 @@ impl ChannelInfo {
 
     /// The round-trip time the server's latest answered ping measured, if
     /// any (pings go out when `ping_interval` is set, to a peer silent for
-    /// that long). It runs from the tick that queued the ping to the tick
+    /// that long: a client that sends every frame is never pinged, so it
+    /// gets no figure here; ping it yourself with `Context::ping` and time
+    /// the pong in `on_ws_pong` if a game needs one). It runs from the tick that queued the ping to the tick
     /// that read its pong, so it includes the time the pong waited for a
     /// tick: up to one frame of the loop, on top of the network and the
     /// peer. Only a pong with the ping's own payload counts (not an
