@@ -78,15 +78,27 @@ pub fn tick<H: HvWebServer>(server: &mut Server<H>) {
 pub fn pump_for<H: HvWebServer, T>(
     server: &mut Server<H>,
     what: &str,
+    f: impl FnMut(&mut Server<H>) -> Option<T>,
+) -> T {
+    pump_for_within(server, what, TIMEOUT, f)
+}
+
+/// [`pump_for`] with a wait of its own, for the few waits that move a lot
+/// of data (a debug build on a loaded machine needs more than [`TIMEOUT`]).
+#[track_caller]
+pub fn pump_for_within<H: HvWebServer, T>(
+    server: &mut Server<H>,
+    what: &str,
+    timeout: Duration,
     mut f: impl FnMut(&mut Server<H>) -> Option<T>,
 ) -> T {
-    let deadline = Instant::now() + TIMEOUT;
+    let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = f(server) {
             return v;
         }
         if Instant::now() >= deadline {
-            panic!("timed out after {TIMEOUT:?} waiting for {what}");
+            panic!("timed out after {timeout:?} waiting for {what}");
         }
         tick(server);
     }
