@@ -490,6 +490,11 @@ fn listen_until_lost(
                     last_heard = Instant::now();
                 }
             }
+            // A signal (a Ctrl-C handler, a profiler) interrupted the
+            // wait: a socket read with a timeout is not restarted even
+            // under SA_RESTART. The connection is fine; a stream left
+            // half-read would show as a parse error, which reconnects.
+            Err(e) if e.is_io_error() && matches!(e.retry_method(), redis::RetryMethod::RetryImmediately) => {}
             Err(e) => return End::Lost(format!("reading the subscription: {e}")),
         }
     }
