@@ -3,8 +3,10 @@ tests/rooms/run.sh).
 
     python3 tests/rooms/check.py target/debug/examples
 
-1. room_server's flags: --redis URL is refused with exit 2 and says why
-   (the Redis bridge is not in this build); a bad or missing flag exits 2.
+1. room_server's flags: in a build without the `redis` feature (this
+   one), --redis URL is refused with exit 2 and says which feature it
+   needs (tests/redis/ runs it with the feature); a bad or missing flag
+   exits 2.
 2. room_server --port 0 --threads 4 (RUST_LOG=info): the port from its
    first line; 12 clients, each placed on a thread by the server's log
    (`thread T: ... opened from 127.0.0.1:PORT`), on at least 2 threads.
@@ -231,8 +233,8 @@ def flags(examples):
     rs = str(examples / "room_server")
     r = subprocess.run([rs, "--port", "0", "--redis", "redis://127.0.0.1:6379"], capture_output=True, text=True, timeout=TIMEOUT)
     check(
-        r.returncode == 2 and "room_server: --redis needs the Redis bridge, which this build does not have" in r.stderr,
-        f"--redis is refused with exit 2 until the bridge lands: {r.stderr.strip()!r}",
+        r.returncode == 2 and "room_server: --redis needs the Redis bridge: build with --features redis" in r.stderr,
+        f"--redis is refused with exit 2 without the redis feature: {r.stderr.strip()!r}",
     )
     for argv in (["--port"], ["--port", "x"], ["--threads", "0", "--port", "0"], ["--bogus"], []):
         r = subprocess.run([rs, *argv], capture_output=True, text=True, timeout=TIMEOUT)

@@ -12,7 +12,8 @@
 # join/leave/say/rooms and every `error:` answer, exactly-once delivery of
 # each `say` to each subscriber across the threads, then SIGTERM by PID:
 # every client gets 1001 and the server exits 0. Its flags: --redis is
-# refused (exit 2) until the Redis bridge lands, bad flags exit 2. Then
+# refused (exit 2) in this build, without the `redis` feature (tests/redis/
+# runs two room_servers with it), bad flags exit 2. Then
 # `chat_server --port 0 --threads 4`: two clients on different threads get
 # distinct names and see each other's join, lines and leave; GET /clients
 # counts both threads. Then `echo_server --port 0 --threads 4`: /echo, and
