@@ -103,7 +103,10 @@ type Shared = Rc<RefCell<Stats>>;
 /// Serves `/game` and `/frame-stats` on `addr` with a frame loop at `hz`.
 pub async fn serve(addr: SocketAddr, hz: u32, size: usize) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
-    println!("game on ws://{}/game at {hz} Hz, {size}-byte snapshots", listener.local_addr()?);
+    println!(
+        "game on ws://{}/game at {hz} Hz, {size}-byte snapshots",
+        listener.local_addr()?
+    );
     let (tx, _) = broadcast::channel::<Message>(16);
     let period = Duration::from_secs(1) / hz.max(1);
     let shared = Shared::new(RefCell::new(Stats {

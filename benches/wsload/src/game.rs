@@ -152,7 +152,11 @@ fn frame_stats(addr: SocketAddr, reset: bool) -> Result<HashMap<String, f64>, St
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(err)?;
     s.set_read_timeout(Some(Duration::from_secs(10))).map_err(err)?;
     let q = if reset { "?reset" } else { "" };
-    write!(s, "GET /frame-stats{q} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n").map_err(err)?;
+    write!(
+        s,
+        "GET /frame-stats{q} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(err)?;
     let mut resp = Vec::new();
     let mut buf = [0u8; 4096];
     // Until the body is complete (Content-Length) or the server closes.
@@ -168,7 +172,8 @@ fn frame_stats(addr: SocketAddr, reset: bool) -> Result<HashMap<String, f64>, St
                 .lines()
                 .find_map(|l| {
                     let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
                 })
                 .unwrap_or(usize::MAX);
             if body.len() >= len || n == 0 {
@@ -318,7 +323,10 @@ pub fn run(c: &Common, o: &Game) -> Result<Metrics, String> {
                             // Pings and pongs are the protocol's; any other
                             // message is not a snapshot.
                             if opcode != 9 && opcode != 10 {
-                                bad = Some(format!("not a {}-byte snapshot: opcode {opcode}, {len} bytes", o.snapshot));
+                                bad = Some(format!(
+                                    "not a {}-byte snapshot: opcode {opcode}, {len} bytes",
+                                    o.snapshot
+                                ));
                             }
                             return;
                         }
@@ -359,8 +367,14 @@ pub fn run(c: &Common, o: &Game) -> Result<Metrics, String> {
         m.push("user_pct", (u1 - u0) * 100.0 / stats_secs);
         m.push("sys_pct", (s1 - s0) * 100.0 / stats_secs);
     }
-    m.push("snapshots_per_s", per_client.iter().sum::<f64>() / per_client.len() as f64);
-    m.push("snapshots_per_s_min", per_client.iter().copied().fold(f64::MAX, f64::min));
+    m.push(
+        "snapshots_per_s",
+        per_client.iter().sum::<f64>() / per_client.len() as f64,
+    );
+    m.push(
+        "snapshots_per_s_min",
+        per_client.iter().copied().fold(f64::MAX, f64::min),
+    );
     m.push("snapshots_per_s_max", per_client.iter().copied().fold(0.0, f64::max));
     m.push("latency_p50_us", hist.quantile_us(0.5));
     m.push("latency_p99_us", hist.quantile_us(0.99));
@@ -379,4 +393,37 @@ pub fn run(c: &Common, o: &Game) -> Result<Metrics, String> {
     }
     m.push("client_cpu_pct", client_cpu * 100.0 / stats_secs);
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_in_pieces() {
+        // A 1024-byte binary (16-bit length) numbered 7, a ping, a
+        // 3-byte text.
+        let mut wire = vec![0x82, 126, 4, 0];
+        wire.extend_from_slice(&7u64.to_le_bytes());
+        wire.extend(std::iter::repeat_n(b'a', 1016));
+        wire.extend([0x89, 0, 0x81, 3, b'a', b'b', b'c']);
+        for step in [1, 2, 3, 5, 9, wire.len()] {
+            let mut f = Frames::default();
+            let mut got = Vec::new();
+            for c in wire.chunks(step) {
+                f.feed(c, |op, len, first| got.push((op, len, first))).unwrap();
+            }
+            let abc = u64::from_le_bytes([b'a', b'b', b'c', 0, 0, 0, 0, 0]);
+            assert_eq!(got, vec![(2, 1024, 7), (9, 0, 0), (1, 3, abc)], "step {step}");
+        }
+    }
+
+    #[test]
+    fn input_is_json_of_the_size_asked() {
+        for size in [40, 64, 100] {
+            let v = input_json(size);
+            assert_eq!(v.len(), size);
+            assert!(std::str::from_utf8(&v).unwrap().ends_with("\"}"));
+        }
+    }
 }
