@@ -203,7 +203,9 @@ pub fn run(c: &Common, o: &Game) -> Result<Metrics, String> {
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
     let total = o.clients + usize::from(o.flood);
     // The flooder last: token C.
-    let socks = ws::open_many(&mut poll, c.addr, &c.tls, "/game", total, 0, 128)?;
+    // The server sends snapshots as soon as a connection is open: they may
+    // come with the 101.
+    let socks = ws::open_many_keep(&mut poll, c.addr, &c.tls, "/game", total, 0, 128)?;
     std::thread::sleep(Duration::from_millis(200));
     let mut template = Vec::new();
     masked_frame(&mut template, TEXT, &input_json(o.input));
@@ -212,17 +214,24 @@ pub fn run(c: &Common, o: &Game) -> Result<Metrics, String> {
     let mut flood_bytes = 0u64;
     let mut clients: Vec<Client> = socks
         .into_iter()
-        .map(|sock| Client {
-            sock,
-            frames: Frames::default(),
-            out: Vec::new(),
-            pending: Vec::new(),
-            got: 0,
-            last: 0,
+        .map(|(sock, first)| {
+            let mut frames = Frames::default();
+            frames.feed(&first, |_, _, _| {})?;
+            Ok(Client {
+                sock,
+                frames,
+                out: Vec::new(),
+                pending: Vec::new(),
+                got: 0,
+                last: 0,
+            })
         })
-        .collect();
+        .collect::<Result<_, String>>()?;
     let flooder = o.flood.then(|| clients.pop().expect("opened"));
-    let mut flooder = flooder.map(|f| (f, Frames::default()));
+    let mut flooder = flooder.map(|f| {
+        let frames = f.frames;
+        (f.sock, frames)
+    });
     let step_ns = 1e9 / (o.rate * o.clients as f64);
     let mut events = Events::with_capacity(4096);
     let mut buf = vec![0u8; 256 << 10];
@@ -255,7 +264,6 @@ pub fn run(c: &Common, o: &Game) -> Result<Metrics, String> {
         }
         if let Some((f, _)) = flooder.as_mut() {
             let n = f
-                .sock
                 .write_some(&flood_buf[flood_off..])
                 .map_err(|e| format!("write: {e}"))?;
             flood_off = (flood_off + n) % flood_buf.len();
@@ -282,7 +290,6 @@ pub fn run(c: &Common, o: &Game) -> Result<Metrics, String> {
                 let (f, frames) = flooder.as_mut().expect("the flooder's token");
                 let mut err = Ok(());
                 let alive = f
-                    .sock
                     .read_chunks(&mut buf, |chunk| {
                         if err.is_ok() {
                             err = frames.feed(chunk, |_, _, _| {});
