@@ -17,7 +17,10 @@
 //! the rest padding.
 //!
 //! The frame's tick time is measured from the start of its `tick()` to the
-//! end of its `flush()`; its lateness from when it was due to that start.
+//! end of its `flush()` (`read`: the `tick()`, `send`: the broadcast and
+//! the flush); its lateness from when it was due to that start.
+//! `--ticks-per-frame N` makes the frame call `tick()` N times (default 1):
+//! each tick takes at most 1024 readiness events from the poller.
 //! `GET /frame-stats` answers, as `key=value` lines, the frames since the
 //! last `GET /frame-stats?reset`, the frames the pacer skipped, the inputs
 //! counted, and the tick time and lateness p50/p99/max in microseconds.
@@ -47,6 +50,9 @@ pub struct Game {
     /// Per frame since the last reset: tick time and lateness, ns.
     tick_ns: Vec<u64>,
     late_ns: Vec<u64>,
+    /// The frame's parts: its `tick()`, and the broadcast and `flush()`.
+    read_ns: Vec<u64>,
+    send_ns: Vec<u64>,
     /// Frames the pacer had skipped at the last reset, and now.
     skipped_base: u64,
     skipped: u64,
@@ -76,7 +82,7 @@ impl Game {
             v[rank - 1] as f64 / 1000.0
         };
         let text = format!(
-            "frames={}\nskipped={}\ninputs={}\ntick_p50_us={}\ntick_p99_us={}\ntick_max_us={}\nlate_p50_us={}\nlate_p99_us={}\nlate_max_us={}\n",
+            "frames={}\nskipped={}\ninputs={}\ntick_p50_us={}\ntick_p99_us={}\ntick_max_us={}\nlate_p50_us={}\nlate_p99_us={}\nlate_max_us={}\nread_p50_us={}\nread_p99_us={}\nsend_p50_us={}\nsend_p99_us={}\n",
             self.tick_ns.len(),
             self.skipped - self.skipped_base,
             self.inputs,
@@ -86,10 +92,16 @@ impl Game {
             q(&mut self.late_ns, 0.5),
             q(&mut self.late_ns, 0.99),
             q(&mut self.late_ns, 1.0),
+            q(&mut self.read_ns, 0.5),
+            q(&mut self.read_ns, 0.99),
+            q(&mut self.send_ns, 0.5),
+            q(&mut self.send_ns, 0.99),
         );
         if reset {
             self.tick_ns.clear();
             self.late_ns.clear();
+            self.read_ns.clear();
+            self.send_ns.clear();
             self.inputs = 0;
             self.skipped_base = self.skipped;
         }
@@ -98,7 +110,13 @@ impl Game {
 }
 
 /// Runs the game loop at `hz` until the server stops.
-pub fn run(server: &mut Server<EchoServer>, hz: u32, size: usize, wait: Wait) -> Result<(), hvws::ServerError> {
+pub fn run(
+    server: &mut Server<EchoServer>,
+    hz: u32,
+    size: usize,
+    wait: Wait,
+    ticks: usize,
+) -> Result<(), hvws::ServerError> {
     let mut pacer = FramePacer::new(hz);
     let mut snap = vec![0u8; size.max(16)];
     for (i, b) in snap.iter_mut().enumerate().skip(16) {
@@ -119,7 +137,10 @@ pub fn run(server: &mut Server<EchoServer>, hz: u32, size: usize, wait: Wait) ->
         }
         // The frame: read what is left, step, queue the snapshot, send it.
         let start = Instant::now();
-        server.tick()?;
+        for _ in 0..ticks {
+            server.tick()?;
+        }
+        let read = start.elapsed();
         server.with_context(|h, ctx| {
             let game = h.game.as_mut().expect("game mode");
             game.step(frame, &mut snap);
@@ -130,6 +151,8 @@ pub fn run(server: &mut Server<EchoServer>, hz: u32, size: usize, wait: Wait) ->
         let game = server.handler_mut().game.as_mut().expect("game mode");
         game.tick_ns.push(nanos(took));
         game.late_ns.push(nanos(start.saturating_duration_since(due)));
+        game.read_ns.push(nanos(read));
+        game.send_ns.push(nanos(took - read));
         game.skipped = pacer.skipped();
     }
     Ok(())

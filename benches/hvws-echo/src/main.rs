@@ -155,7 +155,7 @@ impl HvWebServer for EchoServer {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let usage = "usage: hvws-echo [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem [--tls-tickets N]]\n                 [--deflate | --deflate-takeover] [--deflate-level N] [--static-dir DIR] [--threads N] [--redis URL]\n                 [--game-hz HZ [--snapshot BYTES] [--game-loop pacer|sleep] [--tick-budget N]]";
+    let usage = "usage: hvws-echo [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem [--tls-tickets N]]\n                 [--deflate | --deflate-takeover] [--deflate-level N] [--static-dir DIR] [--threads N] [--redis URL]\n                 [--game-hz HZ [--snapshot BYTES] [--game-loop pacer|sleep] [--tick-budget N] [--ticks-per-frame N]]";
     let mut port = 9001u16;
     let mut host = String::from("127.0.0.1");
     let (mut cert, mut key, mut tickets) = (None, None, None);
@@ -166,6 +166,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut redis: Option<String> = None;
     let (mut game_hz, mut snapshot, mut game_wait) = (None::<u32>, 1024usize, game::Wait::Pacer);
     let mut tick_budget = hvws::TickBudget::UNLIMITED;
+    let mut ticks_per_frame = 1usize;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -195,6 +196,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     _ => return Err("--game-loop is pacer or sleep".into()),
                 }
             }
+            "--ticks-per-frame" => ticks_per_frame = args.next().ok_or("--ticks-per-frame needs a number")?.parse()?,
             "--tick-budget" => {
                 tick_budget.messages = args.next().ok_or("--tick-budget needs a number")?.parse()?;
             }
@@ -278,7 +280,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let local = server.local_addr().unwrap_or(addr);
     if let Some(hz) = game_hz {
         println!("game on {scheme}://{local}/game at {hz} Hz, {snapshot}-byte snapshots, {game_wait:?} loop");
-        game::run(&mut server, hz, snapshot, game_wait)?;
+        game::run(&mut server, hz, snapshot, game_wait, ticks_per_frame.max(1))?;
         return Ok(());
     }
     println!("echo on {scheme}://{local}/echo, broadcast on {scheme}://{local}/broadcast");

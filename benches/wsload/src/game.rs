@@ -390,6 +390,17 @@ pub fn run(c: &Common, o: &Game) -> Result<Metrics, String> {
     m.push("tick_p99_us", stat("tick_p99_us"));
     m.push("tick_max_us", stat("tick_max_us"));
     m.push("late_p99_us", stat("late_p99_us"));
+    // hvws-echo's parts of the frame: its tick() and its broadcast + flush.
+    for (k, name) in [
+        ("read_p50_us", "tick_read_p50_us"),
+        ("read_p99_us", "tick_read_p99_us"),
+        ("send_p50_us", "tick_send_p50_us"),
+        ("send_p99_us", "tick_send_p99_us"),
+    ] {
+        if let Some(&v) = stats.get(k) {
+            m.push(name, v);
+        }
+    }
     m.push("frames_per_s", stat("frames") / stats_secs);
     m.push("lost", lost as f64);
     m.push("inputs_per_s", sent as f64 / secs);
