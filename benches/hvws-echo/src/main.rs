@@ -40,7 +40,7 @@
 //! `GET /static/<file>` answers with the file below DIR
 //! ([`hvws::serve_dir`]: its body is read from disk as the socket drains).
 //!
-//! `--game-hz HZ --snapshot S [--game-loop pacer|sleep] [--tick-budget N]`
+//! `--game-hz HZ --snapshot S [--game-loop pacer|sleep] [--tick-budget N] [--ticks-per-frame N]`
 //! is the game-loop benchmark's server (`wsload game`, see `game.rs`):
 //! inputs on `/game`, one S-byte snapshot to every channel per frame,
 //! `GET /frame-stats` for the frames' tick times. `--tick-budget N` sets
