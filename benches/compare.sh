@@ -71,6 +71,19 @@
 # Servers and baselines of the other rows do not take part.
 #
 #   ONLY=topics benches/compare.sh 5     # only the topics rows (~5 min)
+#
+# Workloads named game-* are the game-loop benchmark (`wsload game`): C
+# clients on /game each sending a 64-byte JSON input 20 times a second,
+# the server running a 60 Hz frame loop that sends every client one
+# 1 KiB snapshot per frame. hvws is benches/hvws-echo --game-hz 60
+# --snapshot 1024 (FramePacer-style loop: tick until the frame, tick,
+# broadcast_binary, flush), the peer peer-tokio --game-hz 60 --snapshot
+# 1024 (a tokio interval task and a broadcast channel). A third field in
+# the row gives hvws-echo more arguments (the flood row's --tick-budget);
+# the peer has no such setting. They get a table of their own.
+# hvws-base does not take part.
+#
+#   ONLY=game benches/compare.sh 3       # only the game rows (~4 min)
 set -euo pipefail
 
 BASELINE="${BASELINE:-}"
@@ -143,6 +156,15 @@ declare -A SERVER_BIN_HTTP=(
   [hvws]="target/release/hvws-echo"
   [tokio-tungstenite]="target/release/peer-tokio"
 )
+# The game-* workloads: the binaries and the flags of their frame loop.
+declare -A SERVER_BIN_GAME=(
+  [hvws]="target/release/hvws-echo"
+  [tokio-tungstenite]="target/release/peer-tokio"
+)
+GAME_ARGS="--game-hz 60 --snapshot 1024"
+# hvws-echo's extra arguments for the game row being run (the row's third
+# field).
+GAME_HVWS_ARGS=""
 declare -A SERVER_ARGS_HTTP=(
   [hvws]="--static-dir $STATIC_DIR"
   [tokio-tungstenite]="--http --static-dir $STATIC_DIR"
@@ -175,6 +197,12 @@ WORKLOADS=(
   "http-hello-c50-d16|http-hello --conns 50 --depth 16"
   "http-hello-c50-d1|http-hello --conns 50 --depth 1"
   "http-static-1MiB-c4|http-static --conns 4 --file target/bench/static/1mib.bin"
+  "game-c1000-r20-s1KiB|game --clients 1000 --rate 20 --snapshot 1024"
+  "game-c1000-r20-s1KiB-sleep|game --clients 1000 --rate 20 --snapshot 1024|--game-loop sleep"
+  "game-c5000-r20-s1KiB|game --clients 5000 --rate 20 --snapshot 1024"
+  "game-c5000-r20-s1KiB-ticks4|game --clients 5000 --rate 20 --snapshot 1024|--ticks-per-frame 4"
+  "game-flood-c1000-budget256|game --clients 1000 --rate 20 --snapshot 1024 --flood|--tick-budget 256"
+  "game-flood-c1000-nobudget|game --clients 1000 --rate 20 --snapshot 1024 --flood"
 )
 
 # The topics rows: name | variant | server CPUs | hvws-echo arguments |
@@ -202,10 +230,17 @@ stop_server() {
 }
 trap stop_server EXIT
 
-start_server() { # name kind(plain|tls|http)
+start_server() { # name kind(plain|tls|http|game)
   local port="${SERVER_PORT[$1]}" bin="${SERVER_BIN[$1]:-}"
   local extra_args=()
-  if [ "$2" = tls ]; then
+  if [ "$2" = game ]; then
+    bin="${SERVER_BIN_GAME[$1]}"
+    read -r -a extra_args <<< "$GAME_ARGS"
+    if [ "$1" = hvws ] && [ -n "$GAME_HVWS_ARGS" ]; then
+      read -r -a more <<< "$GAME_HVWS_ARGS"
+      extra_args+=("${more[@]}")
+    fi
+  elif [ "$2" = tls ]; then
     bin="${SERVER_BIN_TLS[$1]}"
     extra_args=(--tls-cert "$TLS_DIR/cert.pem" --tls-key "$TLS_DIR/key.pem")
   elif [ "$2" = http ]; then
@@ -247,6 +282,8 @@ run_one() { # server round workload-name args...
     kind=http
     # The peer is hyper here, not tokio-tungstenite.
     if [ "$server" = tokio-tungstenite ]; then label=hyper; fi
+  elif [[ "$name" == game-* ]]; then
+    kind=game
   fi
   start_server "$server" "$kind"
   sleep 0.2
@@ -303,10 +340,16 @@ for round in $(seq "$ROUNDS"); do
   for w in "${WORKLOADS[@]}"; do
     name="${w%%|*}"
     args="${w#*|}"
+    GAME_HVWS_ARGS=""
+    if [[ "$args" == *"|"* ]]; then
+      GAME_HVWS_ARGS="${args#*|}"
+      args="${args%%|*}"
+    fi
     if [ -n "$ONLY" ] && [[ "$name" != *"$ONLY"* ]]; then continue; fi
     for server in "${order[@]}"; do
       if [ "$server" = hvws-base ]; then
-        if [[ "$name" == wss-* ]]; then [ -n "$BASELINE_TLS" ] || continue
+        if [[ "$name" == game-* ]]; then continue
+        elif [[ "$name" == wss-* ]]; then [ -n "$BASELINE_TLS" ] || continue
         elif [[ "$name" == http-* ]]; then [ -n "$BASELINE_HTTP" ] || continue
         else [ -n "$BASELINE" ] || continue; fi
       fi
@@ -353,9 +396,9 @@ if [ -n "$BASELINE_HTTP" ]; then
   echo "## hvws-base over HTTP: $BASELINE_HTTP"
 fi
 echo "## load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-if grep -v "	http-" "$OUT" | grep -qv "	topics-"; then
+if grep -v "	http-" "$OUT" | grep -v "	game-" | grep -qv "	topics-"; then
 echo
-target/release/wsload report "$OUT" --except http- --except topics- --a hvws --b tokio-tungstenite \
+target/release/wsload report "$OUT" --except http- --except topics- --except game- --a hvws --b tokio-tungstenite \
   --target "echo-32B-text-c100-k16 cpu_ns_per_msg <= 0.65" \
   --target "echo-32B-text-c100-k16 msg_per_s >= 1.5" \
   --target "echo-64KiB-bin-c10-k4 mb_per_s >= 1.0" \
@@ -373,6 +416,14 @@ if grep -q "	http-" "$OUT"; then
     --target "http-hello-c50-d16 cpu_ns_per_req <= 0.7" \
     --target "http-hello-c50-d1 cpu_ns_per_req <= 0.7" \
     --target "http-static-1MiB-c4 mb_per_s >= 1.0"
+fi
+if grep -q "	game-" "$OUT"; then
+  echo
+  echo "Game loop (hvws-echo --game-hz 60 against peer-tokio --game-hz 60; 64 B inputs at 20/s per client, 1 KiB snapshots):"
+  echo
+  target/release/wsload report "$OUT" --only game- --a hvws --b tokio-tungstenite \
+    --target "game-c1000-r20-s1KiB cpu_pct <= 0.5" \
+    --target "game-c5000-r20-s1KiB snapshots_per_s >= 4"
 fi
 if grep -q "	topics-" "$OUT"; then
   echo

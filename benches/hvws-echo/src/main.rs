@@ -39,6 +39,14 @@
 //! `Hello, world!` (`HttpResponse::text`), and with `--static-dir DIR`
 //! `GET /static/<file>` answers with the file below DIR
 //! ([`hvws::serve_dir`]: its body is read from disk as the socket drains).
+//!
+//! `--game-hz HZ --snapshot S [--game-loop pacer|sleep] [--tick-budget N] [--ticks-per-frame N]`
+//! is the game-loop benchmark's server (`wsload game`, see `game.rs`):
+//! inputs on `/game`, one S-byte snapshot to every channel per frame,
+//! `GET /frame-stats` for the frames' tick times. `--tick-budget N` sets
+//! `ServerConfig::tick_budget` to N messages a tick (bytes unbounded).
+
+mod game;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -60,6 +68,8 @@ struct EchoServer {
     publish: HashMap<Channel, String>,
     /// `--static-dir`: what `/static/*` serves (no such route without it).
     static_dir: Option<PathBuf>,
+    /// `--game-hz`: every message is a game input (`game.rs`).
+    game: Option<game::Game>,
 }
 
 impl EchoServer {
@@ -84,6 +94,13 @@ impl HvWebServer for EchoServer {
     fn on_init(&mut self, routes: &mut Routes<Self>) {
         routes.websocket("/echo").websocket("/broadcast").websocket("/pub");
         routes.get("/hello", |_: &mut EchoServer, _, _| HttpResponse::text("Hello, world!"));
+        if self.game.is_some() {
+            routes.websocket("/game");
+            routes.get("/frame-stats", |s: &mut EchoServer, _, req| {
+                let reset = req.query().split('&').any(|p| p == "reset");
+                s.game.as_mut().expect("game mode").stats(reset)
+            });
+        }
         if let Some(dir) = self.static_dir.clone() {
             routes.get("/static/*", move |_: &mut EchoServer, _, req| {
                 hvws::serve_dir(req, &dir, req.path().strip_prefix("/static/").unwrap_or(""))
@@ -110,12 +127,20 @@ impl HvWebServer for EchoServer {
     // `ctx.send`, which queues one raw frame and never compresses), so they
     // are compressed when permessage-deflate was agreed.
     fn on_ws_message(&mut self, ctx: &mut Context<'_>, channel: Channel, msg: &str) {
+        if let Some(game) = &mut self.game {
+            game.input();
+            return;
+        }
         if !self.broadcast(ctx, channel, Opcode::Text, msg.as_bytes()) {
             ctx.send_text(channel, msg);
         }
     }
 
     fn on_ws_binary(&mut self, ctx: &mut Context<'_>, channel: Channel, data: &[u8]) {
+        if let Some(game) = &mut self.game {
+            game.input();
+            return;
+        }
         if !self.broadcast(ctx, channel, Opcode::Binary, data) {
             ctx.send_binary(channel, data);
         }
@@ -130,7 +155,7 @@ impl HvWebServer for EchoServer {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let usage = "usage: hvws-echo [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem [--tls-tickets N]]\n                 [--deflate | --deflate-takeover] [--deflate-level N] [--static-dir DIR] [--threads N] [--redis URL]";
+    let usage = "usage: hvws-echo [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem [--tls-tickets N]]\n                 [--deflate | --deflate-takeover] [--deflate-level N] [--static-dir DIR] [--threads N] [--redis URL]\n                 [--game-hz HZ [--snapshot BYTES] [--game-loop pacer|sleep] [--tick-budget N] [--ticks-per-frame N]]";
     let mut port = 9001u16;
     let mut host = String::from("127.0.0.1");
     let (mut cert, mut key, mut tickets) = (None, None, None);
@@ -139,6 +164,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut static_dir = None;
     let mut threads: Option<usize> = None;
     let mut redis: Option<String> = None;
+    let (mut game_hz, mut snapshot, mut game_wait) = (None::<u32>, 1024usize, game::Wait::Pacer);
+    let mut tick_budget = hvws::TickBudget::UNLIMITED;
+    let mut ticks_per_frame = 1usize;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -159,6 +187,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--static-dir" => static_dir = Some(PathBuf::from(args.next().ok_or("--static-dir needs a directory")?)),
             "--threads" => threads = Some(args.next().ok_or("--threads needs a number")?.parse()?),
             "--redis" => redis = Some(args.next().ok_or("--redis needs a URL")?),
+            "--game-hz" => game_hz = Some(args.next().ok_or("--game-hz needs a number")?.parse()?),
+            "--snapshot" => snapshot = args.next().ok_or("--snapshot needs a number")?.parse()?,
+            "--game-loop" => {
+                game_wait = match args.next().as_deref() {
+                    Some("pacer") => game::Wait::Pacer,
+                    Some("sleep") => game::Wait::Sleep,
+                    _ => return Err("--game-loop is pacer or sleep".into()),
+                }
+            }
+            "--ticks-per-frame" => ticks_per_frame = args.next().ok_or("--ticks-per-frame needs a number")?.parse()?,
+            "--tick-budget" => {
+                tick_budget.messages = args.next().ok_or("--tick-budget needs a number")?.parse()?;
+            }
             "-h" | "--help" => {
                 println!("{usage}");
                 return Ok(());
@@ -177,6 +218,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_message_size: 16 << 20,
         max_frame_size: 16 << 20,
         deflate,
+        tick_budget,
         ..Default::default()
     };
     // --redis: topics (`/pub`) span every hvws-echo on the same Redis.
@@ -184,6 +226,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         threads = Some(1);
     }
     if let Some(n) = threads {
+        if game_hz.is_some() {
+            return Err(format!("--game-hz runs one server: not with --threads or --redis; {usage}").into());
+        }
         if cert.is_some() || key.is_some() {
             return Err(format!("--threads serves plain ws only, not with --tls-cert/--tls-key; {usage}").into());
         }
@@ -209,8 +254,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let handler = EchoServer {
         static_dir,
+        game: game_hz.map(|_| game::Game::default()),
         ..Default::default()
     };
+    if game_hz.is_some() && (cert.is_some() || key.is_some()) {
+        return Err(format!("--game-hz serves plain ws only; {usage}").into());
+    }
     let mut server = Server::with_config(handler, config);
     let scheme = match (cert, key) {
         (Some(cert), Some(key)) => {
@@ -229,6 +278,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     server.start()?;
     let local = server.local_addr().unwrap_or(addr);
+    if let Some(hz) = game_hz {
+        println!("game on {scheme}://{local}/game at {hz} Hz, {snapshot}-byte snapshots, {game_wait:?} loop");
+        game::run(&mut server, hz, snapshot, game_wait, ticks_per_frame.max(1))?;
+        return Ok(());
+    }
     println!("echo on {scheme}://{local}/echo, broadcast on {scheme}://{local}/broadcast");
     while server.is_running() {
         server.tick_timeout(Duration::from_millis(100))?;

@@ -19,11 +19,17 @@
 //! 1.x (`GET /hello`, `GET /static/<file>` from DIR; see `http.rs`), for
 //! the HTTP rows of the benchmarks.
 //!
+//! With `--game-hz HZ [--snapshot S]` it is the game-loop benchmark's
+//! peer instead (`/game`, an interval task broadcasting one snapshot per
+//! frame; see `game.rs`).
+//!
 //! ```text
+//! cargo run --release -p peer-tokio -- --port N [--host H] --game-hz 60 --snapshot 1024
 //! cargo run --release -p peer-tokio -- --port N [--host H] [--tls-cert CERT.pem --tls-key KEY.pem]
 //! cargo run --release -p peer-tokio -- --port N [--host H] --http --static-dir DIR [--header-timeout SECS | --no-header-timeout]
 //! ```
 
+mod game;
 mod http;
 
 use std::cell::RefCell;
@@ -53,11 +59,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Io for T {}
 type Registry = Rc<RefCell<Vec<(u64, UnboundedSender<Message>)>>>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let usage = "usage: peer-tokio [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem]\n                  [--http [--static-dir DIR] [--header-timeout SECS | --no-header-timeout]]";
+    let usage = "usage: peer-tokio [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem]\n                  [--http [--static-dir DIR] [--header-timeout SECS | --no-header-timeout]]\n                  [--game-hz HZ [--snapshot BYTES]]";
     let (mut host, mut port) = (String::from("127.0.0.1"), 9002u16);
     let (mut cert, mut key) = (None, None);
     let (mut http, mut static_dir) = (false, std::path::PathBuf::from("."));
     let mut header_timeout = http::HeaderTimeout::Default;
+    let (mut game_hz, mut snapshot) = (None::<u32>, 1024usize);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -72,6 +79,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 header_timeout = http::HeaderTimeout::After(std::time::Duration::from_secs(secs));
             }
             "--no-header-timeout" => header_timeout = http::HeaderTimeout::Off,
+            "--game-hz" => game_hz = Some(args.next().ok_or("--game-hz needs a number")?.parse()?),
+            "--snapshot" => snapshot = args.next().ok_or("--snapshot needs a number")?.parse()?,
             "-h" | "--help" => {
                 println!("{usage}");
                 return Ok(());
@@ -80,6 +89,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let addr: SocketAddr = format!("{host}:{port}").parse()?;
+    if let Some(hz) = game_hz {
+        if http || cert.is_some() || key.is_some() {
+            return Err(format!("--game-hz is plain ws only; {usage}").into());
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()?;
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, game::serve(addr, hz, snapshot))?;
+        return Ok(());
+    }
     if http {
         if cert.is_some() || key.is_some() {
             return Err(format!("--http is plain HTTP only; {usage}").into());

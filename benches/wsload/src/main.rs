@@ -8,6 +8,7 @@
 //! wsload echo      --addr 127.0.0.1:9001 --pid PID --conns 100 --inflight 16 --size 32 [--binary]
 //! wsload broadcast --addr 127.0.0.1:9001 --pid PID --receivers 1000 --senders 1 --size 32 --window 16
 //! wsload topics    --addr 127.0.0.1:9001 --pid PID --topics 1000 --receivers 10000 --senders 0 --size 32 --window 256 [--broadcast] [--syscalls]
+//! wsload game      --addr 127.0.0.1:9001 --pid PID --clients 1000 --rate 20 --snapshot 1024 [--input 64] [--flood]
 //! wsload idle      --addr 127.0.0.1:9001 --pid PID --conns 10000
 //! wsload echo      ... --conns 100 --inflight 16 --json [--offer | --deflate]
 //! wsload broadcast ... --receivers 1000 --senders 1 --window 16 --json [--offer | --deflate]
@@ -35,6 +36,11 @@
 //! with `perf stat` (see `syscalls.rs`) instead of its CPU time: `topics`
 //! then reports writes per delivery and per tick.
 //!
+//! `game` is the game-loop benchmark (see `game.rs`): C clients sending
+//! small inputs R times a second to a server that sends each of them one
+//! snapshot per frame; server CPU %, snapshots per second per client,
+//! input-to-next-snapshot latency, the server's frame tick times.
+//!
 //! `http-hello` and `http-static` are HTTP/1.1 workloads (see `http.rs`):
 //! `GET /hello` pipelined D deep on C keep-alive connections, and
 //! downloads of `/static/<name of --file>` (whose bytes the responses must
@@ -56,6 +62,7 @@ mod browser;
 mod certs;
 mod churn;
 mod echo;
+mod game;
 mod hist;
 mod http;
 mod idle;
@@ -380,6 +387,17 @@ fn run() -> Result<(), String> {
             a.done()?;
             topics::run(&common, &o)?
         }
+        "game" => {
+            let o = game::Game {
+                clients: a.num("--clients", 1000)?,
+                rate: a.num("--rate", 20.0)?,
+                input: a.num("--input", 64)?,
+                snapshot: a.num("--snapshot", 1024)?,
+                flood: a.flag("--flood"),
+            };
+            a.done()?;
+            game::run(&common, &o)?
+        }
         "idle" => {
             let o = idle::Idle {
                 conns: a.num("--conns", 10_000)?,
@@ -467,12 +485,13 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
-const USAGE: &str = "usage: wsload echo|broadcast|topics|idle|storm|churn|http-hello|http-static [--addr A] [--pid P] [--warmup S] [--duration S]
+const USAGE: &str = "usage: wsload echo|broadcast|topics|game|idle|storm|churn|http-hello|http-static [--addr A] [--pid P] [--warmup S] [--duration S]
          [--tls CA.pem] [--syscalls] [--out FILE --server NAME --round N --workload NAME]
   echo:      --conns C --inflight K (--size S [--binary] | --json [--offer | --deflate])
   broadcast: --receivers C --senders N --window W (--size S [--text] | --json [--offer | --deflate])
   topics:    --topics T --receivers R --senders N --window W --size S [--text] [--broadcast] [--seed X]
              (N = 0: every receiver sends; --broadcast: /broadcast instead of /pub?topic=, T = 1)
+  game:      --clients C --rate R --snapshot S [--input BYTES] [--flood]   (/game; the server sends S-byte snapshots)
   idle:      --conns C [--offer | --deflate] [--active] [--browser-headers]
   churn:     --lanes L
   storm:     --conns C   (C connects at once, each a handshake on /echo: connections per second)

@@ -7,6 +7,13 @@ const USER_HZ: f64 = 100.0;
 
 /// CPU seconds (user + system, all threads) the process has used so far.
 pub fn cpu_seconds(pid: u32) -> Result<f64, String> {
+    let (user, sys) = cpu_split(pid)?;
+    Ok(user + sys)
+}
+
+/// CPU seconds the process has used so far in user space and in the
+/// kernel (all threads).
+pub fn cpu_split(pid: u32) -> Result<(f64, f64), String> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
     // The command name may hold spaces and parentheses: fields start after the last ')'.
     let rest = stat.rsplit_once(')').ok_or("malformed stat")?.1;
@@ -19,7 +26,7 @@ pub fn cpu_seconds(pid: u32) -> Result<f64, String> {
             .map(|t| t as f64)
             .ok_or_else(|| format!("no stat field {i}"))
     };
-    Ok((ticks(14)? + ticks(15)?) / USER_HZ)
+    Ok((ticks(14)? / USER_HZ, ticks(15)? / USER_HZ))
 }
 
 /// The process's resident set size in bytes (`VmRSS`).

@@ -125,7 +125,51 @@ pub fn open_many_paths(
     first_token: usize,
     parallel: usize,
 ) -> Result<Vec<(Sock, Option<String>)>, String> {
+    let opened = open_inner(poll, addr, tls, path_of, offer, n, first_token, parallel, false)?;
+    Ok(opened.into_iter().map(|(s, ext, _)| (s, ext)).collect())
+}
+
+/// [`open_many`] for a server that may send as soon as the connection is
+/// open: each connection comes with the bytes that followed the 101 in
+/// the reads of the handshake (its first frames), instead of that being
+/// an error.
+pub fn open_many_keep(
+    poll: &mut Poll,
+    addr: SocketAddr,
+    tls: &Tls,
+    path: &str,
+    n: usize,
+    first_token: usize,
+    parallel: usize,
+) -> Result<Vec<(Sock, Vec<u8>)>, String> {
+    let opened = open_inner(
+        poll,
+        addr,
+        tls,
+        &|_| path.to_string(),
+        None,
+        n,
+        first_token,
+        parallel,
+        true,
+    )?;
+    Ok(opened.into_iter().map(|(s, _, rest)| (s, rest)).collect())
+}
+
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn open_inner(
+    poll: &mut Poll,
+    addr: SocketAddr,
+    tls: &Tls,
+    path_of: &dyn Fn(usize) -> String,
+    offer: Option<&str>,
+    n: usize,
+    first_token: usize,
+    parallel: usize,
+    keep: bool,
+) -> Result<Vec<(Sock, Option<String>, Vec<u8>)>, String> {
     let path = path_of(0);
+    let mut rest: Vec<Vec<u8>> = vec![Vec::new(); n];
     let mut answers: Vec<Option<String>> = vec![None; n];
     let mut socks: Vec<Sock> = Vec::with_capacity(n);
     let mut states: Vec<Opening> = Vec::with_capacity(n);
@@ -177,7 +221,10 @@ pub fn open_many_paths(
                 if let Some(end) = head_end(head) {
                     check_101(head)?;
                     if end != head.len() {
-                        return Err("server sent data right after the 101".into());
+                        if !keep {
+                            return Err("server sent data right after the 101".into());
+                        }
+                        rest[i] = head[end..].to_vec();
                     }
                     answers[i] = crate::pmd::extensions_header(head);
                     states[i] = Opening::Open;
@@ -188,7 +235,12 @@ pub fn open_many_paths(
             }
         }
     }
-    Ok(socks.into_iter().zip(answers).collect())
+    Ok(socks
+        .into_iter()
+        .zip(answers)
+        .zip(rest)
+        .map(|((s, a), r)| (s, a, r))
+        .collect())
 }
 
 /// A data message as it came off the wire.
