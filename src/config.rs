@@ -58,10 +58,10 @@ pub struct ServerConfig {
     /// served are served first next tick, round-robin, so a flood (from
     /// one client or many) delays the flooders, not the frame; see
     /// [`TickBudget`] for what is counted and the bound on any client's
-    /// wait. Default [`TickBudget::UNLIMITED`] (off): the bounds are then
-    /// the 1024 readiness events and `read_budget_per_tick` per
-    /// connection, as before; a finite default would have to guess what
-    /// the application's callbacks cost.
+    /// wait. Default [`TickBudget::UNLIMITED`] (off): the bound is then
+    /// `read_budget_per_tick` per ready connection; a finite default would
+    /// have to guess what the application's callbacks cost. A server that
+    /// may face floods sets it.
     pub tick_budget: TickBudget,
     /// Time a client has to send a complete HTTP request (head and body),
     /// counted from connecting or from the previous response; past it the
@@ -250,8 +250,8 @@ pub struct TickBudget {
 }
 
 impl TickBudget {
-    /// No bound beyond the 1024 readiness events and `read_budget_per_tick`
-    /// per connection (the default).
+    /// No bound beyond `read_budget_per_tick` per ready connection (the
+    /// default).
     pub const UNLIMITED: TickBudget = TickBudget {
         messages: usize::MAX,
         bytes: usize::MAX,

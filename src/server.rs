@@ -298,7 +298,7 @@ impl<H: HvWebServer> Server<H> {
     ///
     /// Its cost grows with the ready work, not with the number of open
     /// connections. Work per tick is bounded, so a flood cannot keep a
-    /// frame from ending: at most 1024 readiness events, 256 accepts,
+    /// frame from ending: one readiness event per connection, 256 accepts,
     /// `read_budget_per_tick` bytes per connection, the
     /// [`ServerConfig::tick_budget`] (messages handed to the application
     /// and bytes read, all connections together; off by default), and the
