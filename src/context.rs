@@ -195,6 +195,20 @@ impl Context<'_> {
     /// Unsubscribes `channel` from `topic`; `false` if it was not
     /// subscribed. Messages published to the topic before this call (in
     /// this tick too) are still delivered: they were queued when published.
+    ///
+    /// ```
+    /// use hvws::{Channel, Context};
+    ///
+    /// /// `leave ROOM`: out of the room, and the others told.
+    /// fn leave(ctx: &mut Context<'_>, ch: Channel, room: &str) {
+    ///     if ctx.unsubscribe(ch, room) {
+    ///         ctx.publish_text(room, &format!("{ch} left {room}"), None);
+    ///     }
+    ///     let rooms: Vec<&str> = ctx.topics(ch).collect();
+    ///     let answer = format!("rooms: {}", rooms.join(" "));
+    ///     ctx.send_text(ch, &answer);
+    /// }
+    /// ```
     pub fn unsubscribe(&mut self, channel: Channel, topic: &str) -> bool {
         self.core.topics.unsubscribe(channel, topic)
     }
@@ -231,6 +245,18 @@ impl Context<'_> {
     /// in a tick leaves in one write; a slow subscriber meets
     /// [`ServerConfig::max_write_buffer`](crate::ServerConfig::max_write_buffer)
     /// and the [`SlowConsumer`](crate::SlowConsumer) policy as with a send.
+    ///
+    /// ```
+    /// use hvws::{Channel, Context, Opcode};
+    ///
+    /// /// A player's move, to everyone else in the match (binary state).
+    /// fn moved(ctx: &mut Context<'_>, ch: Channel, game: &str, state: &[u8]) {
+    ///     let reached = ctx.publish(game, state, Opcode::Binary, Some(ch)).expect("a data opcode");
+    ///     if reached == 0 {
+    ///         ctx.send_text(ch, "nobody else is here");
+    ///     }
+    /// }
+    /// ```
     pub fn publish(
         &mut self,
         topic: &str,
@@ -255,6 +281,13 @@ impl Context<'_> {
     }
 
     /// Publishes `value` as JSON text, serialized once (feature `json`).
+    ///
+    /// ```
+    /// # #[cfg(feature = "json")]
+    /// fn score(ctx: &mut hvws::Context<'_>, game: &str, red: u32, blue: u32) -> serde_json::Result<usize> {
+    ///     ctx.publish_json(game, &serde_json::json!({ "red": red, "blue": blue }), None)
+    /// }
+    /// ```
     #[cfg(feature = "json")]
     pub fn publish_json<T: serde::Serialize + ?Sized>(
         &mut self,

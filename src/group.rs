@@ -91,6 +91,32 @@ impl ServerGroup {
 
     /// [`ServerGroup::spawn`] with servers joining `hub` (one with a
     /// Redis bridge, say, or shared with servers on other ports).
+    ///
+    /// ```no_run
+    /// use hvws::{FramePacer, Hub, HvWebServer, ServerConfig, ServerGroup};
+    /// # #[derive(Default)] struct Game;
+    /// # impl HvWebServer for Game {}
+    /// let hub = Hub::new();
+    /// let group = ServerGroup::spawn_with_hub(
+    ///     "0.0.0.0:8080".parse()?,
+    ///     2,
+    ///     ServerConfig::default(),
+    ///     hub.clone(),
+    ///     |_thread| Game::default(),
+    ///     // Each thread runs a 30 Hz frame loop of its own.
+    ///     |server, _thread| {
+    ///         let mut pacer = FramePacer::new(30);
+    ///         while server.is_running() {
+    ///             pacer.wait(server)?;
+    ///         }
+    ///         Ok(())
+    ///     },
+    /// )?;
+    /// hub.publish_text("lobby", "welcome to every thread's lobby");
+    /// group.stop();
+    /// group.join()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spawn_with_hub<H, M, R>(
         addr: SocketAddr,
         threads: usize,

@@ -236,6 +236,17 @@ impl ServerHandle {
 
     /// Subscribes `channel` to `topic`, as [`Context::subscribe`](crate::Context::subscribe),
     /// on the next tick (nothing happens if the channel closed meanwhile).
+    ///
+    /// ```
+    /// # use hvws::{Channel, ServerHandle};
+    /// // A matchmaking thread puts two players in a match and starts it.
+    /// fn start_match(handle: &ServerHandle, a: Channel, b: Channel) -> Result<(), hvws::SendError> {
+    ///     handle.subscribe(a, "match-7")?;
+    ///     handle.subscribe(b, "match-7")?;
+    ///     // Carried out in order on the next tick: both are in it by then.
+    ///     handle.publish_text("match-7", "go", None)
+    /// }
+    /// ```
     pub fn subscribe(&self, channel: Channel, topic: &str) -> Result<(), SendError> {
         self.push(Command::Subscribe {
             channel,

@@ -131,6 +131,15 @@ impl Hub {
 
     /// Publishes with the opcode given: `Text` or `Binary`, else
     /// [`SendError::InvalidOpcode`].
+    ///
+    /// ```
+    /// # use hvws::{Hub, Opcode};
+    /// let hub = Hub::new();
+    /// // From a simulation thread: the world's state, to every server.
+    /// hub.publish("world", &[1, 2, 3], Opcode::Binary)?;
+    /// assert!(hub.publish("world", b"", Opcode::Ping).is_err());
+    /// # Ok::<(), hvws::SendError>(())
+    /// ```
     pub fn publish(&self, topic: &str, data: &[u8], opcode: Opcode) -> Result<(), SendError> {
         if !matches!(opcode, Opcode::Text | Opcode::Binary) {
             return Err(SendError::InvalidOpcode(opcode));

@@ -239,6 +239,30 @@ impl<H: HvWebServer> Server<H> {
     /// reaches their subscribers too, after this tick, and theirs reach
     /// this server's. A server joins one hub, once; joining again moves
     /// it. It leaves when it stops.
+    ///
+    /// ```no_run
+    /// use hvws::{Hub, HvWebServer, Server, ServerConfig};
+    /// # #[derive(Default)] struct Game;
+    /// # impl HvWebServer for Game {}
+    /// // Two threads of one's own, one port (SO_REUSEPORT), one hub.
+    /// let hub = Hub::new();
+    /// let config = ServerConfig { reuse_port: true, ..ServerConfig::default() };
+    /// let threads: Vec<_> = (0..2)
+    ///     .map(|_| {
+    ///         let (hub, config) = (hub.clone(), config.clone());
+    ///         std::thread::spawn(move || -> Result<(), hvws::ServerError> {
+    ///             let mut server = Server::with_config(Game::default(), config);
+    ///             server.join_hub(&hub);
+    ///             server.init(8080)?;
+    ///             server.start()?;
+    ///             server.run()
+    ///         })
+    ///     })
+    ///     .collect();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    /// ([`ServerGroup`](crate::ServerGroup) does this for you, and checks
+    /// that nothing else holds the port.)
     pub fn join_hub(&mut self, hub: &crate::Hub) {
         self.core.hub = Some(hub.join(self.core.handle.clone()));
     }
