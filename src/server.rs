@@ -245,20 +245,17 @@ impl<H: HvWebServer> Server<H> {
     /// # #[derive(Default)] struct Game;
     /// # impl HvWebServer for Game {}
     /// // Two threads of one's own, one port (SO_REUSEPORT), one hub.
-    /// let hub = Hub::new();
-    /// let config = ServerConfig { reuse_port: true, ..ServerConfig::default() };
-    /// let threads: Vec<_> = (0..2)
-    ///     .map(|_| {
-    ///         let (hub, config) = (hub.clone(), config.clone());
-    ///         std::thread::spawn(move || -> Result<(), hvws::ServerError> {
-    ///             let mut server = Server::with_config(Game::default(), config);
-    ///             server.join_hub(&hub);
-    ///             server.init(8080)?;
-    ///             server.start()?;
-    ///             server.run()
-    ///         })
-    ///     })
-    ///     .collect();
+    /// let (hub, config) = (Hub::new(), ServerConfig { reuse_port: true, ..Default::default() });
+    /// for _ in 0..2 {
+    ///     let (hub, config) = (hub.clone(), config.clone());
+    ///     std::thread::spawn(move || -> Result<(), hvws::ServerError> {
+    ///         let mut server = Server::with_config(Game::default(), config);
+    ///         server.join_hub(&hub);
+    ///         server.init(8080)?;
+    ///         server.start()?;
+    ///         server.run()
+    ///     });
+    /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     /// ([`ServerGroup`](crate::ServerGroup) does this for you, and checks

@@ -33,7 +33,7 @@ pub struct Broadcast {
 }
 
 /// Bytes of payload that carry the sequence number and send time.
-fn stamp_len(text: bool) -> usize {
+pub(crate) fn stamp_len(text: bool) -> usize {
     if text {
         32
     } else {
@@ -41,7 +41,7 @@ fn stamp_len(text: bool) -> usize {
     }
 }
 
-fn put_stamp(dst: &mut [u8], seq: u64, t: u64, text: bool) {
+pub(crate) fn put_stamp(dst: &mut [u8], seq: u64, t: u64, text: bool) {
     if text {
         dst[..32].copy_from_slice(format!("{seq:016x}{t:016x}").as_bytes());
     } else {
@@ -50,7 +50,7 @@ fn put_stamp(dst: &mut [u8], seq: u64, t: u64, text: bool) {
     }
 }
 
-fn get_stamp(src: &[u8], text: bool) -> Option<(u64, u64)> {
+pub(crate) fn get_stamp(src: &[u8], text: bool) -> Option<(u64, u64)> {
     if text {
         let s = std::str::from_utf8(&src[..32]).ok()?;
         Some((

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll};
 
+use crate::broadcast::{get_stamp, put_stamp, stamp_len};
 use crate::hist::Hist;
 use crate::ws::{self, header_len, masked_frame, BINARY, MASK, TEXT};
 use crate::{Common, Metrics, Window};
@@ -54,39 +55,6 @@ pub struct Topics {
     /// Where the receivers connect, if not to `--addr` (the senders'):
     /// another server on the same Redis, for the latency across processes.
     pub remote: Option<std::net::SocketAddr>,
-}
-
-/// Bytes of payload that carry the sequence number and send time.
-fn stamp_len(text: bool) -> usize {
-    if text {
-        32
-    } else {
-        16
-    }
-}
-
-fn put_stamp(dst: &mut [u8], seq: u64, t: u64, text: bool) {
-    if text {
-        dst[..32].copy_from_slice(format!("{seq:016x}{t:016x}").as_bytes());
-    } else {
-        dst[..8].copy_from_slice(&seq.to_le_bytes());
-        dst[8..16].copy_from_slice(&t.to_le_bytes());
-    }
-}
-
-fn get_stamp(src: &[u8], text: bool) -> Option<(u64, u64)> {
-    if text {
-        let s = std::str::from_utf8(&src[..32]).ok()?;
-        Some((
-            u64::from_str_radix(&s[..16], 16).ok()?,
-            u64::from_str_radix(&s[16..], 16).ok()?,
-        ))
-    } else {
-        Some((
-            u64::from_le_bytes(src[..8].try_into().ok()?),
-            u64::from_le_bytes(src[8..16].try_into().ok()?),
-        ))
-    }
 }
 
 /// xorshift64*: a sender choice that is the same in every run.
