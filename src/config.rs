@@ -52,13 +52,14 @@ pub struct ServerConfig {
     /// (the rest is read next tick). Default 1 MiB: bounds a tick's work
     /// without slowing a bulk transfer much.
     pub read_budget_per_tick: usize,
-    /// A bound on a whole tick's reading and dispatching, all connections
-    /// together: messages handed to the application and bytes read. When
-    /// it runs out the tick stops reading, and the connections not yet
-    /// served are served first next tick, round-robin, so a flood (from
-    /// one client or many) delays the flooders, not the frame; see
-    /// [`TickBudget`] for what is counted and the bound on any client's
-    /// wait. Default [`TickBudget::UNLIMITED`] (off): the bound is then
+    /// A bound on a whole tick's work, all connections together: messages
+    /// handed to the application, bytes read, and socket writes per flush.
+    /// When it runs out the tick stops reading (or writing), and the
+    /// connections not yet served are served first next tick, round-robin,
+    /// so a flood (from one client or many) delays the flooders, not the
+    /// frame, and a broadcast to thousands spreads its writes over the
+    /// ticks between frames; see [`TickBudget`] for what is counted and
+    /// the bound on any client's wait. Default [`TickBudget::UNLIMITED`] (off): the bound is then
     /// `read_budget_per_tick` per ready connection; a finite default would
     /// have to guess what the application's callbacks cost. A server that
     /// may face floods sets it.
@@ -180,9 +181,9 @@ impl ServerConfig {
 /// ```
 /// use hvws::{ServerConfig, TickBudget};
 /// // At most 256 messages a tick (say 2 ms of callbacks at 8 us each),
-/// // and 4 MiB read.
+/// // 4 MiB read, and 250 socket writes per flush.
 /// let config = ServerConfig {
-///     tick_budget: TickBudget { messages: 256, bytes: 4 << 20 },
+///     tick_budget: TickBudget { messages: 256, bytes: 4 << 20, writes: 250 },
 ///     ..ServerConfig::default()
 /// };
 /// assert!(!config.tick_budget.is_unlimited());
@@ -194,7 +195,10 @@ impl ServerConfig {
 /// Messages, because each runs the application's callback, which is
 /// where a game's time goes: WebSocket text and binary messages, HTTP
 /// requests and WebSocket upgrades. Bytes read, as a backstop for large
-/// messages (one 16 MiB message counts as one). Both are counted the
+/// messages (one 16 MiB message counts as one). Socket writes per flush,
+/// because one `write` per receiver is what a frame's broadcast costs
+/// (about 6 µs each to 1,000 clients over loopback, measured in
+/// `benches/README.md`, "Game loop"). All three are counted the
 /// same on every machine, so a budget behaves the same in a test and in
 /// production and its bound can be stated and tested; a time budget
 /// would depend on the machine and its load, could not be tested on a
@@ -220,8 +224,26 @@ impl ServerConfig {
 /// messages kept, unsplit) goes after them, behind everyone it made
 /// wait, as do those that used up their `read_budget_per_tick`. Accepts
 /// (256 a tick), commands from [`ServerHandle`](crate::ServerHandle)s
-/// (those queued when the tick began), deadlines and the flush keep their
-/// own bounds and run whatever is left of the budget.
+/// (those queued when the tick began) and deadlines keep their own bounds
+/// and run whatever is left of the budget.
+///
+/// `writes` bounds each flush (the tick's, and each
+/// [`Server::flush`](crate::Server::flush)): connections are written in
+/// the order their first unsent message was queued, one `write` each (a
+/// file body's pieces count one each), and those the budget does not
+/// reach keep what is queued for them and are written first by the next
+/// flush, before any connection listed after them. Everything sent to
+/// one connection in the meantime joins its queue and leaves in the same
+/// `write`, so a server that cannot write every client every frame sends
+/// fewer, larger writes rather than falling behind. What waits for the
+/// budget does not count as a slow consumer's backlog (only what a
+/// `write` could not take does). A tick that leaves connections unwritten
+/// does not sleep in the poller: in a frame loop that ticks until the next
+/// frame ([`Server::tick_until`](crate::Server::tick_until),
+/// [`FramePacer`](crate::FramePacer)), the rest of the frame's sends go
+/// out in the ticks between frames, `writes` at a time, and the frame
+/// itself is bounded. [`Context::unflushed`](crate::Context::unflushed)
+/// says how many connections are waiting.
 ///
 /// # The bound on a client's wait
 ///
@@ -247,6 +269,9 @@ pub struct TickBudget {
     /// (plaintext, under TLS): a backstop for large messages. At least 1
     /// (`init` checks).
     pub bytes: usize,
+    /// Socket writes per flush, all connections together. At least 1
+    /// (`init` checks).
+    pub writes: usize,
 }
 
 impl TickBudget {
@@ -255,6 +280,7 @@ impl TickBudget {
     pub const UNLIMITED: TickBudget = TickBudget {
         messages: usize::MAX,
         bytes: usize::MAX,
+        writes: usize::MAX,
     };
 
     /// Whether this is [`TickBudget::UNLIMITED`].

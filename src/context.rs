@@ -332,6 +332,24 @@ impl Context<'_> {
         self.core.live
     }
 
+    /// Connections listed for the next flush: those with output that
+    /// [`TickBudget::writes`](crate::TickBudget::writes) left unwritten,
+    /// and, between ticks, those sent to since the last flush (a connection
+    /// closed meanwhile counts until a flush passes its entry). Zero after
+    /// a flush without a write budget; a frame loop can tick until it is
+    /// zero to know its frame has left.
+    ///
+    /// ```
+    /// # use hvws::{HvWebServer, Server};
+    /// # struct App;
+    /// # impl HvWebServer for App {}
+    /// let mut server = Server::new(App);
+    /// assert_eq!(server.context().unflushed(), 0);
+    /// ```
+    pub fn unflushed(&self) -> usize {
+        self.core.dirty.len()
+    }
+
     /// What the server has done and holds now, as
     /// [`Server::stats`](crate::Server::stats): for a route or a callback
     /// that reports it ([`Routes::metrics`](crate::Routes::metrics) serves

@@ -199,9 +199,9 @@ impl<H: HvWebServer> Server<H> {
             )));
         }
         let budget = self.core.config.tick_budget;
-        if budget.messages == 0 || budget.bytes == 0 {
+        if budget.messages == 0 || budget.bytes == 0 || budget.writes == 0 {
             return Err(ServerError::InvalidConfig(format!(
-                "tick_budget {budget:?} would never let a tick read: use at least 1 of each"
+                "tick_budget {budget:?} would never let a tick read or write: use at least 1 of each"
             )));
         }
         let code = self.core.config.idle_close_code;

@@ -133,14 +133,23 @@ pub(crate) fn accept<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) 
 /// download cannot hold a tick for long; the rest goes on next tick.
 const PIECES_PER_FLUSH: usize = 16;
 
-/// Writes every connection that has output, once each; sockets that fill
-/// up wait for their writable edge. A file body is read in pieces while
-/// its socket takes them. Connections that are done are closed.
+/// Writes every connection that has output, once each, in the order they
+/// were listed; sockets that fill up wait for their writable edge. A file
+/// body is read in pieces while its socket takes them. Connections that
+/// are done are closed. When the tick's write budget
+/// (`TickBudget::writes`) is spent, the connections not reached stay
+/// listed, first in line for the next flush.
 pub(crate) fn flush<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
-    while let Some(key) = d.core.dirty.pop() {
+    let budget = d.core.config.tick_budget.writes;
+    let mut writes = 0usize;
+    while let Some(key) = d.core.dirty.pop_front() {
         let Some(slot) = d.core.conns.get_mut(key) else {
             continue;
         };
+        if writes >= budget && (slot.conn.has_output() || rx.holds_output(key)) {
+            d.core.dirty.push_front(key);
+            break;
+        }
         slot.dirty = false;
         for piece in 0..=PIECES_PER_FLUSH {
             if d.core.wants_file_piece(key) {
@@ -156,8 +165,14 @@ pub(crate) fn flush<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
             if !(slot.conn.has_output() || rx.holds_output(key)) {
                 break;
             }
+            if writes >= budget {
+                // A file body's next piece waits for the next flush.
+                d.core.owed_pieces.push(key);
+                break;
+            }
             let queued = slot.conn.transmit().len();
             let result = rx.write(key, slot.conn.transmit());
+            writes += 1;
             d.core.stats.writes += 1;
             d.core.stats.bytes_written += (queued - slot.conn.transmit().len()) as u64;
             match result {

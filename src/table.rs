@@ -3,6 +3,7 @@
 //! [`Context`](crate::Context). Queuing never does I/O; the tick's flush
 //! does, for the connections listed dirty here.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use slab::Slab;
@@ -53,8 +54,9 @@ pub(crate) struct Core {
     pub conns: Slab<Slot>,
     /// Generation per slab slot, bumped when a connection leaves it.
     gens: Vec<u32>,
-    /// Connections to flush (or to close) this tick.
-    pub dirty: Vec<usize>,
+    /// Connections to flush (or to close), first listed first: those a
+    /// flush's write budget did not reach stay at the front for the next.
+    pub dirty: VecDeque<usize>,
     pub pool: BufPool,
     /// One encoded frame, shared by every receiver of a broadcast.
     frame: Vec<u8>,
@@ -101,7 +103,7 @@ impl Core {
         Core {
             conns: Slab::new(),
             gens: Vec::new(),
-            dirty: Vec::new(),
+            dirty: VecDeque::new(),
             pool: BufPool::default(),
             frame: Vec::new(),
             schedule: Schedule::new(now),
@@ -213,7 +215,7 @@ impl Core {
         if let Some(slot) = self.conns.get_mut(key) {
             if !slot.dirty {
                 slot.dirty = true;
-                self.dirty.push(key);
+                self.dirty.push_back(key);
             }
         }
     }
@@ -387,7 +389,7 @@ impl Core {
 /// was closed.
 #[inline]
 fn after_send(
-    dirty: &mut Vec<usize>,
+    dirty: &mut VecDeque<usize>,
     attention: &mut Vec<(usize, u32)>,
     key: usize,
     slot: &mut Slot,
@@ -398,7 +400,7 @@ fn after_send(
     }
     if status != SendStatus::Closed && !slot.dirty {
         slot.dirty = true;
-        dirty.push(key);
+        dirty.push_back(key);
     }
     status
 }

@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hvws::{Channel, CloseInfo, Context, HttpResponse, HvWebServer, Routes, Server, ServerConfig, TickBudget};
-use util::{connect, masked_frame, pump_until, send, send_text, server_with, Client, Raw};
+use util::{connect, masked_frame, parse_frame, pump_until, send, send_text, server_with, Client, Raw};
 
 /// Lets loopback deliver what was just written before ticks are counted.
 const SETTLE: Duration = Duration::from_millis(30);
@@ -392,6 +392,10 @@ fn a_budget_of_zero_is_refused_at_init() {
             bytes: 0,
             ..TickBudget::UNLIMITED
         },
+        TickBudget {
+            writes: 0,
+            ..TickBudget::UNLIMITED
+        },
     ] {
         let mut server = Server::with_config(
             Game::default(),
@@ -407,6 +411,71 @@ fn a_budget_of_zero_is_refused_at_init() {
     }
 }
 
+/// `TickBudget::writes`: a flush writes at most that many connections,
+/// in the order they were first sent to; the rest keep their output and
+/// are written first by the next flushes, and what is sent to them
+/// meanwhile leaves in the same write. (Loopback delivers a finished
+/// `write` before the call returns, so "not written yet" is seen as
+/// nothing to read.)
+#[test]
+fn a_write_budget_spreads_a_broadcast_over_flushes_first_listed_first() {
+    let budget = TickBudget {
+        writes: 3,
+        ..TickBudget::UNLIMITED
+    };
+    let config = ServerConfig {
+        tick_budget: budget,
+        ..ServerConfig::default()
+    };
+    let mut server = server_with(Game::default(), config);
+    let mut raws: Vec<util::Raw> = (0..10).map(|_| Raw::ws(&mut server, "/w")).collect();
+    for (i, raw) in raws.iter_mut().enumerate() {
+        raw.write(&mut server, &masked_frame(true, 1, format!("hi{i}").as_bytes()));
+    }
+    pump_until(&mut server, "every hello", |s| s.handler().chat.len() == 10);
+    let mut channel = vec![None; 10];
+    for (ch, text, _) in &server.handler().chat {
+        channel[text[2..].parse::<usize>().unwrap()] = Some(*ch);
+    }
+    let channel: Vec<Channel> = channel.into_iter().map(Option::unwrap).collect();
+
+    // Sent to in reverse order: 9 is first in line, 0 last.
+    let writes = server.stats().writes;
+    for i in (0..10).rev() {
+        assert!(server.context().send_text(channel[i], &format!("a{i}")).is_queued());
+    }
+    assert_eq!(server.context().unflushed(), 10);
+    server.flush().unwrap();
+    assert_eq!(server.stats().writes - writes, 3);
+    assert_eq!(server.context().unflushed(), 7);
+    for (i, raw) in raws.iter_mut().enumerate() {
+        raw.fill();
+        let written = parse_frame(&raw.buf).is_some();
+        assert_eq!(written, i >= 7, "connection {i} after the first flush");
+    }
+
+    // A second message to everyone: those still waiting carry both in one
+    // write; 7, 8 and 9 are listed again, behind them.
+    for (i, &ch) in channel.iter().enumerate() {
+        assert!(server.context().send_text(ch, &format!("b{i}")).is_queued());
+    }
+    let mut flushes = 1;
+    while server.context().unflushed() > 0 {
+        server.flush().unwrap();
+        flushes += 1;
+        assert!(flushes <= 10, "the budget never let the rest out");
+    }
+    assert_eq!(flushes, 5, "13 writes at 3 a flush");
+    assert_eq!(server.stats().writes - writes, 13, "one write per connection per flush");
+    for (i, raw) in raws.iter_mut().enumerate() {
+        let texts: Vec<String> = (0..2)
+            .map(|_| String::from_utf8(raw.frame(&mut server).payload).unwrap())
+            .collect();
+        assert_eq!(texts, [format!("a{i}"), format!("b{i}")], "connection {i}");
+    }
+    assert_eq!(server.stats().slow_consumer_closes, 0);
+}
+
 #[cfg(feature = "tls")]
 #[test]
 fn under_tls_the_budget_holds_and_nothing_is_lost() {
@@ -415,6 +484,7 @@ fn under_tls_the_budget_holds_and_nothing_is_lost() {
     let budget = TickBudget {
         messages: 2,
         bytes: 1000,
+        ..TickBudget::UNLIMITED
     };
     let pki = util::certs::Pki::new("hvws budget CA");
     let mut server = Server::with_config(

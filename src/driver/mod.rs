@@ -12,6 +12,7 @@
 
 mod client;
 mod io;
+mod listen;
 mod multi;
 mod reactor;
 mod schedule;

@@ -167,7 +167,7 @@ impl Reactor {
     }
 
     fn add_listener(&mut self, addr: SocketAddr, setup: impl FnOnce(Listener) -> Listener) -> io::Result<SocketAddr> {
-        let sock = bind_listener(addr, self.reuse_port)?;
+        let sock = super::listen::bind_listener(addr, self.reuse_port)?;
         let addr = sock.local_addr()?;
         let mut listener = setup(Listener {
             sock,
@@ -352,8 +352,11 @@ impl Reactor {
             }
         };
         // Small frames must leave at once: a game update waiting for
-        // Nagle's ACK costs a frame of latency.
-        let _ = stream.set_nodelay(true);
+        // Nagle's ACK costs a frame of latency. (On Linux the listener's
+        // setting is inherited: see `NODELAY_INHERITED`.)
+        if !super::listen::NODELAY_INHERITED {
+            let _ = stream.set_nodelay(true);
+        }
         #[cfg(feature = "tls")]
         let tls = listener.tls.clone();
         if let Err(e) = self
@@ -532,32 +535,6 @@ impl KeySet {
             self.0[word] &= !bit;
         }
     }
-}
-
-/// Connections the kernel completes and queues for a listener before the
-/// server accepts them: a reconnect storm's burst. std's and mio's `bind`
-/// ask for 128, and past the queue the kernel drops SYNs, which clients
-/// resend only after a second; Linux caps this at `net.core.somaxconn`
-/// (4096 by default since 5.4).
-const LISTEN_BACKLOG: i32 = 4096;
-
-/// A listener with [`LISTEN_BACKLOG`], and with `reuse_port` one that
-/// shares its port (`SO_REUSEPORT`: the kernel hashes each new connection
-/// to one of the sockets bound to it). mio's `TcpListener` can set neither
-/// before listening, so socket2 makes the socket.
-fn bind_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    // As std's and mio's listeners do: a restarted server may bind while
-    // its old connections sit in TIME_WAIT.
-    sock.set_reuse_address(true)?;
-    if reuse_port {
-        sock.set_reuse_port(true)?;
-    }
-    sock.set_nonblocking(true)?;
-    sock.bind(&addr.into())?;
-    sock.listen(LISTEN_BACKLOG)?;
-    Ok(TcpListener::from_std(sock.into()))
 }
 
 #[cfg(test)]

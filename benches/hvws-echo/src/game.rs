@@ -18,7 +18,13 @@
 //!
 //! The frame's tick time is measured from the start of its `tick()` to the
 //! end of its `flush()` (`read`: the `tick()`, `send`: the broadcast and
-//! the flush); its lateness from when it was due to that start.
+//! the flush); its lateness from when it was due to that start. With
+//! `--write-budget N` (`TickBudget::writes`) a flush writes at most N
+//! connections and the pacer loop's ticks write the rest; `drain` is then
+//! from the frame's start until its last snapshot was written
+//! (`Context::unflushed` back to 0), and `undrained` counts frames whose
+//! snapshots were not all written when the next frame began (they leave
+//! with the next one's, in one write per client).
 //! `--ticks-per-frame N` makes the frame call `tick()` N times (default 1):
 //! each tick takes at most 1024 readiness events from the poller.
 //! `GET /frame-stats` answers, as `key=value` lines, the frames since the
@@ -53,6 +59,10 @@ pub struct Game {
     /// The frame's parts: its `tick()`, and the broadcast and `flush()`.
     read_ns: Vec<u64>,
     send_ns: Vec<u64>,
+    /// From the frame's start until its last snapshot was written.
+    drain_ns: Vec<u64>,
+    /// Frames not all written when the next began.
+    undrained: u64,
     /// Frames the pacer had skipped at the last reset, and now.
     skipped_base: u64,
     skipped: u64,
@@ -82,7 +92,7 @@ impl Game {
             v[rank - 1] as f64 / 1000.0
         };
         let text = format!(
-            "frames={}\nskipped={}\ninputs={}\ntick_p50_us={}\ntick_p99_us={}\ntick_max_us={}\nlate_p50_us={}\nlate_p99_us={}\nlate_max_us={}\nread_p50_us={}\nread_p99_us={}\nsend_p50_us={}\nsend_p99_us={}\n",
+            "frames={}\nskipped={}\ninputs={}\ntick_p50_us={}\ntick_p99_us={}\ntick_max_us={}\nlate_p50_us={}\nlate_p99_us={}\nlate_max_us={}\nread_p50_us={}\nread_p99_us={}\nsend_p50_us={}\nsend_p99_us={}\ndrain_p50_us={}\ndrain_p99_us={}\nundrained={}\n",
             self.tick_ns.len(),
             self.skipped - self.skipped_base,
             self.inputs,
@@ -96,12 +106,17 @@ impl Game {
             q(&mut self.read_ns, 0.99),
             q(&mut self.send_ns, 0.5),
             q(&mut self.send_ns, 0.99),
+            q(&mut self.drain_ns, 0.5),
+            q(&mut self.drain_ns, 0.99),
+            self.undrained,
         );
         if reset {
             self.tick_ns.clear();
             self.late_ns.clear();
             self.read_ns.clear();
             self.send_ns.clear();
+            self.drain_ns.clear();
+            self.undrained = 0;
             self.inputs = 0;
             self.skipped_base = self.skipped;
         }
@@ -122,6 +137,8 @@ pub fn run(
     for (i, b) in snap.iter_mut().enumerate().skip(16) {
         *b = b'a' + (i % 26) as u8;
     }
+    // The last frame's start, while its snapshots are still being written.
+    let mut draining: Option<Instant> = None;
     while server.is_running() {
         let (due, frame) = pacer.next_frame(Instant::now());
         // Until the frame is due: serve the network, or sleep.
@@ -133,6 +150,13 @@ pub fn run(
             match wait {
                 Wait::Pacer => server.tick_timeout(due - now)?,
                 Wait::Sleep => std::thread::sleep(due - now),
+            }
+            if let Some(start) = draining {
+                if server.context().unflushed() == 0 {
+                    draining = None;
+                    let game = server.handler_mut().game.as_mut().expect("game mode");
+                    game.drain_ns.push(nanos(start.elapsed()));
+                }
             }
         }
         // The frame: read what is left, step, queue the snapshot, send it.
@@ -148,7 +172,17 @@ pub fn run(
         });
         server.flush()?;
         let took = start.elapsed();
+        let unflushed = server.context().unflushed();
         let game = server.handler_mut().game.as_mut().expect("game mode");
+        if draining.is_some() {
+            game.undrained += 1;
+        }
+        draining = None;
+        if unflushed == 0 {
+            game.drain_ns.push(nanos(took));
+        } else {
+            draining = Some(start);
+        }
         game.tick_ns.push(nanos(took));
         game.late_ns.push(nanos(start.saturating_duration_since(due)));
         game.read_ns.push(nanos(read));

@@ -40,11 +40,12 @@
 //! `GET /static/<file>` answers with the file below DIR
 //! ([`hvws::serve_dir`]: its body is read from disk as the socket drains).
 //!
-//! `--game-hz HZ --snapshot S [--game-loop pacer|sleep] [--tick-budget N] [--ticks-per-frame N]`
+//! `--game-hz HZ --snapshot S [--game-loop pacer|sleep] [--tick-budget N] [--write-budget N] [--ticks-per-frame N]`
 //! is the game-loop benchmark's server (`wsload game`, see `game.rs`):
 //! inputs on `/game`, one S-byte snapshot to every channel per frame,
 //! `GET /frame-stats` for the frames' tick times. `--tick-budget N` sets
-//! `ServerConfig::tick_budget` to N messages a tick (bytes unbounded).
+//! `ServerConfig::tick_budget` to N messages a tick (bytes unbounded),
+//! `--write-budget N` its `writes` (socket writes per flush).
 
 mod game;
 
@@ -155,7 +156,7 @@ impl HvWebServer for EchoServer {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let usage = "usage: hvws-echo [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem [--tls-tickets N]]\n                 [--deflate | --deflate-takeover] [--deflate-level N] [--static-dir DIR] [--threads N] [--redis URL]\n                 [--game-hz HZ [--snapshot BYTES] [--game-loop pacer|sleep] [--tick-budget N] [--ticks-per-frame N]]";
+    let usage = "usage: hvws-echo [--port N] [--host H] [--tls-cert CERT.pem --tls-key KEY.pem [--tls-tickets N]]\n                 [--deflate | --deflate-takeover] [--deflate-level N] [--static-dir DIR] [--threads N] [--redis URL]\n                 [--game-hz HZ [--snapshot BYTES] [--game-loop pacer|sleep] [--tick-budget N] [--write-budget N] [--ticks-per-frame N]]";
     let mut port = 9001u16;
     let mut host = String::from("127.0.0.1");
     let (mut cert, mut key, mut tickets) = (None, None, None);
@@ -199,6 +200,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--ticks-per-frame" => ticks_per_frame = args.next().ok_or("--ticks-per-frame needs a number")?.parse()?,
             "--tick-budget" => {
                 tick_budget.messages = args.next().ok_or("--tick-budget needs a number")?.parse()?;
+            }
+            "--write-budget" => {
+                tick_budget.writes = args.next().ok_or("--write-budget needs a number")?.parse()?;
             }
             "-h" | "--help" => {
                 println!("{usage}");

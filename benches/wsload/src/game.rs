@@ -396,6 +396,9 @@ pub fn run(c: &Common, o: &Game) -> Result<Metrics, String> {
         ("read_p99_us", "tick_read_p99_us"),
         ("send_p50_us", "tick_send_p50_us"),
         ("send_p99_us", "tick_send_p99_us"),
+        ("drain_p50_us", "frame_drain_p50_us"),
+        ("drain_p99_us", "frame_drain_p99_us"),
+        ("undrained", "frames_undrained"),
     ] {
         if let Some(&v) = stats.get(k) {
             m.push(name, v);
