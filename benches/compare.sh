@@ -79,11 +79,12 @@
 # --snapshot 1024 (FramePacer-style loop: tick until the frame, tick,
 # broadcast_binary, flush), the peer peer-tokio --game-hz 60 --snapshot
 # 1024 (a tokio interval task and a broadcast channel). A third field in
-# the row gives hvws-echo more arguments (the flood row's --tick-budget);
+# the row gives hvws-echo more arguments (the flood row's --tick-budget,
+# the writes rows' --write-budget: TickBudget::writes);
 # the peer has no such setting. They get a table of their own.
 # hvws-base does not take part.
 #
-#   ONLY=game benches/compare.sh 3       # only the game rows (~4 min)
+#   ONLY=game benches/compare.sh 3       # only the game rows (~5 min)
 set -euo pipefail
 
 BASELINE="${BASELINE:-}"
@@ -201,6 +202,8 @@ WORKLOADS=(
   "game-c1000-r20-s1KiB-sleep|game --clients 1000 --rate 20 --snapshot 1024|--game-loop sleep"
   "game-c5000-r20-s1KiB|game --clients 5000 --rate 20 --snapshot 1024"
   "game-c5000-r20-s1KiB-ticks4|game --clients 5000 --rate 20 --snapshot 1024|--ticks-per-frame 4"
+  "game-c1000-r20-s1KiB-writes250|game --clients 1000 --rate 20 --snapshot 1024|--write-budget 250"
+  "game-c5000-r20-s1KiB-writes500|game --clients 5000 --rate 20 --snapshot 1024|--write-budget 500"
   "game-flood-c1000-budget256|game --clients 1000 --rate 20 --snapshot 1024 --flood|--tick-budget 256"
   "game-flood-c1000-nobudget|game --clients 1000 --rate 20 --snapshot 1024 --flood"
 )
@@ -423,7 +426,8 @@ if grep -q "	game-" "$OUT"; then
   echo
   target/release/wsload report "$OUT" --only game- --a hvws --b tokio-tungstenite \
     --target "game-c1000-r20-s1KiB cpu_pct <= 0.5" \
-    --target "game-c5000-r20-s1KiB snapshots_per_s >= 4"
+    --target "game-c5000-r20-s1KiB snapshots_per_s >= 4" \
+    --target "game-c5000-r20-s1KiB-writes500 snapshots_per_s >= 4"
 fi
 if grep -q "	topics-" "$OUT"; then
   echo
