@@ -18,7 +18,7 @@ fn an_idle_websocket_stays_this_small() {
     // With `deflate` the pending upgrade carries its agreement (a box
     // pointer), which makes the HTTP state 8 bytes larger.
     assert!(size_of::<ServerConn>() <= 152 + deflate, "{}", size_of::<ServerConn>());
-    assert!(size_of::<ChannelInfo>() <= 72, "{}", size_of::<ChannelInfo>());
+    assert!(size_of::<ChannelInfo>() <= 56, "{}", size_of::<ChannelInfo>());
     assert!(size_of::<WsConn>() <= 168 + deflate, "{}", size_of::<WsConn>());
-    assert!(size_of::<ServerWs>() <= 240 + deflate, "{}", size_of::<ServerWs>());
+    assert!(size_of::<ServerWs>() <= 224 + deflate, "{}", size_of::<ServerWs>());
 }
