@@ -375,7 +375,7 @@ impl ServerConn {
             State::Ws(w) => {
                 let event = w.ws.step(input, &mut self.out, now, limits)?;
                 if let ServerEvent::Pong(payload) = &event {
-                    if let Some(rtt) = w.ws.pings.pong(payload, now) {
+                    if let Some(rtt) = w.ws.pings().pong(payload, now) {
                         w.info.record_rtt(rtt);
                     }
                 }
