@@ -189,6 +189,17 @@ enum State {
     },
 }
 
+/// Who is at the other end, for the HTTP phase: requests carry it. Boxed
+/// and dropped at the upgrade, after which the channel's [`ChannelInfo`]
+/// has both, so an open WebSocket does not keep them twice (a
+/// `SocketAddr` is 32 bytes, paid by every idle connection).
+#[derive(Debug)]
+struct Origin {
+    peer: SocketAddr,
+    /// What TLS agreed on, for a connection that came over TLS.
+    tls: Option<Box<TlsInfo>>,
+}
+
 /// One connection accepted by a server. See the module docs for the call
 /// order.
 #[derive(Debug)]
@@ -197,12 +208,14 @@ pub struct ServerConn {
     out: Outbox,
     /// Received bytes not yet consumed (a partial head or frame).
     tail: Vec<u8>,
-    deadline: Option<Deadline>,
-    /// `deadline` changed since the owner last took it.
+    /// The running timer (`None`: none) and when it fires; kept as two
+    /// fields with `deadline_moved` so the three share one padding.
+    deadline_timer: Option<Timer>,
+    deadline_at: Instant,
+    /// The deadline changed since the owner last took it.
     deadline_moved: bool,
-    peer: SocketAddr,
-    /// What TLS agreed on, for a connection that came over TLS.
-    tls: Option<Box<TlsInfo>>,
+    /// `None` once a WebSocket (its `ChannelInfo` has them).
+    origin: Option<Box<Origin>>,
 }
 
 impl ServerConn {
@@ -213,18 +226,23 @@ impl ServerConn {
             state: State::Http(Http::Reading),
             out: Outbox::default(),
             tail: Vec::new(),
-            deadline: None,
+            deadline_timer: None,
+            deadline_at: now,
             deadline_moved: false,
-            peer,
-            tls: None,
+            origin: Some(Box::new(Origin { peer, tls: None })),
         };
         conn.set_deadline(Some(Deadline::new(Timer::Request, now + limits.request_timeout)));
         conn
     }
 
-    /// The peer's address.
+    /// The peer's address (the unspecified address `0.0.0.0:0` once a
+    /// finished WebSocket was released).
     pub fn peer(&self) -> SocketAddr {
-        self.peer
+        match (&self.origin, self.info()) {
+            (Some(origin), _) => origin.peer,
+            (None, Some(info)) => info.peer_addr(),
+            (None, None) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        }
     }
 
     /// Records that the connection came over TLS and what its handshake
@@ -232,29 +250,44 @@ impl ServerConn {
     /// layer's driver calls it once the handshake has finished, before the
     /// first plaintext.
     pub fn set_tls(&mut self, info: TlsInfo) {
-        self.tls = Some(Box::new(info));
+        if let Some(origin) = &mut self.origin {
+            origin.tls = Some(Box::new(info));
+        }
     }
 
     /// Whether [`ServerConn::set_tls`] was called.
     pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
+        match &self.origin {
+            Some(origin) => origin.tls.is_some(),
+            None => self.info().is_some_and(|i| i.tls().is_some()),
+        }
+    }
+
+    /// What TLS agreed on, in the HTTP phase.
+    fn tls(&self) -> Option<&TlsInfo> {
+        self.origin.as_ref().and_then(|o| o.tls.as_deref())
     }
 
     fn set_deadline(&mut self, deadline: Option<Deadline>) {
-        if self.deadline != deadline {
-            self.deadline = deadline;
+        if self.timer() != deadline {
+            self.deadline_timer = deadline.map(|d| d.timer);
+            if let Some(d) = deadline {
+                self.deadline_at = d.at;
+            }
             self.deadline_moved = true;
         }
     }
 
     /// When [`ServerConn::handle_timeout`] is next needed.
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.deadline.map(|d| d.at)
+        self.deadline_timer.map(|_| self.deadline_at)
     }
 
     /// The running timer, if any.
+    #[inline]
     pub fn timer(&self) -> Option<Deadline> {
-        self.deadline
+        self.deadline_timer.map(|t| Deadline::new(t, self.deadline_at))
     }
 
     /// The new deadline, if it changed since the last call: for a driver
@@ -366,7 +399,7 @@ impl ServerConn {
             State::Http(Http::Answering { .. } | Http::Sending { .. })
                 if input.remaining() > limits.max_request_head + limits.max_request_body =>
             {
-                log::debug!("{}: kept sending while its answer was owed; closing", self.peer);
+                log::debug!("{}: kept sending while its answer was owed; closing", self.peer());
                 input.discard();
                 self.begin_closing(now, limits, false, true);
                 None
@@ -449,11 +482,11 @@ impl ServerConn {
 
     /// Deadlines that came due by `now`.
     pub fn handle_timeout(&mut self, now: Instant, limits: &Limits) -> Option<ServerEvent<'static>> {
-        let deadline = self.deadline.filter(|d| d.is_due(now))?;
+        let deadline = self.timer().filter(|d| d.is_due(now))?;
         self.set_deadline(None);
         match (deadline.timer, &mut self.state) {
             (Timer::Request, State::Http(Http::Reading | Http::Body(_))) => {
-                log::debug!("{}: request timeout", self.peer);
+                log::debug!("{}: request timeout", self.peer());
                 self.respond_and_close(&HttpResponse::error(408), now, limits);
                 None
             }
