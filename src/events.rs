@@ -427,8 +427,11 @@ impl<H: HvWebServer> Dispatch<'_, H> {
 
     /// A scheduled deadline: the connection decides what it means.
     pub fn timeout(&mut self, w: Wakeup) {
+        if !self.core.wake(w) {
+            return;
+        }
         let (now, limits) = (self.core.now, &self.core.limits);
-        let Some(slot) = self.core.conns.get_mut(w.key).filter(|s| s.gen == w.gen) else {
+        let Some(slot) = self.core.conns.get_mut(w.key) else {
             return;
         };
         if let Some(ServerEvent::Closed(end)) = slot.conn.handle_timeout(now, limits) {

@@ -36,6 +36,22 @@ pub(crate) struct Slot {
     /// The tick's budget ran out in this connection's input: what is left
     /// of it (kept as its tail) is handed out before it is read again.
     pub held: bool,
+    /// The wakeup this connection waits for on the schedule, as
+    /// `Schedule::coarse` (0: none). A deadline that moves later than it
+    /// is not pushed until it comes due (an idle WebSocket's keepalive
+    /// waits behind the request timer it was accepted with), so each
+    /// connection has one heap entry rather than one per move. In the
+    /// slot's padding.
+    pub armed: u32,
+}
+
+impl Slot {
+    /// Whether a wakeup for this slot's key is still wanted (for the
+    /// schedule's compaction; `coarse` is its instant as
+    /// `Schedule::coarse`): the one it waits for, or one at its deadline.
+    pub fn wants(&self, w: &Wakeup, coarse: u32) -> bool {
+        self.gen == w.gen && (self.armed == coarse || self.conn.poll_timeout() == Some(w.at))
+    }
 }
 
 /// What this tick has done against `ServerConfig::tick_budget`.
@@ -166,6 +182,7 @@ impl Core {
             http: None,
             requests: 0,
             held: false,
+            armed: 0,
         });
         self.reschedule(key);
         key
@@ -189,14 +206,43 @@ impl Core {
         }
     }
 
-    /// Puts a connection's new deadline, if it moved, on the schedule.
+    /// Puts a connection's deadline on the schedule if it moved earlier
+    /// than the wakeup it waits for, or if it waits for none (the one it
+    /// waited for came due). A later one waits: its wakeup finds the
+    /// deadline not due and comes back here.
     #[inline]
     pub fn reschedule(&mut self, key: usize) {
-        if let Some(slot) = self.conns.get_mut(key) {
-            if let Some(at) = slot.conn.take_moved_timeout() {
-                self.schedule.push(Wakeup { at, key, gen: slot.gen });
-            }
+        let Some(slot) = self.conns.get_mut(key) else {
+            return;
+        };
+        let moved = slot.conn.take_moved_timeout().is_some();
+        if !moved && slot.armed != 0 {
+            return;
         }
+        let Some(at) = slot.conn.poll_timeout() else {
+            return;
+        };
+        let coarse = self.schedule.coarse(at);
+        if slot.armed != 0 && slot.armed < coarse {
+            // The wakeup waited for comes first (a millisecond or more).
+            return;
+        }
+        self.schedule.push(Wakeup { at, key, gen: slot.gen });
+        slot.armed = coarse;
+    }
+
+    /// A wakeup came due: whether its connection is still there (the
+    /// slot then no longer waits for it, if it was the one it waited for).
+    #[inline]
+    pub fn wake(&mut self, w: Wakeup) -> bool {
+        let coarse = self.schedule.coarse(w.at);
+        let Some(slot) = self.conns.get_mut(w.key).filter(|s| s.gen == w.gen) else {
+            return false;
+        };
+        if slot.armed == coarse {
+            slot.armed = 0;
+        }
+        true
     }
 
     #[inline]
@@ -420,8 +466,9 @@ fn open_slot<'a>(conns: &'a mut Slab<Slot>, pool: &mut BufPool, ch: Channel) -> 
 #[cfg(test)]
 mod sizes {
     /// A connection's slot in the table, measured on x86_64 Linux: the
-    /// `ServerConn` (112, 120 with `deflate`) and the slot's own 24 bytes. The heap entries of
-    /// the schedule (16 bytes each, one or two per connection) are pinned
+    /// `ServerConn` (112, 120 with `deflate`) and the slot's own 24 bytes
+    /// (`armed` in what was padding). The heap entries of the schedule
+    /// (16 bytes each, one per idle connection: `Slot::armed`) are pinned
     /// in `driver::schedule`, the reactor's socket entry in
     /// `driver::reactor`. See benches/README.md ("Memory per connection with
     /// real handshakes").
@@ -435,3 +482,6 @@ mod sizes {
         assert!(slot <= 136 + deflate, "{slot}");
     }
 }
+
+#[cfg(test)]
+mod wakeups;
