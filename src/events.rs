@@ -77,17 +77,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
         let Some(slot) = self.core.conns.get_mut(key) else {
             return false;
         };
-        // A connection in its HTTP phase answers what it reads (a 101, a
-        // response): it answers in a buffer from the pool, which the flush
-        // hands back. A fresh one each time would be kept by the pool after
-        // the flush, up to its 16 Ki buffers: 10,000 handshakes left about
-        // 200 bytes per idle connection there (benches/README.md, "Memory
-        // per connection").
-        if !slot.conn.is_websocket() && slot.conn.needs_buffer() {
-            if let Some(unused) = slot.conn.give_buffer(self.core.pool.take()) {
-                self.core.pool.put(unused);
-            }
-        }
+        crate::table::lend_for_answer(slot, &mut self.core.pool);
         // A buffer to keep a cut frame in, unless one is kept already.
         let spare = if slot.conn.has_tail() {
             Vec::new()
