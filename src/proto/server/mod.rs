@@ -207,8 +207,13 @@ struct Origin {
 pub struct ServerConn {
     state: State,
     out: Outbox,
-    /// Received bytes not yet consumed (a partial head or frame).
-    tail: Vec<u8>,
+    /// Received bytes not yet consumed (a partial head or frame), boxed
+    /// while there are any: a pointer rather than an empty `Vec` in every
+    /// idle connection (a frame cut by a read is rare next to whole ones,
+    /// and already costs a copy).
+    // The extra allocation is the point: 8 bytes, not 24, per connection.
+    #[allow(clippy::box_collection)]
+    tail: Option<Box<Vec<u8>>>,
     /// The running timer (`None`: none) and when it fires; kept as two
     /// fields with `deadline_moved` so the three share one padding.
     deadline_timer: Option<Timer>,
@@ -226,7 +231,7 @@ impl ServerConn {
         let mut conn = ServerConn {
             state: State::Http(Http::Reading),
             out: Outbox::default(),
-            tail: Vec::new(),
+            tail: None,
             deadline_timer: None,
             deadline_at: now,
             deadline_moved: false,
@@ -314,17 +319,17 @@ impl ServerConn {
     /// [`ServerConn::begin_input`] needs no spare buffer).
     #[inline]
     pub fn has_tail(&self) -> bool {
-        !self.tail.is_empty()
+        self.tail.is_some()
     }
 
     /// Takes the bytes kept from earlier reads and pairs them with `data`,
     /// just read. `spare` is an empty buffer to keep a new tail in if one is
     /// needed; [`ServerConn::end_input`] hands back a buffer for reuse.
     pub fn begin_input<'d>(&mut self, data: &'d mut [u8], spare: Vec<u8>) -> Input<'d> {
-        if self.tail.is_empty() {
+        let Some(tail) = self.tail.take() else {
             return Input::new(spare, data);
-        }
-        let mut input = Input::new(std::mem::take(&mut self.tail), data);
+        };
+        let mut input = Input::new(*tail, data);
         input.set_spare(spare);
         input
     }
@@ -343,7 +348,7 @@ impl ServerConn {
                 spare
             };
         }
-        self.tail = rest;
+        self.tail = Some(Box::new(rest));
         spare
     }
 
@@ -489,7 +494,7 @@ impl ServerConn {
             peer_eof,
             done,
         };
-        self.tail = Vec::new();
+        self.tail = None;
         // However slowly the peer reads or closes, the socket goes by then.
         self.set_deadline(Some(Deadline::new(Timer::Linger, now + limits.close_timeout)));
     }
