@@ -77,6 +77,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
         let Some(slot) = self.core.conns.get_mut(key) else {
             return false;
         };
+        crate::table::lend_for_answer(slot, &mut self.core.pool);
         // A buffer to keep a cut frame in, unless one is kept already.
         let spare = if slot.conn.has_tail() {
             Vec::new()
@@ -427,8 +428,11 @@ impl<H: HvWebServer> Dispatch<'_, H> {
 
     /// A scheduled deadline: the connection decides what it means.
     pub fn timeout(&mut self, w: Wakeup) {
+        if !self.core.wake(w) {
+            return;
+        }
         let (now, limits) = (self.core.now, &self.core.limits);
-        let Some(slot) = self.core.conns.get_mut(w.key).filter(|s| s.gen == w.gen) else {
+        let Some(slot) = self.core.conns.get_mut(w.key) else {
             return;
         };
         if let Some(ServerEvent::Closed(end)) = slot.conn.handle_timeout(now, limits) {

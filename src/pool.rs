@@ -36,6 +36,12 @@ impl BufPool {
         buf
     }
 
+    /// How many buffers it holds.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.free.len()
+    }
+
     /// Keeps `buf` for reuse if it is worth keeping and there is room.
     pub fn put(&mut self, mut buf: Vec<u8>) {
         let cap = buf.capacity();

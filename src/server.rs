@@ -542,11 +542,9 @@ impl<H: HvWebServer> Server<H> {
         // 5. Deadlines, and the closes that sends caused (slow consumers).
         let live = d.core.conns.len();
         let conns = &d.core.conns;
-        d.core.schedule.compact(live, |w| {
-            conns
-                .get(w.key)
-                .is_some_and(|s| s.gen == w.gen && s.conn.poll_timeout() == Some(w.at))
-        });
+        d.core
+            .schedule
+            .compact(live, |w, coarse| conns.get(w.key).is_some_and(|s| s.wants(w, coarse)));
         while let Some(w) = d.core.schedule.pop_due(d.core.now) {
             d.timeout(w);
         }

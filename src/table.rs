@@ -37,6 +37,22 @@ pub(crate) struct Slot {
     /// The tick's budget ran out in this connection's input: what is left
     /// of it (kept as its tail) is handed out before it is read again.
     pub held: bool,
+    /// The wakeup this connection waits for on the schedule, as
+    /// `Schedule::coarse` (0: none). A deadline that moves later than it
+    /// is not pushed until it comes due (an idle WebSocket's keepalive
+    /// waits behind the request timer it was accepted with), so each
+    /// connection has one heap entry rather than one per move. In the
+    /// slot's padding.
+    pub armed: u32,
+}
+
+impl Slot {
+    /// Whether a wakeup for this slot's key is still wanted (for the
+    /// schedule's compaction; `coarse` is its instant as
+    /// `Schedule::coarse`): the one it waits for, or one at its deadline.
+    pub fn wants(&self, w: &Wakeup, coarse: u32) -> bool {
+        self.gen == w.gen && (self.armed == coarse || self.conn.poll_timeout() == Some(w.at))
+    }
 }
 
 /// What this tick has done against `ServerConfig::tick_budget`.
@@ -168,6 +184,7 @@ impl Core {
             http: None,
             requests: 0,
             held: false,
+            armed: 0,
         });
         self.reschedule(key);
         key
@@ -191,14 +208,43 @@ impl Core {
         }
     }
 
-    /// Puts a connection's new deadline, if it moved, on the schedule.
+    /// Puts a connection's deadline on the schedule if it moved earlier
+    /// than the wakeup it waits for, or if it waits for none (the one it
+    /// waited for came due). A later one waits: its wakeup finds the
+    /// deadline not due and comes back here.
     #[inline]
     pub fn reschedule(&mut self, key: usize) {
-        if let Some(slot) = self.conns.get_mut(key) {
-            if let Some(at) = slot.conn.take_moved_timeout() {
-                self.schedule.push(Wakeup { at, key, gen: slot.gen });
-            }
+        let Some(slot) = self.conns.get_mut(key) else {
+            return;
+        };
+        let moved = slot.conn.take_moved_timeout().is_some();
+        if !moved && slot.armed != 0 {
+            return;
         }
+        let Some(at) = slot.conn.poll_timeout() else {
+            return;
+        };
+        let coarse = self.schedule.coarse(at);
+        if slot.armed != 0 && slot.armed < coarse {
+            // The wakeup waited for comes first (a millisecond or more).
+            return;
+        }
+        self.schedule.push(Wakeup { at, key, gen: slot.gen });
+        slot.armed = coarse;
+    }
+
+    /// A wakeup came due: whether its connection is still there (the
+    /// slot then no longer waits for it, if it was the one it waited for).
+    #[inline]
+    pub fn wake(&mut self, w: Wakeup) -> bool {
+        let coarse = self.schedule.coarse(w.at);
+        let Some(slot) = self.conns.get_mut(w.key).filter(|s| s.gen == w.gen) else {
+            return false;
+        };
+        if slot.armed == coarse {
+            slot.armed = 0;
+        }
+        true
     }
 
     #[inline]
@@ -405,6 +451,20 @@ fn after_send(
     status
 }
 
+/// Gives a connection in its HTTP phase a buffer from the pool to answer
+/// in (a 101, a response); the flush hands it back. Fresh ones were kept by
+/// the pool after their flush, up to its 16 Ki buffers: about 230 bytes per
+/// idle connection after 10,000 handshakes (benches/README.md, "Memory per
+/// connection with real handshakes").
+#[inline]
+pub(crate) fn lend_for_answer(slot: &mut Slot, pool: &mut BufPool) {
+    if !slot.conn.is_websocket() && slot.conn.needs_buffer() {
+        if let Some(unused) = slot.conn.give_buffer(pool.take()) {
+            pool.put(unused);
+        }
+    }
+}
+
 /// The slot of an open channel, given an output buffer from the pool if it
 /// has none; `None` if the channel is not open.
 #[inline]
@@ -422,8 +482,9 @@ fn open_slot<'a>(conns: &'a mut Slab<Slot>, pool: &mut BufPool, ch: Channel) -> 
 #[cfg(test)]
 mod sizes {
     /// A connection's slot in the table, measured on x86_64 Linux: the
-    /// `ServerConn` (152) and the slot's own 24 bytes. The heap entries of
-    /// the schedule (16 bytes each, one or two per connection) are pinned
+    /// `ServerConn` (96, 104 with `deflate`) and the slot's own 24 bytes
+    /// (`armed` in what was padding). The heap entries of the schedule
+    /// (16 bytes each, one per idle connection: `Slot::armed`) are pinned
     /// in `driver::schedule`, the reactor's socket entry in
     /// `driver::reactor`. See benches/README.md ("Memory per connection with
     /// real handshakes").
@@ -434,6 +495,11 @@ mod sizes {
         assert!(size <= 40, "{size}");
         let deflate = if cfg!(feature = "deflate") { 8 } else { 0 };
         let slot = std::mem::size_of::<super::Slot>();
-        assert!(slot <= 176 + deflate, "{slot}");
+        assert!(slot <= 120 + deflate, "{slot}");
     }
 }
+
+#[cfg(test)]
+mod lending;
+#[cfg(test)]
+mod wakeups;

@@ -29,6 +29,13 @@ struct Entry {
     gen: u32,
 }
 
+/// `Schedule::coarse`, for a given base.
+#[inline]
+fn coarse(base: Instant, at: Instant) -> u32 {
+    let ms = at.saturating_duration_since(base).as_millis();
+    u32::try_from(ms.saturating_add(1)).unwrap_or(u32::MAX)
+}
+
 #[derive(Debug)]
 pub(crate) struct Schedule {
     /// No deadline is earlier: the server's clock when it was made.
@@ -69,6 +76,16 @@ impl Schedule {
         }));
     }
 
+    /// `at` to the millisecond, as a connection's slot remembers the
+    /// wakeup it waits for (`table::Slot::armed`): 1 + whole milliseconds
+    /// after `base`, so 0 is free to mean none; `u32::MAX` past 49 days,
+    /// where comparisons stop telling instants apart (and the slot falls
+    /// back to a wakeup per moved deadline).
+    #[inline]
+    pub fn coarse(&self, at: Instant) -> u32 {
+        coarse(self.base, at)
+    }
+
     pub fn next_deadline(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse(e)| self.instant(e))
     }
@@ -95,17 +112,20 @@ impl Schedule {
     /// request) they would otherwise pile up for as long as their deadline.
     /// Rebuilding is linear but happens only after the heap has doubled, so
     /// its cost per entry stays constant.
-    pub fn compact(&mut self, live: usize, mut is_live: impl FnMut(&Wakeup) -> bool) {
+    /// `is_live` gets each wakeup and its instant as [`Schedule::coarse`].
+    pub fn compact(&mut self, live: usize, mut is_live: impl FnMut(&Wakeup, u32) -> bool) {
         if self.heap.len() <= 2 * live + 1024 {
             return;
         }
         let base = self.base;
         self.heap.retain(|Reverse(e)| {
-            is_live(&Wakeup {
-                at: base + std::time::Duration::from_nanos(e.after_base_ns),
+            let at = base + std::time::Duration::from_nanos(e.after_base_ns);
+            let w = Wakeup {
+                at,
                 key: e.key as usize,
                 gen: e.gen,
-            })
+            };
+            is_live(&w, coarse(base, at))
         });
     }
 }
@@ -135,15 +155,25 @@ mod tests {
     }
 
     #[test]
+    fn coarse_instants_are_milliseconds_after_the_base_plus_one() {
+        let now = Instant::now();
+        let s = Schedule::new(now);
+        assert_eq!(s.coarse(now), 1);
+        assert_eq!(s.coarse(now + Duration::from_micros(999)), 1);
+        assert_eq!(s.coarse(now + Duration::from_millis(10_000)), 10_001);
+        assert_eq!(s.coarse(now + Duration::from_secs(50 * 86_400)), u32::MAX);
+    }
+
+    #[test]
     fn compaction_drops_dead_entries_once_they_dominate() {
         let now = Instant::now();
         let mut s = Schedule::new(now);
         for key in 0..3000 {
             s.push(Wakeup { at: now, key, gen: 0 });
         }
-        s.compact(2000, |_| false);
+        s.compact(2000, |_, _| false);
         assert_eq!(s.len(), 3000, "not yet worth a rebuild");
-        s.compact(10, |w| w.key < 10);
+        s.compact(10, |w, _| w.key < 10);
         assert_eq!(s.len(), 10);
     }
 }

@@ -83,6 +83,7 @@ pub struct FrameHeader {
 /// speaks uses them), reserved opcodes, fragmented or oversized control
 /// frames, and a 64-bit length with its top bit set. RSV1 is reported in
 /// [`FrameHeader::rsv1`].
+#[inline]
 pub fn parse_header(buf: &[u8]) -> Result<Option<FrameHeader>, ProtocolError> {
     let [b0, b1, ..] = *buf else {
         return Ok(None);

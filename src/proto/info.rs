@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use super::compact::{Peer, Target};
 use super::http::{query_pairs, HttpRequest};
 
 /// What a TLS handshake agreed on, for a connection that came over TLS
@@ -100,7 +101,8 @@ impl Default for KeepHeaders {
 /// address, chosen subprotocol, TLS details, agreed extensions.
 ///
 /// Every open channel keeps one for its whole life, so it is compact: the
-/// target, the peer address and the round-trip times inline, and what most
+/// target (up to 21 bytes; a longer one is boxed), the peer address (IPv4;
+/// an IPv6 one is boxed) and the round-trip times inline, and what most
 /// channels lack (kept headers, a subprotocol, TLS, extensions) in one
 /// box that is not allocated when there is none. The kept headers share one
 /// string, cut by an array of offsets, instead of a `String` per name and
@@ -108,13 +110,12 @@ impl Default for KeepHeaders {
 /// its first call.
 #[derive(Clone, Debug)]
 pub struct ChannelInfo {
-    /// The request target (path and query).
-    target: Box<str>,
-    /// Length of the target's path (before `?`).
-    path_len: u32,
+    /// The request target (path and query), inline when short, and where
+    /// its path ends (before `?`).
+    target: Target,
     /// Round trips timed by the server's pings.
     rtt: super::rtt::Rtt,
-    peer: SocketAddr,
+    peer: Peer,
     /// What most channels lack; `None` when they lack all of it.
     more: Option<Box<More>>,
 }
@@ -177,7 +178,7 @@ impl ChannelInfo {
             text = String::new();
         }
         let target = request.target();
-        let target: Box<str> = target.get(..u32::MAX as usize).unwrap_or(target).into();
+        let target = target.get(..u32::MAX as usize).unwrap_or(target);
         let more = More {
             text: text.into_boxed_str(),
             ends,
@@ -186,10 +187,9 @@ impl ChannelInfo {
             ..More::default()
         };
         ChannelInfo {
-            path_len: request.path().len().min(target.len()) as u32,
-            target,
+            target: Target::new(target, request.path().len()),
             rtt: Default::default(),
-            peer: request.peer_addr(),
+            peer: Peer::new(request.peer_addr()),
             more: (!more.is_empty()).then(|| Box::new(more)),
         }
     }
@@ -209,17 +209,17 @@ impl ChannelInfo {
 
     /// The handshake's request target: path and query (`/chat?room=1`).
     pub fn target(&self) -> &str {
-        &self.target
+        self.target.as_str()
     }
 
     /// The request path (`/chat`).
     pub fn path(&self) -> &str {
-        &self.target[..self.path_len as usize]
+        &self.target()[..self.target.path_len()]
     }
 
     /// The raw query string without `?`, or `""`.
     pub fn query(&self) -> &str {
-        self.target().get(self.path_len as usize + 1..).unwrap_or("")
+        self.target().get(self.target.path_len() + 1..).unwrap_or("")
     }
 
     /// The first value of query parameter `name`, percent-decoded.
@@ -265,7 +265,7 @@ impl ChannelInfo {
 
     /// The client's address.
     pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
+        self.peer.get()
     }
 
     /// The subprotocol chosen in the handshake, if any.
@@ -396,9 +396,11 @@ mod tests {
     }
 
     #[test]
-    fn keeping_none_allocates_nothing_but_the_target() {
+    fn keeping_none_allocates_nothing_for_a_short_target() {
         let i = kept(BROWSER, &KeepHeaders::None);
         assert!(i.more.is_none(), "no headers, protocol, TLS or extensions: no box");
+        assert!(matches!(i.target, Target::Inline { .. }), "/play?room=7 is kept inline");
+        assert!(matches!(i.peer, Peer::V4 { .. }));
         assert!(i.headers().is_empty());
         assert_eq!(i.header("origin"), None);
         assert_eq!(i.query_param("room").as_deref(), Some("7"));

@@ -38,6 +38,7 @@
 pub mod chunked;
 pub mod client;
 pub mod close;
+mod compact;
 pub mod decoder;
 #[cfg(feature = "deflate")]
 pub mod deflate;

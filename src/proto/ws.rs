@@ -5,16 +5,18 @@
 //! between the roles is who masks.
 
 use std::borrow::Cow;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::close::{close_payload, parse_close_payload, CloseInfo, CloseInitiator, Ended, ABNORMAL};
 use super::decoder::{Decoded, Decoder, Event, Frame, Role};
 use super::error::{ConnError, SendError, SendStatus};
 use super::frame::{encode_frame, Opcode};
 use super::input::Input;
-use super::limits::{IdleActivity, Limits};
+use super::limits::Limits;
 use super::outgoing::{Fragmenter, RawFrame};
 use super::ProtocolError;
+
+mod keepalive;
 
 /// Bytes queued for the peer, and how far behind the peer is in reading.
 #[derive(Debug, Default)]
@@ -31,7 +33,7 @@ pub(crate) struct Outbox {
 /// The WebSocket state of one connection.
 #[derive(Debug)]
 pub(crate) struct WsConn {
-    role: Role,
+    /// (It knows the role: who masks.)
     decoder: Decoder,
     /// The fragmented message we are sending, if any.
     frag: Fragmenter,
@@ -40,7 +42,12 @@ pub(crate) struct WsConn {
     /// is out nothing may follow it, and this holds instead the payload of
     /// the close the application started, so its end reports its own code
     /// and reason (not the peer's echo) at no cost to an open connection.
-    deferred: Vec<u8>,
+    /// Boxed when first needed, so the connections that never need it
+    /// (nearly all) hold a pointer rather than an empty `Vec`.
+    // The extra allocation is the point: a box's 8 bytes, not a `Vec`'s
+    // 24, in every connection.
+    #[allow(clippy::box_collection)]
+    deferred: Option<Box<Vec<u8>>>,
     /// Our close frame is queued: nothing more may follow it.
     close_sent: bool,
     /// A send found the peer not reading and closed it; the owner reports
@@ -52,8 +59,11 @@ pub(crate) struct WsConn {
     last_rx: Instant,
     /// When the peer last completed a data message (text or binary).
     last_data: Instant,
-    /// The keepalive's latest ping, to time its pong.
-    pub pings: super::rtt::PingClock,
+    /// The keepalive's latest ping, to time its pong: its number, and when
+    /// it was queued (`None` once answered). Two fields here rather than
+    /// one struct, whose padding would make this one 8 bytes larger.
+    ping_seq: u32,
+    ping_sent: Option<Instant>,
     /// permessage-deflate, when agreed.
     #[cfg(feature = "deflate")]
     deflate: Option<Box<super::deflate::Deflate>>,
@@ -126,25 +136,19 @@ pub(crate) fn send_raw_on(
     }
 }
 
-/// Keepalive intervals under 1 ms count as 1 ms: a zero interval would
-/// re-arm at `now` and spin the timer loop.
-fn at_least_1ms(d: Duration) -> Duration {
-    d.max(Duration::from_millis(1))
-}
-
 impl WsConn {
     pub fn new(role: Role, limits: &Limits, now: Instant) -> WsConn {
         WsConn {
-            role,
             decoder: Decoder::new(role, limits.max_frame_size, limits.max_message_size),
             frag: Fragmenter::default(),
-            deferred: Vec::new(),
+            deferred: None,
             close_sent: false,
             slow: false,
             idle_closed: false,
             last_rx: now,
             last_data: now,
-            pings: Default::default(),
+            ping_seq: 0,
+            ping_sent: None,
             #[cfg(feature = "deflate")]
             deflate: None,
         }
@@ -164,14 +168,6 @@ impl WsConn {
         self.last_data
     }
 
-    /// The instant idleness is counted from.
-    fn last_activity(&self, limits: &Limits) -> Instant {
-        match limits.idle_activity {
-            IdleActivity::AnyFrame => self.last_rx,
-            IdleActivity::DataMessages => self.last_data,
-        }
-    }
-
     /// Open: connected, and our close not sent.
     #[inline]
     pub fn is_open(&self) -> bool {
@@ -179,17 +175,16 @@ impl WsConn {
     }
 
     pub fn buffered(&self) -> usize {
-        if self.close_sent {
-            0
-        } else {
-            self.deferred.len()
+        match &self.deferred {
+            Some(d) if !self.close_sent => d.len(),
+            _ => 0,
         }
     }
 
     /// A fresh masking key for a client frame; none for a server's.
     #[inline]
     fn mask(&self) -> Option<[u8; 4]> {
-        if self.role == Role::Client {
+        if self.decoder.role() == Role::Client {
             Some(rand::random())
         } else {
             None
@@ -235,7 +230,7 @@ impl WsConn {
         }
         let mask = self.mask();
         let dst = if self.frag.is_open() {
-            &mut self.deferred
+            &mut **self.deferred.get_or_insert_with(Default::default)
         } else {
             &mut out.buf
         };
@@ -279,12 +274,12 @@ impl WsConn {
     /// server frames are not masked, so the bytes are the same for all).
     #[inline]
     pub fn push_encoded(&mut self, out: &mut Outbox, frame: &[u8], limits: &Limits) -> SendStatus {
-        debug_assert_eq!(self.role, Role::Server);
+        debug_assert_eq!(self.decoder.role(), Role::Server);
         if let Err(status) = self.admit(out, limits) {
             return status;
         }
         let dst = if self.frag.is_open() {
-            &mut self.deferred
+            &mut **self.deferred.get_or_insert_with(Default::default)
         } else {
             &mut out.buf
         };
@@ -322,9 +317,10 @@ impl WsConn {
                 }
                 #[cfg(not(feature = "deflate"))]
                 encode_frame(&mut out.buf, fin, wire, payload, mask);
-                if self.frag.sent(wire, fin) && !self.deferred.is_empty() {
-                    out.buf.extend_from_slice(&self.deferred);
-                    self.deferred = Vec::new();
+                if self.frag.sent(wire, fin) {
+                    if let Some(deferred) = self.deferred.take() {
+                        out.buf.extend_from_slice(&deferred);
+                    }
                 }
             }
         }
@@ -339,7 +335,7 @@ impl WsConn {
             return false;
         }
         self.close_sent = true;
-        self.deferred = Vec::new();
+        self.deferred = None;
         let mut payload = [0u8; 125];
         let n = close_payload(code, reason, &mut payload);
         let mask = self.mask();
@@ -355,7 +351,7 @@ impl WsConn {
         }
         let mut payload = [0u8; 125];
         let n = close_payload(code, reason, &mut payload);
-        self.deferred = payload[..n].to_vec();
+        self.deferred = Some(Box::new(payload[..n].to_vec()));
         true
     }
 
@@ -459,7 +455,8 @@ impl WsConn {
                     let info = if self.close_sent {
                         // The peer answered the close we started: report
                         // ours, as both sides then describe the same close.
-                        let (code, reason) = parse_close_payload(&self.deferred).unwrap_or((code, reason));
+                        let ours = self.deferred.as_deref().map_or(&[][..], Vec::as_slice);
+                        let (code, reason) = parse_close_payload(ours).unwrap_or((code, reason));
                         CloseInfo {
                             code,
                             reason: reason.to_owned(),
@@ -525,55 +522,16 @@ impl WsConn {
         E::closed(Ended::boxed(info, Some(ConnError::Protocol(e))))
     }
 
-    /// When the keepalive next needs a look, if pings or an idle timeout
-    /// are configured: a ping once the peer has been silent for the
-    /// interval (then every interval), the idle close once it has shown no
-    /// activity (`limits.idle_activity`) for the idle timeout. Not moved by
-    /// every read: a look that finds the peer active meanwhile just
-    /// schedules the next one.
-    pub fn next_keepalive(&self, now: Instant, limits: &Limits) -> Option<Instant> {
-        let ping = limits.ping_interval.map(at_least_1ms);
-        let idle = limits.idle_timeout.map(at_least_1ms);
-        let silent = now.saturating_duration_since(self.last_rx);
-        let next_ping = ping.map(|p| if silent < p { self.last_rx + p } else { now + p });
-        let give_up = idle.map(|i| self.last_activity(limits) + i);
-        next_ping.into_iter().chain(give_up).min().map(|at| at.max(now))
-    }
-
-    /// The keepalive's look: pings a peer silent past the ping interval,
-    /// and starts the closing handshake with the idle code and reason for
-    /// one inactive past the idle timeout. Returns whether it did the
-    /// latter: the owner then waits for the answer as for any close it
-    /// started, so both sides see the same close, clean when the peer
-    /// answers (a live player who stopped playing) and not when it does not
-    /// (a dead link).
-    pub fn handle_keepalive(&mut self, out: &mut Outbox, now: Instant, limits: &Limits) -> bool {
-        if !self.is_open() {
-            return false;
-        }
-        let inactive = now.saturating_duration_since(self.last_activity(limits));
-        if limits.idle_timeout.map(at_least_1ms).is_some_and(|t| inactive >= t) {
-            log::debug!("websocket idle for {inactive:?}");
-            self.start_close(out, limits.idle_close_code, &limits.idle_close_reason);
-            self.idle_closed = true;
-            return true;
-        }
-        let silent = now.saturating_duration_since(self.last_rx);
-        if limits.ping_interval.map(at_least_1ms).is_some_and(|p| silent >= p) {
-            let mask = self.mask();
-            encode_frame(&mut out.buf, true, Opcode::Ping, &self.pings.ping(now), mask);
-        }
-        false
-    }
-
     /// The peer's answer to the close this side started did not come in
     /// time: reported with this side's code and reason (as when it does
     /// come), not clean, and the cause (the idle timeout, or the close
     /// timeout) as the error.
     pub fn close_timed_out(&self) -> (CloseInfo, ConnError) {
-        let ours = (!self.deferred.is_empty())
-            .then(|| parse_close_payload(&self.deferred).ok())
-            .flatten();
+        let ours = self
+            .deferred
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .and_then(|d| parse_close_payload(d).ok());
         let (code, reason) = ours.unwrap_or((ABNORMAL, "closing handshake timed out"));
         let info = CloseInfo {
             code,

@@ -99,8 +99,14 @@ fn no_tail_is_kept_once_frames_end_on_a_read_boundary() {
     let (wire, _) = frames(&[10, 20]);
     let mut p = Pair::open();
     let (a, b) = wire.split_at(5);
+    assert!(!p.server.has_tail());
     p.feed_server(&mut a.to_vec());
+    assert!(p.server.has_tail(), "the cut frame's first 5 bytes are kept");
     p.feed_server(&mut b.to_vec());
+    assert!(
+        !p.server.has_tail(),
+        "and nothing (no box, no buffer) after the last frame"
+    );
     assert_eq!(p.take_log(Side::Server).len(), 2);
     let _ = Limits::default();
 }

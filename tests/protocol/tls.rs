@@ -200,6 +200,15 @@ fn handshake_messages_and_a_close_that_ends_with_close_notify() {
             "  scheme https, sni Some(\"localhost\"), alpn Some(\"http/1.1\")"
         ]
     );
+    // The HTTP phase's TLS details went to the channel's info at the
+    // upgrade (the connection keeps them once, there).
+    assert!(p.server.is_tls(), "still TLS after the upgrade");
+    let tls = p
+        .server
+        .info()
+        .and_then(|i| i.tls())
+        .expect("the channel's TLS details");
+    assert_eq!(tls.sni.as_deref(), Some("localhost"));
     p.server_log.clear();
     p.client_log.clear();
 

@@ -49,6 +49,46 @@ fn fragments_go_out_in_order_with_whole_messages_held_behind_them() {
 }
 
 #[test]
+fn the_peer_address_is_known_before_and_after_the_upgrade() {
+    let mut p = Pair::new(Limits::default(), Limits::default());
+    let peer: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    assert_eq!(p.server.peer(), peer, "the HTTP phase");
+    assert!(!p.server.is_tls());
+    p.drive();
+    assert!(p.server.info().is_some(), "a WebSocket now");
+    assert_eq!(p.server.peer(), peer, "from the channel's info");
+    assert_eq!(p.server.info().map(|i| i.peer_addr()), Some(peer));
+    assert!(!p.server.is_tls());
+    let (now, l) = (p.now, p.client_limits.clone());
+    p.client.close(1000, "bye", now, &l).unwrap();
+    p.drive();
+    assert!(p.server.info().is_none(), "released after its close was reported");
+    assert_eq!(p.server.peer().to_string(), "0.0.0.0:0", "documented: no longer known");
+}
+
+#[test]
+fn frames_held_behind_each_fragmented_send_are_counted_and_follow_it() {
+    let mut p = Pair::open();
+    let l = p.server_limits.clone();
+    // Twice: the holding place made for the first send is gone after it,
+    // and made again for the second.
+    for round in 0..2 {
+        p.server.send_raw(Opcode::Binary, b"ab", false, &l).unwrap();
+        let before = p.server.buffered();
+        p.server_text("held");
+        assert_eq!(p.server.buffered(), before + 6, "round {round}: the held frame counts");
+        p.server.send_raw(Opcode::Continuation, b"cd", true, &l).unwrap();
+        p.drive();
+        assert_eq!(
+            p.take_log(Side::Client),
+            ["binary 4 bytes", "text held"],
+            "round {round}"
+        );
+        assert_eq!(p.server.buffered(), 0);
+    }
+}
+
+#[test]
 fn a_close_started_by_the_server_is_the_same_close_on_both_sides() {
     let mut p = Pair::open();
     let (now, l) = (p.now, p.server_limits.clone());

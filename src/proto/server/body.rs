@@ -72,7 +72,7 @@ impl ServerConn {
             limits.max_request_body
         } as u64;
         if !head.chunked && head.len as u64 > limit {
-            log::debug!("{}: body of {} bytes over {limit}", self.peer, head.len);
+            log::debug!("{}: body of {} bytes over {limit}", self.peer(), head.len);
             return Some(self.refuse(Some(req), HttpResponse::error(413)));
         }
         if head.expect_continue {
@@ -176,7 +176,7 @@ impl ServerConn {
         match step {
             Step::NeedMore => None,
             Step::Failed(resp) => {
-                log::debug!("{}: request body refused with {}", self.peer, resp.status());
+                log::debug!("{}: request body refused with {}", self.peer(), resp.status());
                 input.discard();
                 let req = match &mut self.state {
                     State::Http(Http::Body(body)) => body.req.take(),

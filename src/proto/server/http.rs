@@ -28,11 +28,11 @@ impl ServerConn {
         // The body's limit is checked once the head is a request (in
         // `begin_body`), so its 413 can go through the owner's response
         // chain with the request at hand.
-        let head = match parse_head(buf, self.peer, limits.max_request_head, usize::MAX) {
+        let head = match parse_head(buf, self.peer(), limits.max_request_head, usize::MAX) {
             Ok(None) => return None,
             Ok(Some(head)) => head,
             Err(e) => {
-                log::debug!("{}: {e}", self.peer);
+                log::debug!("{}: {e}", self.peer());
                 input.discard();
                 self.respond_and_close(&HttpResponse::error(e.status()), now, limits);
                 return None;
@@ -40,7 +40,7 @@ impl ServerConn {
         };
         input.consume(head.head_len);
         let mut req = Box::new(head.request);
-        req.tls = self.tls.clone();
+        req.tls = self.tls().cloned().map(Box::new);
         // The body (if any) has the request's time; the answer has none.
         self.set_deadline(Some(Deadline::new(Timer::Request, now + limits.request_timeout)));
         let has_body = head.chunked || head.body_len > 0;
@@ -138,7 +138,7 @@ impl ServerConn {
             Body::Deferred | Body::File { .. } if upgrading => {
                 log::error!(
                     "{}: an upgrade refusal must have its body in memory; answering 500",
-                    self.peer
+                    self.peer()
                 );
                 encode_response(&HttpResponse::error(500), false, false, &limits.date, &mut self.out.buf);
             }
@@ -160,7 +160,7 @@ impl ServerConn {
         if !keep_alive {
             self.begin_closing(now, limits, false, false);
         } else if self.out.buf.len() >= limits.max_write_buffer {
-            log::debug!("{}: pipelined answers past the write cap; closing", self.peer);
+            log::debug!("{}: pipelined answers past the write cap; closing", self.peer());
             self.begin_closing(now, limits, false, false);
         } else {
             self.state = State::Http(Http::Reading);
@@ -240,7 +240,7 @@ impl ServerConn {
         }
         if self.out.buf.len() >= limits.max_write_buffer {
             if limits.close_slow_consumers || matches!(framing, Framing::Length(_)) {
-                log::debug!("{}: response body past the write cap; closing", self.peer);
+                log::debug!("{}: response body past the write cap; closing", self.peer());
                 self.begin_closing(now, limits, false, true);
             }
             return SendStatus::Dropped;
@@ -272,7 +272,7 @@ impl ServerConn {
             }
             Framing::Length(0) => keep_alive,
             Framing::Length(left) => {
-                log::warn!("{}: response body ended {left} bytes short; closing", self.peer);
+                log::warn!("{}: response body ended {left} bytes short; closing", self.peer());
                 false
             }
             Framing::UntilClose | Framing::None => false,
@@ -330,6 +330,8 @@ impl ServerConn {
         }
         let next = ws.next_keepalive(now, limits);
         self.state = State::Ws(Box::new(ServerWs { ws, info }));
+        // The channel's info has the peer and TLS details from here on.
+        self.origin = None;
         self.set_deadline(next.map(|at| Deadline::new(Timer::Keepalive, at)));
         true
     }

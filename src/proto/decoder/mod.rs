@@ -156,18 +156,18 @@ impl InFrame {
 }
 
 /// Per-connection receive state. Holds no heap memory unless a fragmented
-/// message is being assembled.
+/// message is being assembled. Every open WebSocket holds one (10,000 idle
+/// ones hold 10,000), so it is kept to 48 bytes: the limits as `u32`s, and
+/// what only a fragmented message needs in a box made when one starts.
 #[derive(Debug)]
 pub struct Decoder {
     role: Role,
-    max_frame: usize,
-    max_message: usize,
+    /// The limits, `u32::MAX` meaning none (see [`Decoder::new`]).
+    max_frame: u32,
+    max_message: u32,
     frame: Option<InFrame>,
-    /// Opcode of the fragmented data message in progress.
-    message: Option<Opcode>,
-    /// The fragmented message so far; handed over whole when it ends, so
-    /// an idle connection holds no buffer.
-    assembled: Vec<u8>,
+    /// The fragmented data message in progress, if any.
+    message: Option<Box<Assembly>>,
     utf8: Utf8Validator,
     /// RSV1 may mark a message as compressed (permessage-deflate agreed).
     compressed_ok: bool,
@@ -175,21 +175,53 @@ pub struct Decoder {
     compressed: bool,
 }
 
+/// A fragmented message being put together: made by its first frame,
+/// dropped when its last hands it over, so an idle connection holds no
+/// buffer and no box.
+#[derive(Debug)]
+struct Assembly {
+    opcode: Opcode,
+    /// The payload so far.
+    data: Vec<u8>,
+}
+
+/// A limit kept in 32 bits: 4 GiB - 1 and over count as none (no frame or
+/// message that large fits in memory anyway).
+fn cap(limit: usize) -> u32 {
+    u32::try_from(limit).unwrap_or(u32::MAX)
+}
+
+/// A kept limit as the caller gave it (none: `usize::MAX`).
+#[inline]
+fn uncap(limit: u32) -> usize {
+    if limit == u32::MAX {
+        usize::MAX
+    } else {
+        limit as usize
+    }
+}
+
 impl Decoder {
     /// A decoder for `role` that rejects frames over `max_frame` bytes and
-    /// messages over `max_message` bytes (close code 1009).
+    /// messages over `max_message` bytes (close code 1009). A limit of
+    /// 4 GiB - 1 or more means none.
     pub fn new(role: Role, max_frame: usize, max_message: usize) -> Decoder {
         Decoder {
             role,
-            max_frame,
-            max_message,
+            max_frame: cap(max_frame),
+            max_message: cap(max_message),
             frame: None,
             message: None,
-            assembled: Vec::new(),
             utf8: Utf8Validator::default(),
             compressed_ok: false,
             compressed: false,
         }
+    }
+
+    /// Which end this decoder reads for.
+    #[inline]
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     /// From now on a message whose first frame has RSV1 set is compressed
@@ -272,7 +304,8 @@ impl Decoder {
     }
 
     fn is_text(&self, opcode: Opcode) -> bool {
-        opcode == Opcode::Text || (opcode == Opcode::Continuation && self.message == Some(Opcode::Text))
+        opcode == Opcode::Text
+            || (opcode == Opcode::Continuation && self.message.as_ref().is_some_and(|m| m.opcode == Opcode::Text))
     }
 
     fn start_frame(&mut self, h: FrameHeader) -> Result<InFrame, ProtocolError> {
@@ -291,24 +324,27 @@ impl Decoder {
         if matches!(h.opcode, Opcode::Text | Opcode::Binary) {
             self.compressed = h.rsv1;
         }
-        if h.payload_len > self.max_frame as u64 {
+        let max_frame = uncap(self.max_frame);
+        if h.payload_len > max_frame as u64 {
             return Err(ProtocolError::FrameTooLarge {
                 len: h.payload_len,
-                max: self.max_frame,
+                max: max_frame,
             });
         }
-        match (h.opcode, self.message) {
+        match (h.opcode, &self.message) {
             (Opcode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
             (Opcode::Text | Opcode::Binary, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
             (Opcode::Text, None) => self.utf8.reset(),
             _ => {}
         }
         if !h.opcode.is_control() {
-            let total = self.assembled.len() as u64 + h.payload_len;
-            if total > self.max_message as u64 {
+            let so_far = self.message.as_ref().map_or(0, |m| m.data.len());
+            let total = so_far as u64 + h.payload_len;
+            let max_message = uncap(self.max_message);
+            if total > max_message as u64 {
                 return Err(ProtocolError::MessageTooLarge {
                     len: total,
-                    max: self.max_message,
+                    max: max_message,
                 });
             }
         }
@@ -340,17 +376,23 @@ impl Decoder {
             Opcode::Text if h.fin => Frame::Text(at),
             Opcode::Binary if h.fin => Frame::Binary(at),
             Opcode::Text | Opcode::Binary => {
-                self.message = Some(h.opcode);
-                self.assembled.extend_from_slice(payload);
+                self.message = Some(Box::new(Assembly {
+                    opcode: h.opcode,
+                    data: payload.to_vec(),
+                }));
                 return Ok(None);
             }
             Opcode::Continuation => {
-                self.assembled.extend_from_slice(payload);
+                // (`start_frame` refused a continuation with no message.)
+                let Some(mut message) = self.message.take() else {
+                    return Err(ProtocolError::UnexpectedContinuation);
+                };
+                message.data.extend_from_slice(payload);
                 if !h.fin {
+                    self.message = Some(message);
                     return Ok(None);
                 }
-                let opcode = self.message.take().expect("checked in start_frame");
-                let whole = std::mem::take(&mut self.assembled);
+                let Assembly { opcode, data: whole } = *message;
                 if self.compressed {
                     return Ok(Some(Frame::DeflatedAssembled {
                         text: opcode == Opcode::Text,
@@ -372,205 +414,4 @@ impl Decoder {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::proto::frame::encode_frame;
-
-    const MASK: [u8; 4] = [1, 2, 3, 4];
-
-    fn server() -> Decoder {
-        Decoder::new(Role::Server, 1 << 20, 1 << 20)
-    }
-
-    fn masked(fin: bool, op: Opcode, payload: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        encode_frame(&mut v, fin, op, payload, Some(MASK));
-        v
-    }
-
-    /// Decodes everything in `wire`, returning owned events (as debug strings)
-    /// or the first error.
-    #[track_caller]
-    fn run(d: &mut Decoder, wire: &[u8]) -> Result<Vec<String>, ProtocolError> {
-        let mut buf = wire.to_vec();
-        let mut pos = 0;
-        let mut out = Vec::new();
-        loop {
-            match d.decode(&mut buf[pos..])? {
-                Decoded::NeedMore => return Ok(out),
-                Decoded::Frame { consumed, frame } => {
-                    if let Some(f) = frame {
-                        out.push(format!("{:?}", f.event(&buf[pos..])?));
-                    }
-                    pos += consumed;
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn single_frames() {
-        let mut wire = masked(true, Opcode::Text, b"Hello");
-        wire.extend(masked(true, Opcode::Binary, &[0, 255]));
-        wire.extend(masked(true, Opcode::Ping, b"p"));
-        wire.extend(masked(true, Opcode::Close, b"\x03\xe8bye"));
-        assert_eq!(
-            run(&mut server(), &wire).unwrap(),
-            [
-                r#"Text("Hello")"#,
-                "Binary([0, 255])",
-                "Ping([112])",
-                r#"Close { code: 1000, reason: "bye" }"#
-            ]
-        );
-    }
-
-    #[test]
-    fn fragments_with_interleaved_ping() {
-        let mut wire = masked(false, Opcode::Text, "καλη".as_bytes());
-        wire.extend(masked(true, Opcode::Ping, b""));
-        wire.extend(masked(false, Opcode::Continuation, "μέ".as_bytes()));
-        wire.extend(masked(true, Opcode::Continuation, "ρα".as_bytes()));
-        wire.extend(masked(true, Opcode::Text, b"next"));
-        assert_eq!(
-            run(&mut server(), &wire).unwrap(),
-            ["Ping([])", r#"Text("καλημέρα")"#, r#"Text("next")"#]
-        );
-    }
-
-    #[test]
-    fn byte_by_byte_delivery_gives_the_same_events() {
-        let mut wire = masked(false, Opcode::Binary, &[7; 300]);
-        wire.extend(masked(true, Opcode::Continuation, &[8; 70000]));
-        wire.extend(masked(true, Opcode::Text, "𝄞 clef".as_bytes()));
-        let mut d = server();
-        let mut buf = Vec::new();
-        let mut events = Vec::new();
-        for &b in &wire {
-            buf.push(b);
-            while let Decoded::Frame { consumed, frame } = d.decode(&mut buf).unwrap() {
-                if let Some(f) = frame {
-                    events.push(match f.event(&buf).unwrap() {
-                        Event::Binary(p) => format!("bin {} {}", p.len(), p[299] + p[300]),
-                        other => format!("{other:?}"),
-                    });
-                }
-                buf.drain(..consumed);
-            }
-        }
-        assert_eq!(events, ["bin 70300 15", r#"Text("𝄞 clef")"#]);
-    }
-
-    #[test]
-    fn invalid_utf8_fails_before_the_frame_completes() {
-        let frame = masked(true, Opcode::Text, b"ok\xff and much more text to come");
-        let mut d = server();
-        let mut part = frame[..10].to_vec(); // header (6) + "ok\xff" + 1
-        assert_eq!(d.decode(&mut part), Err(ProtocolError::InvalidUtf8));
-    }
-
-    #[test]
-    fn invalid_utf8_across_fragments() {
-        let mut wire = masked(false, Opcode::Text, &[0xCE]);
-        wire.extend(masked(true, Opcode::Continuation, b"A"));
-        assert_eq!(run(&mut server(), &wire), Err(ProtocolError::InvalidUtf8));
-        // A message ending mid-character.
-        let mut wire = masked(false, Opcode::Text, b"a");
-        wire.extend(masked(true, Opcode::Continuation, &[0xCE]));
-        assert_eq!(run(&mut server(), &wire), Err(ProtocolError::InvalidUtf8));
-    }
-
-    #[test]
-    fn protocol_violations() {
-        let unmasked = {
-            let mut v = Vec::new();
-            encode_frame(&mut v, true, Opcode::Text, b"x", None);
-            v
-        };
-        assert_eq!(run(&mut server(), &unmasked), Err(ProtocolError::UnmaskedFrame));
-        let mut client = Decoder::new(Role::Client, 100, 100);
-        assert_eq!(
-            run(&mut client, &masked(true, Opcode::Text, b"x")),
-            Err(ProtocolError::MaskedFrame)
-        );
-        assert_eq!(
-            run(&mut server(), &masked(true, Opcode::Continuation, b"x")),
-            Err(ProtocolError::UnexpectedContinuation)
-        );
-        let mut wire = masked(false, Opcode::Text, b"a");
-        wire.extend(masked(true, Opcode::Text, b"b"));
-        assert_eq!(run(&mut server(), &wire), Err(ProtocolError::ExpectedContinuation));
-        assert_eq!(
-            run(&mut server(), &masked(true, Opcode::Close, &[3, 0xED])),
-            Err(ProtocolError::InvalidCloseCode(1005))
-        );
-    }
-
-    #[test]
-    fn limits_map_to_1009() {
-        let mut d = Decoder::new(Role::Server, 10, 15);
-        let e = run(&mut d, &masked(true, Opcode::Binary, &[0; 11])).unwrap_err();
-        assert_eq!(e, ProtocolError::FrameTooLarge { len: 11, max: 10 });
-        assert_eq!(e.close_code(), 1009);
-        let mut d = Decoder::new(Role::Server, 10, 15);
-        let mut wire = masked(false, Opcode::Binary, &[0; 10]);
-        wire.extend(masked(true, Opcode::Continuation, &[0; 6]));
-        let e = run(&mut d, &wire).unwrap_err();
-        assert_eq!(e, ProtocolError::MessageTooLarge { len: 16, max: 15 });
-    }
-
-    #[test]
-    fn pending_frame_len_is_known_once_the_header_is() {
-        let mut d = server();
-        let wire = masked(true, Opcode::Binary, &[5; 300]);
-        assert_eq!(d.pending_frame_len(), None);
-        let mut part = wire[..3].to_vec(); // header incomplete
-        assert_eq!(d.decode(&mut part), Ok(Decoded::NeedMore));
-        assert_eq!(d.pending_frame_len(), None);
-        let mut part = wire[..100].to_vec();
-        assert_eq!(d.decode(&mut part), Ok(Decoded::NeedMore));
-        assert_eq!(d.pending_frame_len(), Some(wire.len() as u64));
-        let mut whole = wire.clone();
-        whole[..100].copy_from_slice(&part); // bytes the decoder saw, as it left them
-        assert!(matches!(d.decode(&mut whole), Ok(Decoded::Frame { consumed: 308, .. })));
-        assert_eq!(d.pending_frame_len(), None);
-    }
-
-    #[test]
-    fn a_frame_whose_header_came_first_is_finished_from_the_whole_buffer() {
-        let mut d = server();
-        let mut wire = masked(true, Opcode::Text, b"hello");
-        wire.extend(masked(true, Opcode::Binary, &[1, 2]));
-        // Only the header of the first frame: it is read, the payload awaited.
-        let mut head = wire[..6].to_vec();
-        assert_eq!(d.decode(&mut head), Ok(Decoded::NeedMore));
-        assert_eq!(d.pending_frame_len(), Some(11));
-        // Then the whole buffer again, from the frame's start.
-        let mut buf = wire.clone();
-        buf[..6].copy_from_slice(&head);
-        let Ok(Decoded::Frame {
-            consumed,
-            frame: Some(f),
-        }) = d.decode(&mut buf)
-        else {
-            panic!("the text frame")
-        };
-        assert_eq!(f.event(&buf).unwrap(), Event::Text("hello".into()));
-        assert_eq!(d.pending_frame_len(), None, "the frame in progress is done");
-        let rest = &mut buf[consumed..];
-        let Ok(Decoded::Frame { frame: Some(f), .. }) = d.decode(rest) else {
-            panic!("the binary frame")
-        };
-        assert_eq!(f.event(rest).unwrap(), Event::Binary(vec![1, 2].into()));
-    }
-
-    #[test]
-    fn assembled_messages_are_handed_over_and_leave_no_buffer() {
-        let mut d = server();
-        let mut wire = masked(false, Opcode::Binary, &[1; 10_000]);
-        wire.extend(masked(true, Opcode::Continuation, &[2; 10]));
-        wire.extend(masked(true, Opcode::Ping, b""));
-        run(&mut d, &wire).unwrap();
-        assert_eq!(d.assembled.capacity(), 0);
-    }
-}
+mod tests;
