@@ -212,10 +212,19 @@ impl<H: HvWebServer> Dispatch<'_, H> {
         });
         let resp = self.route(&mut req);
         self.core.current = None;
-        let (now, limits) = (self.core.now, &self.core.limits);
-        let Some(slot) = self.core.conns.get_mut(key) else {
+        let core = &mut *self.core;
+        let (now, limits) = (core.now, &core.limits);
+        let Some(slot) = core.conns.get_mut(key) else {
             return;
         };
+        // Answers go into a buffer from the pool (one a flush gave back),
+        // as sends to channels do: else every batch of pipelined answers
+        // grows a new one from nothing, allocating again at each doubling.
+        if slot.conn.needs_buffer() {
+            if let Some(unused) = slot.conn.give_buffer(core.pool.take()) {
+                core.pool.put(unused);
+            }
+        }
         // `Context::defer` left an exchange for this request.
         let deferred = slot
             .http
@@ -271,7 +280,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
                     early: None,
                 }));
             }
-            Err((req, resp)) => self.refuse_body(key, Some(&req), resp),
+            Err((req, resp)) => self.refuse_body(key, Some(&req), *resp),
         }
     }
 
@@ -297,7 +306,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
         let Some(upload) = self.take_upload(key) else { return };
         match upload.finish() {
             Ok(req) => self.request(key, req, seq),
-            Err((req, resp)) => self.refuse_body(key, Some(&req), resp),
+            Err((req, resp)) => self.refuse_body(key, Some(&req), *resp),
         }
     }
 

@@ -458,7 +458,7 @@ impl<H> Routes<H> {
     pub(crate) fn handle(&mut self, state: &mut H, ctx: &mut Context<'_>, req: &mut HttpRequest) -> HttpResponse {
         let started = ctx.core.now;
         let mut resp = self.answer(state, ctx, req);
-        self.chain.apply(req, &mut resp, started.elapsed());
+        self.chain.apply(req, &mut resp, || started.elapsed());
         resp
     }
 
@@ -527,7 +527,7 @@ impl<H> Routes<H> {
     pub(crate) fn internal_error(&self, req: &HttpRequest, started: Instant) -> HttpResponse {
         let mut resp = HttpResponse::error(500);
         let finished = catch_unwind(AssertUnwindSafe(|| {
-            self.chain.apply(req, &mut resp, started.elapsed());
+            self.chain.apply(req, &mut resp, || started.elapsed());
             resp
         }));
         finished.unwrap_or_else(|_| HttpResponse::error(500))

@@ -188,8 +188,10 @@ impl fmt::Debug for PathTree {
 /// Splits `rest` (the path after a `/`) into its first segment and what
 /// follows the next `/`, if there is one.
 fn split(rest: &str) -> (&str, Option<&str>) {
-    match rest.split_once('/') {
-        Some((seg, next)) => (seg, Some(next)),
+    // A byte search: `split_once('/')`'s char searcher was most of a short
+    // path's routing.
+    match rest.bytes().position(|b| b == b'/') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
         None => (rest, None),
     }
 }

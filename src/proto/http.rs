@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use super::head::HeadText;
 pub(crate) use super::response::Body;
 pub use super::response::{reason_phrase, HttpResponse};
 
@@ -69,10 +70,10 @@ impl fmt::Display for Method {
 #[derive(Clone, Debug)]
 pub struct HttpRequest {
     pub(crate) method: Method,
-    pub(crate) target: String,
+    /// The target and the headers, in one string.
+    pub(crate) head: HeadText,
     pub(crate) path_len: usize,
     pub(crate) minor_version: u8,
-    pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
     /// Path parameters (`:id`, `*path`) the route matched, set by the
     /// router before the handler runs.
@@ -140,17 +141,17 @@ impl HttpRequest {
 
     /// The request target as sent: path and query (`/chat?room=1`).
     pub fn target(&self) -> &str {
-        &self.target
+        self.head.target()
     }
 
     /// The path, without the query string (`/chat`).
     pub fn path(&self) -> &str {
-        &self.target[..self.path_len]
+        &self.target()[..self.path_len]
     }
 
     /// The raw query string without `?`, or `""`.
     pub fn query(&self) -> &str {
-        self.target.get(self.path_len + 1..).unwrap_or("")
+        self.target().get(self.path_len + 1..).unwrap_or("")
     }
 
     /// The first value of query parameter `name`, percent-decoded.
@@ -182,15 +183,31 @@ impl HttpRequest {
 
     /// The value of header `name` (case-insensitive), the first if repeated.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.head.get(name)
     }
 
     /// Every header as (lower-cased name, value), in order.
+    ///
+    /// The request keeps its headers in one string; these owned pairs are
+    /// made on the first call and kept (a handler that only asks for
+    /// [`HttpRequest::header`] never pays for them).
+    ///
+    /// ```
+    /// let req = hvws::HttpRequest::builder(hvws::Method::Get, "/").header("Host", "a").header("X-N", "1").build();
+    /// assert_eq!(req.headers(), [("host".to_owned(), "a".to_owned()), ("x-n".to_owned(), "1".to_owned())]);
+    /// ```
     pub fn headers(&self) -> &[(String, String)] {
-        &self.headers
+        self.head.owned()
+    }
+
+    /// Every header as (lower-cased name, value), borrowed, in order.
+    pub(crate) fn header_pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.head.pairs()
+    }
+
+    /// Every value of header `name` (any case), in order.
+    pub(crate) fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.head.values(name)
     }
 
     /// Sets header `name` (stored lower-cased) to `value`, replacing every
@@ -204,12 +221,12 @@ impl HttpRequest {
     /// ```
     pub fn set_header(&mut self, name: &str, value: &str) {
         self.remove_header(name);
-        self.headers.push((name.to_ascii_lowercase(), value.to_owned()));
+        self.head.push(name, value);
     }
 
     /// Removes every value of header `name`.
     pub fn remove_header(&mut self, name: &str) {
-        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.head.remove(name);
     }
 
     /// The body, read whole (a `Content-Length` or a chunked one). Empty
@@ -293,10 +310,9 @@ impl HttpRequest {
         RequestBuilder {
             req: HttpRequest {
                 method,
-                target: target.to_owned(),
+                head: HeadText::new(target),
                 path_len: target.find('?').unwrap_or(target.len()),
                 minor_version: 1,
-                headers: Vec::new(),
                 body: Vec::new(),
                 params: Vec::new(),
                 peer: SocketAddr::from(([127, 0, 0, 1], 1)),
@@ -310,7 +326,7 @@ impl HttpRequest {
 impl RequestBuilder {
     /// Adds a header (its name is lower-cased, as the server does).
     pub fn header(mut self, name: &str, value: &str) -> RequestBuilder {
-        self.req.headers.push((name.to_ascii_lowercase(), value.to_owned()));
+        self.req.head.push(name, value);
         self
     }
 
@@ -392,10 +408,13 @@ mod tests {
     fn req(target: &str) -> HttpRequest {
         HttpRequest {
             method: Method::Get,
-            target: target.to_owned(),
+            head: {
+                let mut head = HeadText::new(target);
+                head.push("x-api-key", "s3cret");
+                head
+            },
             path_len: target.find('?').unwrap_or(target.len()),
             minor_version: 1,
-            headers: vec![("x-api-key".into(), "s3cret".into())],
             body: Vec::new(),
             params: Vec::new(),
             peer: "127.0.0.1:1".parse().unwrap(),

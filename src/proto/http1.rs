@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use super::head::HeadBuilder;
 use super::http::{reason_phrase, HttpRequest, HttpResponse, Method};
 
 /// Most headers a request may carry.
@@ -87,9 +88,11 @@ pub struct Head {
 /// complete. A `Content-Length` over `max_body` is an error, except for a
 /// streamed (`multipart/form-data`) body, whose limit is the caller's.
 pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize) -> Result<Option<Head>, HttpError> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut slots);
-    let head_len = match req.parse(buf) {
+    // Uninitialized slots: zeroing 64 of them was a tenth of a small
+    // request's instructions, and httparse writes the ones it fills.
+    let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let head_len = match req.parse_with_uninit_headers(buf, &mut slots) {
         Ok(httparse::Status::Complete(n)) if n > max_head => return Err(HttpError::HeadTooLarge(max_head)),
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() > max_head => return Err(HttpError::HeadTooLarge(max_head)),
@@ -98,39 +101,56 @@ pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize
         Err(e) => return Err(HttpError::Malformed(e)),
     };
     let minor_version = req.version.unwrap_or(1);
-    let mut headers = Vec::with_capacity(req.headers.len());
+    let target = req.path.unwrap_or("/");
+    // One buffer for the target, the names and the values: the head's
+    // length bounds what they take.
+    let mut text = HeadBuilder::new(target, head_len);
     let mut body_len: Option<u64> = None;
     let (mut chunked, mut expect_continue, mut streamed) = (false, false, false);
+    let (mut close, mut keep) = (false, false);
     for h in req.headers.iter() {
-        let name = h.name.to_ascii_lowercase();
-        let value = String::from_utf8_lossy(h.value).into_owned();
-        match name.as_str() {
-            "content-length" => {
-                // 1*DIGIT only (RFC 9110 §8.6): `+5` or `5 5` would let a
-                // proxy and us disagree on where the request ends.
-                let digits = value.trim();
-                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(HttpError::InvalidContentLength);
-                }
-                let n: u64 = digits.parse().map_err(|_| HttpError::InvalidContentLength)?;
-                if body_len.is_some_and(|prev| prev != n) {
-                    return Err(HttpError::InvalidContentLength);
-                }
-                body_len = Some(n);
+        text.push(h.name, h.value);
+        // Only the values of the headers acted on here are checked now
+        // (the whole head's text is checked once, in `finish`); lossy,
+        // as `headers()` gives them, and without a copy when valid.
+        let name = h.name;
+        let value = || String::from_utf8_lossy(h.value);
+        if name.eq_ignore_ascii_case("content-length") {
+            let value = value();
+            // 1*DIGIT only (RFC 9110 §8.6): `+5` or `5 5` would let a
+            // proxy and us disagree on where the request ends.
+            let digits = value.trim();
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(HttpError::InvalidContentLength);
             }
+            let n: u64 = digits.parse().map_err(|_| HttpError::InvalidContentLength)?;
+            if body_len.is_some_and(|prev| prev != n) {
+                return Err(HttpError::InvalidContentLength);
+            }
+            body_len = Some(n);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            let value = value();
             // Only `chunked`, and only once: a list such as `gzip, chunked`
             // would need a decoder we do not have.
-            "transfer-encoding" if !chunked && value.trim().eq_ignore_ascii_case("chunked") => chunked = true,
-            "transfer-encoding" => return Err(HttpError::TransferEncoding),
-            "expect" if value.trim().eq_ignore_ascii_case("100-continue") => expect_continue = true,
-            "expect" => return Err(HttpError::Expectation),
-            "content-type" => {
-                let media = value.split(';').next().unwrap_or("").trim();
-                streamed = media.eq_ignore_ascii_case("multipart/form-data");
+            if chunked || !value.trim().eq_ignore_ascii_case("chunked") {
+                return Err(HttpError::TransferEncoding);
             }
-            _ => {}
+            chunked = true;
+        } else if name.eq_ignore_ascii_case("expect") {
+            let value = value();
+            if !value.trim().eq_ignore_ascii_case("100-continue") {
+                return Err(HttpError::Expectation);
+            }
+            expect_continue = true;
+        } else if name.eq_ignore_ascii_case("content-type") {
+            let value = value();
+            let media = value.split(';').next().unwrap_or("").trim();
+            streamed = media.eq_ignore_ascii_case("multipart/form-data");
+        } else if name.eq_ignore_ascii_case("connection") {
+            let value = value();
+            close |= list_has(&value, "close");
+            keep |= list_has(&value, "keep-alive");
         }
-        headers.push((name, value));
     }
     if chunked && body_len.is_some() {
         return Err(HttpError::AmbiguousLength);
@@ -142,21 +162,23 @@ pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize
             max: max_body,
         });
     }
-    let target = req.path.unwrap_or("/").to_owned();
-    let path_len = target.find('?').unwrap_or(target.len());
+    // A byte search: `find('?')`'s char searcher cost more than the
+    // rest of a short target's handling.
+    let path_len = target.bytes().position(|b| b == b'?').unwrap_or(target.len());
     let request = HttpRequest {
         method: Method::parse(req.method.unwrap_or("GET")),
-        target,
+        head: text.finish(),
         path_len,
         minor_version,
-        headers,
         body: Vec::new(),
         params: Vec::new(),
         peer,
         tls: None,
         form: Default::default(),
     };
-    let keep_alive = keep_alive(&request);
+    // HTTP/1.0 closes unless asked to keep alive; 1.1 keeps alive unless
+    // asked to close (RFC 9112 §9.3).
+    let keep_alive = if minor_version == 0 { keep } else { !close };
     let has_body = chunked || body_len > 0;
     Ok(Some(Head {
         request,
@@ -174,19 +196,12 @@ pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize
 /// Whether `header`'s comma-separated value list holds `token`
 /// (case-insensitive), as `Connection: keep-alive, Upgrade` does.
 pub fn has_token(req: &HttpRequest, header: &str, token: &str) -> bool {
-    req.headers
-        .iter()
-        .filter(|(k, _)| k == header)
-        .flat_map(|(_, v)| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+    req.header_values(header).any(|v| list_has(v, token))
 }
 
-fn keep_alive(req: &HttpRequest) -> bool {
-    if req.minor_version == 0 {
-        has_token(req, "connection", "keep-alive")
-    } else {
-        !has_token(req, "connection", "close")
-    }
+/// Whether the comma-separated list `value` holds `token` (any case).
+fn list_has(value: &str, token: &str) -> bool {
+    value.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 /// How a response's body is delimited on the wire.
@@ -223,12 +238,21 @@ impl Framing {
 pub fn encode_head(resp: &HttpResponse, keep_alive: bool, framing: Framing, date: &str, out: &mut Vec<u8>) {
     // Written byte by byte rather than with `write!`: formatting was a
     // sixth of a pipelined request's instructions (benches/README.md).
-    out.extend_from_slice(b"HTTP/1.1 ");
-    push_decimal(u64::from(resp.status), out);
-    out.push(b' ');
-    out.extend_from_slice(reason_phrase(resp.status).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for (k, v) in &resp.headers {
+    match status_line(resp.status) {
+        Some(line) => out.extend_from_slice(line),
+        None => {
+            out.extend_from_slice(b"HTTP/1.1 ");
+            push_decimal(u64::from(resp.status), out);
+            out.push(b' ');
+            out.extend_from_slice(reason_phrase(resp.status).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    // Only headers given as strings at run time can hold a line break;
+    // the constants hvws sets are not scanned.
+    let check = resp.headers.may_be_unsafe();
+    let mut has_date = false;
+    for (k, v) in resp.header_pairs() {
         if ["content-length", "connection", "transfer-encoding"]
             .iter()
             .any(|owned| k.eq_ignore_ascii_case(owned))
@@ -237,16 +261,17 @@ pub fn encode_head(resp: &HttpResponse, keep_alive: bool, framing: Framing, date
         }
         // A CR or LF would end the header early and let the rest be read
         // as another header, or as the body (response splitting).
-        if !is_header_safe(k) || !is_header_safe(v) {
+        if check && (!is_header_safe(k) || !is_header_safe(v)) {
             log::warn!("header {k:?} has a line break or NUL in its name or value; not sent");
             continue;
         }
+        has_date |= k.eq_ignore_ascii_case("date");
         out.extend_from_slice(k.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(v.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !date.is_empty() && resp.header("date").is_none() {
+    if !date.is_empty() && !has_date {
         out.extend_from_slice(b"Date: ");
         out.extend_from_slice(date.as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -266,7 +291,20 @@ pub fn encode_head(resp: &HttpResponse, keep_alive: bool, framing: Framing, date
     out.extend_from_slice(b"\r\n");
 }
 
-fn is_header_safe(s: &str) -> bool {
+/// The whole status line of the most common statuses, so they skip the
+/// number's formatting.
+fn status_line(status: u16) -> Option<&'static [u8]> {
+    Some(match status {
+        200 => b"HTTP/1.1 200 OK\r\n",
+        204 => b"HTTP/1.1 204 No Content\r\n",
+        304 => b"HTTP/1.1 304 Not Modified\r\n",
+        404 => b"HTTP/1.1 404 Not Found\r\n",
+        _ => return None,
+    })
+}
+
+/// Whether `s` can go into a header line as it is: no CR, LF or NUL.
+pub(crate) fn is_header_safe(s: &str) -> bool {
     !s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0))
 }
 

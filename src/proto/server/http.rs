@@ -88,11 +88,7 @@ impl ServerConn {
                 let key = key.into();
                 #[cfg(feature = "deflate")]
                 let deflate = limits.deflate.as_ref().and_then(|config| {
-                    let offer = req
-                        .headers()
-                        .iter()
-                        .filter(|(k, _)| k.eq_ignore_ascii_case("sec-websocket-extensions"))
-                        .map(|(_, v)| v.as_str());
+                    let offer = req.header_values("sec-websocket-extensions");
                     crate::proto::deflate::accept(offer, config).map(Box::new)
                 });
                 self.state = State::Http(Http::Upgrading {
