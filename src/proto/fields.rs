@@ -35,7 +35,7 @@ pub(crate) struct Fields {
 impl Fields {
     /// Adds a field at the end.
     pub(crate) fn push(&mut self, name: Cow<'static, str>, value: Cow<'static, str>) {
-        self.owned = Lazy::default();
+        self.owned.reset();
         match (name, value) {
             (Cow::Borrowed(name), Cow::Borrowed(value)) if self.is_empty() => {
                 // Constants are hvws's own and safe.

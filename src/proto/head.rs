@@ -44,6 +44,7 @@ impl Default for Ends {
 }
 
 impl Ends {
+    #[inline]
     fn push(&mut self, end: usize) {
         match self {
             Ends::Inline { len, ends } if usize::from(*len) < INLINE && end <= usize::from(u16::MAX) => {
@@ -59,6 +60,7 @@ impl Ends {
         }
     }
 
+    #[inline]
     fn len(&self) -> usize {
         match self {
             Ends::Inline { len, .. } => usize::from(*len),
@@ -66,6 +68,7 @@ impl Ends {
         }
     }
 
+    #[inline]
     fn get(&self, i: usize) -> usize {
         match self {
             Ends::Inline { ends, .. } => usize::from(ends[i]),
@@ -99,6 +102,14 @@ impl Lazy {
     {
         self.0
             .get_or_init(|| Box::new(make().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()))
+    }
+
+    /// Forgets the pairs (the headers changed).
+    #[inline]
+    pub(crate) fn reset(&mut self) {
+        if self.0.get().is_some() {
+            self.0 = OnceLock::new();
+        }
     }
 
     /// Whether the pairs were made (for tests).
@@ -153,7 +164,7 @@ impl HeadText {
 
     /// Adds a header, lower-casing its name.
     pub(crate) fn push(&mut self, name: &str, value: &str) {
-        self.owned = Lazy::default();
+        self.owned.reset();
         self.text.extend(name.chars().map(|c| c.to_ascii_lowercase()));
         self.ends.push(self.text.len());
         self.text.push_str(value);
@@ -170,6 +181,19 @@ impl HeadText {
             kept.push(k, v);
         }
         *self = kept;
+    }
+
+    /// The capacity of the text's buffer.
+    pub(crate) fn capacity(&self) -> usize {
+        self.text.capacity()
+    }
+
+    /// Empties the head and gives its buffer for another head to be built
+    /// in.
+    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
+        let mut buf = std::mem::take(self).text.into_bytes();
+        buf.clear();
+        buf
     }
 
     /// Every header as owned (lower-cased name, value) pairs, made on the
@@ -208,9 +232,11 @@ pub(crate) struct HeadBuilder {
 
 impl HeadBuilder {
     /// A builder for `target`, with room for `capacity` bytes of text (the
-    /// head's length is enough: the pieces are the head minus its syntax).
-    pub(crate) fn new(target: &str, capacity: usize) -> HeadBuilder {
-        let mut bytes = Vec::with_capacity(capacity.max(target.len()));
+    /// head's length is enough: the pieces are the head minus its syntax),
+    /// in `bytes` (an empty buffer to reuse, or a new one).
+    pub(crate) fn new(target: &str, capacity: usize, mut bytes: Vec<u8>) -> HeadBuilder {
+        bytes.clear();
+        bytes.reserve(capacity.max(target.len()));
         bytes.extend_from_slice(target.as_bytes());
         let mut ends = Ends::default();
         ends.push(bytes.len());
@@ -261,7 +287,7 @@ mod tests {
     use super::*;
 
     fn build(target: &str, headers: &[(&str, &[u8])]) -> HeadText {
-        let mut b = HeadBuilder::new(target, 64);
+        let mut b = HeadBuilder::new(target, 64, Vec::new());
         for (k, v) in headers {
             b.push(k, v);
         }
@@ -308,7 +334,7 @@ mod tests {
 
     #[test]
     fn many_headers_and_long_heads_move_the_table_to_the_heap() {
-        let mut b = HeadBuilder::new("/", 0);
+        let mut b = HeadBuilder::new("/", 0, Vec::new());
         let names: Vec<String> = (0..64).map(|i| format!("H{i}")).collect();
         for (i, n) in names.iter().enumerate() {
             b.push(n, i.to_string().as_bytes());

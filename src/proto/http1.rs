@@ -88,6 +88,18 @@ pub struct Head {
 /// complete. A `Content-Length` over `max_body` is an error, except for a
 /// streamed (`multipart/form-data`) body, whose limit is the caller's.
 pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize) -> Result<Option<Head>, HttpError> {
+    parse_head_in(buf, peer, max_head, max_body, Vec::new())
+}
+
+/// [`parse_head`], building the head's text in `text` (an emptied buffer
+/// of an earlier request, reused).
+pub(crate) fn parse_head_in(
+    buf: &[u8],
+    peer: SocketAddr,
+    max_head: usize,
+    max_body: usize,
+    text: Vec<u8>,
+) -> Result<Option<Head>, HttpError> {
     // Uninitialized slots: zeroing 64 of them was a tenth of a small
     // request's instructions, and httparse writes the ones it fills.
     let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -104,7 +116,7 @@ pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize
     let target = req.path.unwrap_or("/");
     // One buffer for the target, the names and the values: the head's
     // length bounds what they take.
-    let mut text = HeadBuilder::new(target, head_len);
+    let mut text = HeadBuilder::new(target, head_len, text);
     let mut body_len: Option<u64> = None;
     let (mut chunked, mut expect_continue, mut streamed) = (false, false, false);
     let (mut close, mut keep) = (false, false);
@@ -439,6 +451,60 @@ mod tests {
             1,
             "the application's own wins"
         );
+    }
+
+    #[test]
+    fn a_head_exactly_at_the_limits_is_read_and_one_past_is_not() {
+        // 64 headers (the last padded) and exactly `max_head` bytes.
+        let mut head = String::from("GET /x HTTP/1.1\r\n");
+        for i in 0..MAX_HEADERS - 1 {
+            head.push_str(&format!("H{i:02}: v\r\n"));
+        }
+        let pad = 1024 - head.len() - "X: \r\n\r\n".len();
+        head.push_str(&format!("X: {}\r\n\r\n", "p".repeat(pad)));
+        let n = head.len();
+        assert_eq!(n, 1024);
+        let h = parse_head(head.as_bytes(), peer(), n, 0).unwrap().unwrap();
+        assert_eq!(h.head_len, n);
+        assert_eq!(h.request.headers().len(), MAX_HEADERS);
+        assert_eq!(h.request.header("h00"), Some("v"));
+        assert_eq!(h.request.header("X").map(str::len), Some(pad));
+        assert_eq!(h.request.target(), "/x");
+        // One byte over, and one header over.
+        assert_eq!(
+            parse_head(head.as_bytes(), peer(), n - 1, 0).unwrap_err(),
+            HttpError::HeadTooLarge(n - 1)
+        );
+        let more = head.replace("X: ", "H64: v\r\nX: ");
+        assert_eq!(
+            parse_head(more.as_bytes(), peer(), 4096, 0).unwrap_err(),
+            HttpError::TooManyHeaders
+        );
+    }
+
+    #[test]
+    fn header_values_that_are_not_utf8() {
+        // obs-text (RFC 9110 §5.5): read lossily, the rest of the head as
+        // sent, and the headers hvws acts on still understood.
+        let raw = b"POST /u HTTP/1.1\r\nX-Name: caf\xe9\r\nContent-Length: 2\r\nHost: h\r\n\r\nok";
+        let h = parse(raw).unwrap().unwrap();
+        assert_eq!(h.request.header("x-name"), Some("caf\u{fffd}"));
+        assert_eq!(h.request.header("host"), Some("h"));
+        assert_eq!(h.body_len, 2);
+        let bad_length = b"POST / HTTP/1.1\r\nContent-Length: 1\xff\r\n\r\n";
+        assert_eq!(parse(bad_length).unwrap_err(), HttpError::InvalidContentLength);
+    }
+
+    #[test]
+    fn a_reused_buffer_reads_the_same_head() {
+        let raw = b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n";
+        let fresh = parse(raw).unwrap().unwrap();
+        let used = b"stale bytes of an earlier, longer head".to_vec();
+        let cap = used.capacity();
+        let again = parse_head_in(raw, peer(), 256, 10, used).unwrap().unwrap();
+        assert_eq!(again.request.headers(), fresh.request.headers());
+        assert_eq!((again.request.path(), again.request.query()), ("/a", "b=1"));
+        assert!(again.request.head.capacity() >= cap, "the buffer was reused");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::proto::decoder::Role;
 use crate::proto::error::SendStatus;
 use crate::proto::handshake::{encode_accept, is_upgrade, validate_request};
 use crate::proto::http::{Body, HttpResponse, Method};
-use crate::proto::http1::{encode_chunk, encode_head, encode_response, parse_head, Framing, LAST_CHUNK};
+use crate::proto::http1::{encode_chunk, encode_head, encode_response, parse_head_in, Framing, LAST_CHUNK};
 use crate::proto::info::ChannelInfo;
 use crate::proto::input::Input;
 use crate::proto::limits::Limits;
@@ -24,12 +24,26 @@ impl ServerConn {
         now: Instant,
         limits: &Limits,
     ) -> Option<ServerEvent<'i>> {
-        let buf = input.next(usize::MAX)?;
+        // A request the owner lent to build this one in (its box and
+        // head buffer), if it did.
+        let mut recycled = input.take_request();
+        let text = recycled.as_mut().map(|r| r.head.take_buffer()).unwrap_or_default();
+        let Some(buf) = input.next(usize::MAX) else {
+            if let Some(r) = recycled {
+                input.lend_request(r);
+            }
+            return None;
+        };
         // The body's limit is checked once the head is a request (in
         // `begin_body`), so its 413 can go through the owner's response
         // chain with the request at hand.
-        let head = match parse_head(buf, self.peer, limits.max_request_head, usize::MAX) {
-            Ok(None) => return None,
+        let head = match parse_head_in(buf, self.peer, limits.max_request_head, usize::MAX, text) {
+            Ok(None) => {
+                if let Some(r) = recycled {
+                    input.lend_request(r);
+                }
+                return None;
+            }
             Ok(Some(head)) => head,
             Err(e) => {
                 log::debug!("{}: {e}", self.peer);
@@ -39,7 +53,13 @@ impl ServerConn {
             }
         };
         input.consume(head.head_len);
-        let mut req = Box::new(head.request);
+        let mut req = match recycled {
+            Some(mut r) => {
+                *r = head.request;
+                r
+            }
+            None => Box::new(head.request),
+        };
         req.tls = self.tls.clone();
         // The body (if any) has the request's time; the answer has none.
         self.set_deadline(Some(Deadline::new(Timer::Request, now + limits.request_timeout)));
