@@ -46,11 +46,20 @@ impl Default for Ends {
 impl Ends {
     #[inline]
     fn push(&mut self, end: usize) {
-        match self {
-            Ends::Inline { len, ends } if usize::from(*len) < INLINE && end <= usize::from(u16::MAX) => {
-                ends[usize::from(*len)] = end as u16;
+        if let Ends::Inline { len, ends } = self {
+            if let (Some(slot), Ok(end)) = (ends.get_mut(usize::from(*len)), u16::try_from(end)) {
+                *slot = end;
                 *len += 1;
+                return;
             }
+        }
+        self.push_heap(end);
+    }
+
+    /// [`Ends::push`] past the inline table's room or range.
+    #[cold]
+    fn push_heap(&mut self, end: usize) {
+        match self {
             Ends::Inline { len, ends } => {
                 let mut heap: Vec<u32> = ends[..usize::from(*len)].iter().map(|&e| u32::from(e)).collect();
                 heap.push(end_u32(end));
@@ -152,14 +161,25 @@ impl HeadText {
 
     /// The values of header `name` (any case), in order.
     pub(crate) fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.pairs()
-            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        (0..self.len()).filter_map(move |i| self.value_if(i, name))
     }
 
     /// The first value of header `name` (any case).
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.pairs().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        (0..self.len()).find_map(|i| self.value_if(i, name))
+    }
+
+    /// Header `i`'s value if its name is `name` (any case). The lengths
+    /// are compared before any text is: a lookup passes most headers of a
+    /// browser's request at that cost.
+    #[inline]
+    fn value_if(&self, i: usize, name: &str) -> Option<&str> {
+        let start = self.ends.get(2 * i);
+        let mid = self.ends.get(2 * i + 1);
+        if mid - start != name.len() || !self.text[start..mid].eq_ignore_ascii_case(name) {
+            return None;
+        }
+        Some(&self.text[mid..self.ends.get(2 * i + 2)])
     }
 
     /// Adds a header, lower-casing its name.

@@ -159,9 +159,11 @@ pub(crate) fn parse_head_in(
             let media = value.split(';').next().unwrap_or("").trim();
             streamed = media.eq_ignore_ascii_case("multipart/form-data");
         } else if name.eq_ignore_ascii_case("connection") {
-            let value = value();
-            close |= list_has(&value, "close");
-            keep |= list_has(&value, "keep-alive");
+            for token in h.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
         }
     }
     if chunked && body_len.is_some() {
