@@ -280,12 +280,14 @@ pub fn encode_head(resp: &HttpResponse, keep_alive: bool, framing: Framing, date
             continue;
         }
         has_date |= k.eq_ignore_ascii_case("date");
+        out.reserve(k.len() + v.len() + 4);
         out.extend_from_slice(k.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(v.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     if !date.is_empty() && !has_date {
+        out.reserve(date.len() + 8);
         out.extend_from_slice(b"Date: ");
         out.extend_from_slice(date.as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -324,6 +326,18 @@ pub(crate) fn is_header_safe(s: &str) -> bool {
 
 /// Appends `n` in decimal.
 fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
+    // Most lengths have few digits: pushed one by one, without a copy
+    // call.
+    if n < 10_000 {
+        let first = n;
+        for d in [1000, 100, 10, 1] {
+            if d <= first || d == 1 {
+                out.push(b'0' + (n / d) as u8);
+                n %= d;
+            }
+        }
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -516,6 +530,31 @@ mod tests {
         assert!(!ka(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
         assert!(!ka(b"GET / HTTP/1.0\r\n\r\n"));
         assert!(ka(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+    }
+
+    #[test]
+    fn decimals_at_every_length() {
+        for n in [
+            0,
+            7,
+            9,
+            10,
+            13,
+            99,
+            100,
+            404,
+            999,
+            1000,
+            1001,
+            9999,
+            10_000,
+            65_536,
+            u64::MAX,
+        ] {
+            let mut out = b"x".to_vec();
+            push_decimal(n, &mut out);
+            assert_eq!(out, format!("x{n}").as_bytes());
+        }
     }
 
     #[test]
