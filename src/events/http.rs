@@ -50,7 +50,8 @@ impl<H: HvWebServer> Dispatch<'_, H> {
             .http
             .as_mut()
             .filter(|x| x.seq == seq && matches!(x.kind, Kind::Deferred | Kind::Stream));
-        match (resp, deferred) {
+        // Matched by reference: a response is moved only for a file body.
+        match (&resp, deferred) {
             (Ok(resp), Some(_)) if resp.is_deferred() => return self.core.adopt(key, req),
             (Ok(resp), _) if resp.is_deferred() => {
                 log::error!(
@@ -61,19 +62,16 @@ impl<H: HvWebServer> Dispatch<'_, H> {
                 slot.conn.respond(&HttpResponse::error(500), now, limits);
             }
             (Ok(resp), _) => {
-                slot.conn.respond(&resp, now, limits);
+                slot.conn.respond(resp, now, limits);
                 slot.http = None;
-                if let Body::File { file, offset, len } = resp.body {
+                if let Body::File { file, offset, len } = &resp.body {
                     if slot.conn.is_sending() {
+                        let (file, pos, left) = (file.clone(), *offset, *len);
                         slot.http = Some(Box::new(Exchange {
                             seq,
                             req: None,
                             started: now,
-                            kind: Kind::File {
-                                file,
-                                pos: offset,
-                                left: len,
-                            },
+                            kind: Kind::File { file, pos, left },
                             early: None,
                         }));
                     }
@@ -81,7 +79,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
             }
             (Err(failed), _) => {
                 slot.http = None;
-                slot.conn.respond_and_close(&failed, now, limits);
+                slot.conn.respond_and_close(failed, now, limits);
             }
         }
         // Answered: the next request read is built in its box.

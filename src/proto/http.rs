@@ -246,6 +246,22 @@ impl HttpRequest {
         self.peer
     }
 
+    /// A request with nothing in it yet, from `peer`, for the parser to
+    /// fill.
+    pub(crate) fn empty(peer: SocketAddr) -> HttpRequest {
+        HttpRequest {
+            method: Method::Get,
+            head: HeadText::default(),
+            path_len: 0,
+            minor_version: 1,
+            body: Vec::new(),
+            params: Vec::new(),
+            peer,
+            tls: None,
+            form: Attachment::default(),
+        }
+    }
+
     /// Lets go of what an answered request holds beyond its head buffer
     /// (which the next request read reuses): its body, parameters, form.
     /// A head buffer over 16 KiB (a raised `max_request_head`) goes too.

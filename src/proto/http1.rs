@@ -88,18 +88,44 @@ pub struct Head {
 /// complete. A `Content-Length` over `max_body` is an error, except for a
 /// streamed (`multipart/form-data`) body, whose limit is the caller's.
 pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize) -> Result<Option<Head>, HttpError> {
-    parse_head_in(buf, peer, max_head, max_body, Vec::new())
+    let mut request = HttpRequest::empty(peer);
+    let Some(info) = parse_head_into(buf, max_head, max_body, &mut request)? else {
+        return Ok(None);
+    };
+    Ok(Some(Head {
+        request,
+        head_len: info.head_len,
+        body_len: info.body_len,
+        chunked: info.chunked,
+        expect_continue: info.expect_continue,
+        streamed: info.streamed,
+        keep_alive: info.keep_alive,
+    }))
 }
 
-/// [`parse_head`], building the head's text in `text` (an emptied buffer
-/// of an earlier request, reused).
-pub(crate) fn parse_head_in(
+/// What [`parse_head_into`] learned besides the request: [`Head`] without
+/// its request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeadInfo {
+    pub head_len: usize,
+    pub body_len: usize,
+    pub chunked: bool,
+    pub expect_continue: bool,
+    pub streamed: bool,
+    pub keep_alive: bool,
+}
+
+/// [`parse_head`] into `req`, an earlier request whose allocations (its
+/// box, its head's buffer) are reused: the method, target, version and
+/// headers are replaced and the body, parameters and form emptied; the
+/// peer and TLS details are the caller's to set. On `Ok(None)` `req` is
+/// untouched; on an error its head may have been emptied.
+pub(crate) fn parse_head_into(
     buf: &[u8],
-    peer: SocketAddr,
     max_head: usize,
     max_body: usize,
-    text: Vec<u8>,
-) -> Result<Option<Head>, HttpError> {
+    into: &mut HttpRequest,
+) -> Result<Option<HeadInfo>, HttpError> {
     // Uninitialized slots: zeroing 64 of them was a tenth of a small
     // request's instructions, and httparse writes the ones it fills.
     let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -116,7 +142,7 @@ pub(crate) fn parse_head_in(
     let target = req.path.unwrap_or("/");
     // One buffer for the target, the names and the values: the head's
     // length bounds what they take.
-    let mut text = HeadBuilder::new(target, head_len, text);
+    let mut text = HeadBuilder::new(target, head_len, into.head.take_buffer());
     let mut body_len: Option<u64> = None;
     let (mut chunked, mut expect_continue, mut streamed) = (false, false, false);
     let (mut close, mut keep) = (false, false);
@@ -179,23 +205,21 @@ pub(crate) fn parse_head_in(
     // A byte search: `find('?')`'s char searcher cost more than the
     // rest of a short target's handling.
     let path_len = target.bytes().position(|b| b == b'?').unwrap_or(target.len());
-    let request = HttpRequest {
-        method: Method::parse(req.method.unwrap_or("GET")),
-        head: text.finish(),
-        path_len,
-        minor_version,
-        body: Vec::new(),
-        params: Vec::new(),
-        peer,
-        tls: None,
-        form: Default::default(),
-    };
+    // Field by field, in place: building a request and moving it into
+    // its box cost more than filling it.
+    into.method = Method::parse(req.method.unwrap_or("GET"));
+    into.head = text.finish();
+    into.path_len = path_len;
+    into.minor_version = minor_version;
+    into.body.clear();
+    into.params.clear();
+    into.form = Default::default();
+    into.tls = None;
     // HTTP/1.0 closes unless asked to keep alive; 1.1 keeps alive unless
     // asked to close (RFC 9112 §9.3).
     let keep_alive = if minor_version == 0 { keep } else { !close };
     let has_body = chunked || body_len > 0;
-    Ok(Some(Head {
-        request,
+    Ok(Some(HeadInfo {
         head_len,
         body_len: usize::try_from(body_len).unwrap_or(usize::MAX),
         chunked,
@@ -515,12 +539,23 @@ mod tests {
     fn a_reused_buffer_reads_the_same_head() {
         let raw = b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n";
         let fresh = parse(raw).unwrap().unwrap();
-        let used = b"stale bytes of an earlier, longer head".to_vec();
-        let cap = used.capacity();
-        let again = parse_head_in(raw, peer(), 256, 10, used).unwrap().unwrap();
-        assert_eq!(again.request.headers(), fresh.request.headers());
-        assert_eq!((again.request.path(), again.request.query()), ("/a", "b=1"));
-        assert!(again.request.head.capacity() >= cap, "the buffer was reused");
+        let mut used = HttpRequest::builder(Method::Post, "/stale?x=1")
+            .header("X-Stale", "1")
+            .body("old body")
+            .param("id", "9")
+            .build();
+        let cap = used.head.capacity();
+        let info = parse_head_into(raw, 256, 10, &mut used).unwrap().unwrap();
+        assert_eq!(info.head_len, raw.len());
+        assert_eq!(used.headers(), fresh.request.headers());
+        assert_eq!((used.method(), used.path(), used.query()), (&Method::Get, "/a", "b=1"));
+        assert!(used.body().is_empty() && used.params().is_empty());
+        assert!(used.head.capacity() >= cap, "the buffer was reused");
+        // A partial head leaves the request as it was.
+        assert!(parse_head_into(b"GET / HTTP/1.1\r\n", 256, 10, &mut used)
+            .unwrap()
+            .is_none());
+        assert_eq!(used.path(), "/a");
     }
 
     #[test]

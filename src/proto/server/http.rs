@@ -9,8 +9,8 @@ use super::{Http, ServerConn, ServerEvent, ServerWs, State};
 use crate::proto::decoder::Role;
 use crate::proto::error::SendStatus;
 use crate::proto::handshake::{encode_accept, is_upgrade, validate_request};
-use crate::proto::http::{Body, HttpResponse, Method};
-use crate::proto::http1::{encode_chunk, encode_head, encode_response, parse_head_in, Framing, LAST_CHUNK};
+use crate::proto::http::{Body, HttpRequest, HttpResponse, Method};
+use crate::proto::http1::{encode_chunk, encode_head, encode_response, parse_head_into, Framing, LAST_CHUNK};
 use crate::proto::info::ChannelInfo;
 use crate::proto::input::Input;
 use crate::proto::limits::Limits;
@@ -26,22 +26,19 @@ impl ServerConn {
     ) -> Option<ServerEvent<'i>> {
         // A request the owner lent to build this one in (its box and
         // head buffer), if it did.
-        let mut recycled = input.take_request();
-        let text = recycled.as_mut().map(|r| r.head.take_buffer()).unwrap_or_default();
+        let mut req = input
+            .take_request()
+            .unwrap_or_else(|| Box::new(HttpRequest::empty(self.peer)));
         let Some(buf) = input.next(usize::MAX) else {
-            if let Some(r) = recycled {
-                input.lend_request(r);
-            }
+            input.lend_request(req);
             return None;
         };
         // The body's limit is checked once the head is a request (in
         // `begin_body`), so its 413 can go through the owner's response
         // chain with the request at hand.
-        let head = match parse_head_in(buf, self.peer, limits.max_request_head, usize::MAX, text) {
+        let head = match parse_head_into(buf, limits.max_request_head, usize::MAX, &mut req) {
             Ok(None) => {
-                if let Some(r) = recycled {
-                    input.lend_request(r);
-                }
+                input.lend_request(req);
                 return None;
             }
             Ok(Some(head)) => head,
@@ -53,13 +50,7 @@ impl ServerConn {
             }
         };
         input.consume(head.head_len);
-        let mut req = match recycled {
-            Some(mut r) => {
-                *r = head.request;
-                r
-            }
-            None => Box::new(head.request),
-        };
+        req.peer = self.peer;
         req.tls = self.tls.clone();
         // The body (if any) has the request's time; the answer has none.
         self.set_deadline(Some(Deadline::new(Timer::Request, now + limits.request_timeout)));
