@@ -115,11 +115,12 @@ pub(crate) struct HeadInfo {
     pub keep_alive: bool,
 }
 
-/// [`parse_head`] into `req`, an earlier request whose allocations (its
+/// [`parse_head`] into `into`, an earlier request whose allocations (its
 /// box, its head's buffer) are reused: the method, target, version and
-/// headers are replaced and the body, parameters and form emptied; the
-/// peer and TLS details are the caller's to set. On `Ok(None)` `req` is
-/// untouched; on an error its head may have been emptied.
+/// headers are replaced and the body, parameters, form and TLS details
+/// emptied; the peer and TLS details are the caller's to set. On
+/// `Ok(None)` `into` is untouched; on an error its head may have been
+/// emptied.
 pub(crate) fn parse_head_into(
     buf: &[u8],
     max_head: usize,
