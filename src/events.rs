@@ -14,17 +14,17 @@ use crate::channel::Channel;
 use crate::context::Context;
 use crate::driver::Wakeup;
 use crate::error::WsError;
-use crate::exchange::{Exchange, Kind, ResponseId};
 use crate::handle::Command;
 use crate::handler::{Handshake, HvWebServer};
 use crate::http::Routes;
 use crate::proto::close::{CloseInfo, Ended};
 use crate::proto::handshake::offered_protocols;
-use crate::proto::http::{Body, HttpRequest, HttpResponse};
+use crate::proto::http::{HttpRequest, HttpResponse};
 use crate::proto::info::ChannelInfo;
 use crate::proto::ServerEvent;
 use crate::table::Core;
-use crate::upload::Upload;
+
+mod http;
 
 /// One tick's view of the server: the application, its routes and the
 /// connection table, borrowed apart so callbacks can get a `Context`.
@@ -99,6 +99,11 @@ impl<H: HvWebServer> Dispatch<'_, H> {
                 break;
             }
             let Some(slot) = core.conns.get_mut(key) else { break };
+            if !input.has_request() {
+                if let Some(spare) = core.spare_request.take() {
+                    input.lend_request(spare);
+                }
+            }
             let Some(event) = slot.conn.poll_input(&mut input, core.now, &core.limits) else {
                 break;
             };
@@ -107,6 +112,9 @@ impl<H: HvWebServer> Dispatch<'_, H> {
                 core.work.messages += 1;
             }
             self.event(key, ch, event);
+        }
+        if let Some(spare) = input.take_request() {
+            self.core.spare_request = Some(spare);
         }
         let mut held = false;
         match self.core.conns.get_mut(key) {
@@ -191,162 +199,6 @@ impl<H: HvWebServer> Dispatch<'_, H> {
             slot.conn.release();
         }
         self.core.mark_dirty(key);
-    }
-
-    /// The sequence number of the request just read on `key`.
-    fn next_seq(&mut self, key: usize) -> u32 {
-        self.core.stats.http_requests += 1;
-        let slot = &mut self.core.conns[key];
-        slot.requests = slot.requests.wrapping_add(1);
-        slot.requests
-    }
-
-    /// Answers a plain HTTP request from the route table: at once, with a
-    /// file body read as the socket drains, or later (the handler deferred).
-    fn request(&mut self, key: usize, mut req: Box<HttpRequest>, seq: u32) {
-        crate::upload::attach_urlencoded(&mut req, &self.core.config.form_limits);
-        let gen = self.core.conns[key].gen;
-        self.core.current = Some(ResponseId {
-            index: key as u32,
-            gen,
-            seq,
-        });
-        let resp = self.route(&mut req);
-        self.core.current = None;
-        let (now, limits) = (self.core.now, &self.core.limits);
-        let Some(slot) = self.core.conns.get_mut(key) else {
-            return;
-        };
-        // `Context::defer` left an exchange for this request.
-        let deferred = slot
-            .http
-            .as_mut()
-            .filter(|x| x.seq == seq && matches!(x.kind, Kind::Deferred | Kind::Stream));
-        match (resp, deferred) {
-            (Ok(resp), Some(_)) if resp.is_deferred() => self.core.adopt(key, req),
-            (Ok(resp), _) if resp.is_deferred() => {
-                log::error!(
-                    "route {} {} returned HttpResponse::deferred() without calling Context::defer; answering 500",
-                    req.method(),
-                    req.path()
-                );
-                slot.conn.respond(&HttpResponse::error(500), now, limits);
-            }
-            (Ok(resp), _) => {
-                slot.conn.respond(&resp, now, limits);
-                slot.http = None;
-                if let Body::File { file, offset, len } = resp.body {
-                    if slot.conn.is_sending() {
-                        slot.http = Some(Box::new(Exchange {
-                            seq,
-                            req: None,
-                            started: now,
-                            kind: Kind::File {
-                                file,
-                                pos: offset,
-                                left: len,
-                            },
-                            early: None,
-                        }));
-                    }
-                }
-            }
-            (Err(failed), _) => {
-                slot.http = None;
-                slot.conn.respond_and_close(&failed, now, limits);
-            }
-        }
-    }
-
-    /// The head of an upload: its body is read next, piece by piece.
-    fn upload_head(&mut self, key: usize, req: Box<HttpRequest>) {
-        let seq = self.next_seq(key);
-        let now = self.core.now;
-        match Upload::new(req, &self.core.config.form_limits) {
-            Ok(upload) => {
-                self.core.conns[key].http = Some(Box::new(Exchange {
-                    seq,
-                    req: None,
-                    started: now,
-                    kind: Kind::Upload(Box::new(upload)),
-                    early: None,
-                }));
-            }
-            Err((req, resp)) => self.refuse_body(key, Some(&req), resp),
-        }
-    }
-
-    /// A piece of an upload's body.
-    fn upload_body(&mut self, key: usize, data: &[u8]) {
-        let slot = &mut self.core.conns[key];
-        let Some(Exchange {
-            kind: Kind::Upload(upload),
-            ..
-        }) = slot.http.as_deref_mut()
-        else {
-            return;
-        };
-        if let Err(resp) = upload.feed(data) {
-            let upload = self.take_upload(key);
-            self.refuse_body(key, upload.as_ref().map(|u| u.request()), resp);
-        }
-    }
-
-    /// An upload's body is complete: its route runs.
-    fn upload_end(&mut self, key: usize) {
-        let seq = self.core.conns[key].http.as_ref().map_or(0, |x| x.seq);
-        let Some(upload) = self.take_upload(key) else { return };
-        match upload.finish() {
-            Ok(req) => self.request(key, req, seq),
-            Err((req, resp)) => self.refuse_body(key, Some(&req), resp),
-        }
-    }
-
-    /// The connection's upload, taken out of its slot.
-    fn take_upload(&mut self, key: usize) -> Option<Upload> {
-        let slot = self.core.conns.get_mut(key)?;
-        let x = slot.http.take_if(|x| matches!(x.kind, Kind::Upload(_)))?;
-        match x.kind {
-            Kind::Upload(upload) => Some(*upload),
-            _ => None,
-        }
-    }
-
-    /// The core will not read a request's body: its answer goes out
-    /// through the response chain (a browser reads a 413 with CORS
-    /// headers, not an opaque failure), and the connection closes.
-    fn refused(&mut self, key: usize, request: Option<Box<HttpRequest>>, resp: HttpResponse) {
-        self.core.stats.http_requests += u64::from(request.is_some());
-        let upload = if request.is_none() { self.take_upload(key) } else { None };
-        let req = request.as_deref().or(upload.as_ref().map(|u| u.request()));
-        self.refuse_body(key, req, resp);
-    }
-
-    /// Answers `req` (if known) with `resp` through the response chain,
-    /// and closes.
-    fn refuse_body(&mut self, key: usize, req: Option<&HttpRequest>, mut resp: HttpResponse) {
-        if let Some(req) = req {
-            crate::exchange::finish(&self.core.chain, req, &mut resp, std::time::Duration::ZERO);
-        }
-        let (now, limits) = (self.core.now, &self.core.limits);
-        if let Some(slot) = self.core.conns.get_mut(key) {
-            slot.http = None;
-            slot.conn.respond_and_close(&resp, now, limits);
-        }
-    }
-
-    /// The response to a plain HTTP request; `Err` with the 500 to close
-    /// with if its middleware or handler panicked.
-    fn route(&mut self, req: &mut HttpRequest) -> Result<HttpResponse, HttpResponse> {
-        let mut ctx = Context { core: self.core };
-        let (routes, handler_state) = (&mut *self.routes, &mut *self.handler);
-        match catch_unwind(AssertUnwindSafe(|| routes.handle(handler_state, &mut ctx, req))) {
-            Ok(resp) => Ok(resp),
-            Err(_) => {
-                log::error!("route {} {} panicked; answering 500", req.method(), req.path());
-                Err(self.routes.internal_error(req, self.core.now))
-            }
-        }
     }
 
     /// Refuses an upgrade with `resp`; the connection then closes.

@@ -88,7 +88,7 @@ pub(crate) fn finish(
     resp: &mut HttpResponse,
     elapsed: std::time::Duration,
 ) {
-    let run = std::panic::AssertUnwindSafe(|| chain.apply(req, resp, elapsed));
+    let run = std::panic::AssertUnwindSafe(|| chain.apply(req, resp, || elapsed));
     if std::panic::catch_unwind(run).is_err() {
         log::error!(
             "after-middleware panicked on the answer to {} {}",

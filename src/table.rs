@@ -111,6 +111,9 @@ pub(crate) struct Core {
     pub stats: crate::stats::Counters,
     /// This tick's work so far, against `config.tick_budget`.
     pub work: TickWork,
+    /// An answered request, lent to the next request read to be built in
+    /// (`Input::lend_request`): one box and head buffer for the server.
+    pub spare_request: Option<Box<crate::HttpRequest>>,
 }
 
 impl Core {
@@ -142,7 +145,16 @@ impl Core {
             hub: None,
             stats: Default::default(),
             work: TickWork::default(),
+            spare_request: None,
         }
+    }
+
+    /// Keeps `req`, answered and no longer needed, for the next request to
+    /// be built in. Its body and the rest that can be large go now; a head
+    /// buffer far larger than a usual head is not kept either.
+    pub fn recycle(&mut self, mut req: Box<crate::HttpRequest>) {
+        req.clear_for_reuse();
+        self.spare_request = Some(req);
     }
 
     /// Whether this tick has used up `config.tick_budget`: no more reads,

@@ -15,14 +15,18 @@ pub(crate) struct Upload {
     parser: MultipartParser,
 }
 
+/// An upload refused: its request and the answer to give (boxed: the
+/// refusal is rare, and the `Result` stays small).
+pub type Refused = (Box<HttpRequest>, Box<HttpResponse>);
+
 impl Upload {
     /// Starts reading a streamed body; a `Content-Type` without a usable
     /// boundary is refused at once.
-    pub fn new(req: Box<HttpRequest>, limits: &FormLimits) -> Result<Upload, (Box<HttpRequest>, HttpResponse)> {
+    pub fn new(req: Box<HttpRequest>, limits: &FormLimits) -> Result<Upload, Refused> {
         let content_type = req.header("content-type").unwrap_or("");
         match MultipartParser::new(content_type, limits) {
             Ok(parser) => Ok(Upload { req, parser }),
-            Err(e) => Err((req, HttpResponse::from(e))),
+            Err(e) => Err((req, Box::new(HttpResponse::from(e)))),
         }
     }
 
@@ -38,14 +42,14 @@ impl Upload {
     }
 
     /// The body is complete: the request, with its form.
-    pub fn finish(self) -> Result<Box<HttpRequest>, (Box<HttpRequest>, HttpResponse)> {
+    pub fn finish(self) -> Result<Box<HttpRequest>, Refused> {
         let mut req = self.req;
         match self.parser.finish() {
             Ok(form) => {
                 req.form.set(form);
                 Ok(req)
             }
-            Err(e) => Err((req, HttpResponse::from(e))),
+            Err(e) => Err((req, Box::new(HttpResponse::from(e)))),
         }
     }
 }

@@ -57,10 +57,7 @@ impl HttpRequest {
 
     /// The raw (name, value) pairs of every `Cookie` header.
     fn cookie_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k == "cookie")
-            .flat_map(|(_, v)| split_cookie_header(v))
+        self.header_values("cookie").flat_map(split_cookie_header)
     }
 }
 

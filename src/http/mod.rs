@@ -458,7 +458,7 @@ impl<H> Routes<H> {
     pub(crate) fn handle(&mut self, state: &mut H, ctx: &mut Context<'_>, req: &mut HttpRequest) -> HttpResponse {
         let started = ctx.core.now;
         let mut resp = self.answer(state, ctx, req);
-        self.chain.apply(req, &mut resp, started.elapsed());
+        self.chain.apply(req, &mut resp, || started.elapsed());
         resp
     }
 
@@ -493,16 +493,23 @@ impl<H> Routes<H> {
         let method = req.method();
         let endpoints = &self.endpoints;
         let mut captures = Vec::new();
-        let found = self
-            .tree
-            .lookup(req.path(), &|i| endpoints[i].pick(method).is_some(), &mut captures);
-        if let Some(index) = found {
-            let pick = endpoints[index].pick(method).expect("accepted by the lookup");
-            let params = captures
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), decode_param(v)))
-                .collect();
-            req.params = params;
+        // The handler the lookup accepted, kept rather than picked again.
+        let picked = std::cell::Cell::new(None);
+        let accept = |i: usize| {
+            let pick = endpoints[i].pick(method);
+            picked.set(pick);
+            pick.is_some()
+        };
+        let found = self.tree.lookup(req.path(), &accept, &mut captures);
+        if let (Some(index), Some(pick)) = (found, picked.get()) {
+            // (Collecting nothing into the empty list there was cost more
+            // than the rest of a short path's routing.)
+            if !captures.is_empty() || !req.params.is_empty() {
+                req.params = captures
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), decode_param(v)))
+                    .collect();
+            }
             return Outcome::Route(index, pick);
         }
         let mut methods: Vec<&Method> = Vec::new();
@@ -527,7 +534,7 @@ impl<H> Routes<H> {
     pub(crate) fn internal_error(&self, req: &HttpRequest, started: Instant) -> HttpResponse {
         let mut resp = HttpResponse::error(500);
         let finished = catch_unwind(AssertUnwindSafe(|| {
-            self.chain.apply(req, &mut resp, started.elapsed());
+            self.chain.apply(req, &mut resp, || started.elapsed());
             resp
         }));
         finished.unwrap_or_else(|_| HttpResponse::error(500))

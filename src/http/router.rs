@@ -187,9 +187,27 @@ impl fmt::Debug for PathTree {
 
 /// Splits `rest` (the path after a `/`) into its first segment and what
 /// follows the next `/`, if there is one.
+impl Node {
+    /// The index of the literal child `seg`. A few children are scanned,
+    /// lengths first (most differ, and then no byte is compared); many are
+    /// searched in their sorted order.
+    #[inline]
+    fn literal(&self, seg: &str) -> Option<usize> {
+        if self.literals.len() <= 8 {
+            self.literals
+                .iter()
+                .position(|(k, _)| k.len() == seg.len() && **k == *seg)
+        } else {
+            self.literals.binary_search_by(|(k, _)| (**k).cmp(seg)).ok()
+        }
+    }
+}
+
 fn split(rest: &str) -> (&str, Option<&str>) {
-    match rest.split_once('/') {
-        Some((seg, next)) => (seg, Some(next)),
+    // A byte search: `split_once('/')`'s char searcher was most of a short
+    // path's routing.
+    match rest.bytes().position(|b| b == b'/') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
         None => (rest, None),
     }
 }
@@ -308,7 +326,7 @@ fn walk<'t, 'p>(
         return node.value.filter(|&v| accept(v));
     };
     let (seg, next) = split(rest);
-    if let Ok(i) = node.literals.binary_search_by(|(k, _)| (**k).cmp(seg)) {
+    if let Some(i) = node.literal(seg) {
         if let Some(v) = walk(&node.literals[i].1, next, accept, captures) {
             return Some(v);
         }
@@ -339,7 +357,7 @@ fn walk_all(node: &Node, rest: Option<&str>, found: &mut dyn FnMut(usize)) {
         return;
     };
     let (seg, next) = split(rest);
-    if let Ok(i) = node.literals.binary_search_by(|(k, _)| (**k).cmp(seg)) {
+    if let Some(i) = node.literal(seg) {
         walk_all(&node.literals[i].1, next, found);
     }
     if let Some((_, child)) = &node.param {

@@ -340,10 +340,8 @@ fn deferred_answers_skip_the_chain() {
     assert_eq!(resp.header("x-after"), None);
     let chain = t.routes.response_chain();
     let mut later = HttpResponse::text("done");
-    chain.apply(
-        &HttpRequest::builder(Method::Get, "/later").build(),
-        &mut later,
-        Duration::ZERO,
-    );
+    chain.apply(&HttpRequest::builder(Method::Get, "/later").build(), &mut later, || {
+        Duration::ZERO
+    });
     assert_eq!(later.header("x-after"), Some("yes"));
 }

@@ -74,10 +74,8 @@ pub fn validate_request(req: &HttpRequest) -> Result<&str, HandshakeError> {
 
 /// The subprotocols the client offered, in its order of preference.
 pub fn offered_protocols(req: &HttpRequest) -> impl Iterator<Item = &str> {
-    req.headers()
-        .iter()
-        .filter(|(k, _)| k == "sec-websocket-protocol")
-        .flat_map(|(_, v)| v.split(','))
+    req.header_values("sec-websocket-protocol")
+        .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|p| !p.is_empty())
 }

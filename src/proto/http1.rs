@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use super::head::HeadBuilder;
 use super::http::{reason_phrase, HttpRequest, HttpResponse, Method};
 
 /// Most headers a request may carry.
@@ -87,9 +88,50 @@ pub struct Head {
 /// complete. A `Content-Length` over `max_body` is an error, except for a
 /// streamed (`multipart/form-data`) body, whose limit is the caller's.
 pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize) -> Result<Option<Head>, HttpError> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut slots);
-    let head_len = match req.parse(buf) {
+    let mut request = HttpRequest::empty(peer);
+    let Some(info) = parse_head_into(buf, max_head, max_body, &mut request)? else {
+        return Ok(None);
+    };
+    Ok(Some(Head {
+        request,
+        head_len: info.head_len,
+        body_len: info.body_len,
+        chunked: info.chunked,
+        expect_continue: info.expect_continue,
+        streamed: info.streamed,
+        keep_alive: info.keep_alive,
+    }))
+}
+
+/// What [`parse_head_into`] learned besides the request: [`Head`] without
+/// its request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeadInfo {
+    pub head_len: usize,
+    pub body_len: usize,
+    pub chunked: bool,
+    pub expect_continue: bool,
+    pub streamed: bool,
+    pub keep_alive: bool,
+}
+
+/// [`parse_head`] into `into`, an earlier request whose allocations (its
+/// box, its head's buffer) are reused: the method, target, version and
+/// headers are replaced and the body, parameters, form and TLS details
+/// emptied; the peer and TLS details are the caller's to set. On
+/// `Ok(None)` `into` is untouched; on an error its head may have been
+/// emptied.
+pub(crate) fn parse_head_into(
+    buf: &[u8],
+    max_head: usize,
+    max_body: usize,
+    into: &mut HttpRequest,
+) -> Result<Option<HeadInfo>, HttpError> {
+    // Uninitialized slots: zeroing 64 of them was a tenth of a small
+    // request's instructions, and httparse writes the ones it fills.
+    let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let head_len = match req.parse_with_uninit_headers(buf, &mut slots) {
         Ok(httparse::Status::Complete(n)) if n > max_head => return Err(HttpError::HeadTooLarge(max_head)),
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() > max_head => return Err(HttpError::HeadTooLarge(max_head)),
@@ -98,39 +140,58 @@ pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize
         Err(e) => return Err(HttpError::Malformed(e)),
     };
     let minor_version = req.version.unwrap_or(1);
-    let mut headers = Vec::with_capacity(req.headers.len());
+    let target = req.path.unwrap_or("/");
+    // One buffer for the target, the names and the values: the head's
+    // length bounds what they take.
+    let mut text = HeadBuilder::new(target, head_len, into.head.take_buffer());
     let mut body_len: Option<u64> = None;
     let (mut chunked, mut expect_continue, mut streamed) = (false, false, false);
+    let (mut close, mut keep) = (false, false);
     for h in req.headers.iter() {
-        let name = h.name.to_ascii_lowercase();
-        let value = String::from_utf8_lossy(h.value).into_owned();
-        match name.as_str() {
-            "content-length" => {
-                // 1*DIGIT only (RFC 9110 §8.6): `+5` or `5 5` would let a
-                // proxy and us disagree on where the request ends.
-                let digits = value.trim();
-                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(HttpError::InvalidContentLength);
-                }
-                let n: u64 = digits.parse().map_err(|_| HttpError::InvalidContentLength)?;
-                if body_len.is_some_and(|prev| prev != n) {
-                    return Err(HttpError::InvalidContentLength);
-                }
-                body_len = Some(n);
+        text.push(h.name, h.value);
+        // Only the values of the headers acted on here are checked now
+        // (the whole head's text is checked once, in `finish`); lossy,
+        // as `headers()` gives them, and without a copy when valid.
+        let name = h.name;
+        let value = || String::from_utf8_lossy(h.value);
+        if name.eq_ignore_ascii_case("content-length") {
+            let value = value();
+            // 1*DIGIT only (RFC 9110 §8.6): `+5` or `5 5` would let a
+            // proxy and us disagree on where the request ends.
+            let digits = value.trim();
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(HttpError::InvalidContentLength);
             }
+            let n: u64 = digits.parse().map_err(|_| HttpError::InvalidContentLength)?;
+            if body_len.is_some_and(|prev| prev != n) {
+                return Err(HttpError::InvalidContentLength);
+            }
+            body_len = Some(n);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            let value = value();
             // Only `chunked`, and only once: a list such as `gzip, chunked`
             // would need a decoder we do not have.
-            "transfer-encoding" if !chunked && value.trim().eq_ignore_ascii_case("chunked") => chunked = true,
-            "transfer-encoding" => return Err(HttpError::TransferEncoding),
-            "expect" if value.trim().eq_ignore_ascii_case("100-continue") => expect_continue = true,
-            "expect" => return Err(HttpError::Expectation),
-            "content-type" => {
-                let media = value.split(';').next().unwrap_or("").trim();
-                streamed = media.eq_ignore_ascii_case("multipart/form-data");
+            if chunked || !value.trim().eq_ignore_ascii_case("chunked") {
+                return Err(HttpError::TransferEncoding);
             }
-            _ => {}
+            chunked = true;
+        } else if name.eq_ignore_ascii_case("expect") {
+            let value = value();
+            if !value.trim().eq_ignore_ascii_case("100-continue") {
+                return Err(HttpError::Expectation);
+            }
+            expect_continue = true;
+        } else if name.eq_ignore_ascii_case("content-type") {
+            let value = value();
+            let media = value.split(';').next().unwrap_or("").trim();
+            streamed = media.eq_ignore_ascii_case("multipart/form-data");
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in h.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
         }
-        headers.push((name, value));
     }
     if chunked && body_len.is_some() {
         return Err(HttpError::AmbiguousLength);
@@ -142,24 +203,24 @@ pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize
             max: max_body,
         });
     }
-    let target = req.path.unwrap_or("/").to_owned();
-    let path_len = target.find('?').unwrap_or(target.len());
-    let request = HttpRequest {
-        method: Method::parse(req.method.unwrap_or("GET")),
-        target,
-        path_len,
-        minor_version,
-        headers,
-        body: Vec::new(),
-        params: Vec::new(),
-        peer,
-        tls: None,
-        form: Default::default(),
-    };
-    let keep_alive = keep_alive(&request);
+    // A byte search: `find('?')`'s char searcher cost more than the
+    // rest of a short target's handling.
+    let path_len = target.bytes().position(|b| b == b'?').unwrap_or(target.len());
+    // Field by field, in place: building a request and moving it into
+    // its box cost more than filling it.
+    into.method = Method::parse(req.method.unwrap_or("GET"));
+    into.head = text.finish();
+    into.path_len = path_len;
+    into.minor_version = minor_version;
+    into.body.clear();
+    into.params.clear();
+    into.form = Default::default();
+    into.tls = None;
+    // HTTP/1.0 closes unless asked to keep alive; 1.1 keeps alive unless
+    // asked to close (RFC 9112 §9.3).
+    let keep_alive = if minor_version == 0 { keep } else { !close };
     let has_body = chunked || body_len > 0;
-    Ok(Some(Head {
-        request,
+    Ok(Some(HeadInfo {
         head_len,
         body_len: usize::try_from(body_len).unwrap_or(usize::MAX),
         chunked,
@@ -174,19 +235,12 @@ pub fn parse_head(buf: &[u8], peer: SocketAddr, max_head: usize, max_body: usize
 /// Whether `header`'s comma-separated value list holds `token`
 /// (case-insensitive), as `Connection: keep-alive, Upgrade` does.
 pub fn has_token(req: &HttpRequest, header: &str, token: &str) -> bool {
-    req.headers
-        .iter()
-        .filter(|(k, _)| k == header)
-        .flat_map(|(_, v)| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+    req.header_values(header).any(|v| list_has(v, token))
 }
 
-fn keep_alive(req: &HttpRequest) -> bool {
-    if req.minor_version == 0 {
-        has_token(req, "connection", "keep-alive")
-    } else {
-        !has_token(req, "connection", "close")
-    }
+/// Whether the comma-separated list `value` holds `token` (any case).
+fn list_has(value: &str, token: &str) -> bool {
+    value.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 /// How a response's body is delimited on the wire.
@@ -223,12 +277,21 @@ impl Framing {
 pub fn encode_head(resp: &HttpResponse, keep_alive: bool, framing: Framing, date: &str, out: &mut Vec<u8>) {
     // Written byte by byte rather than with `write!`: formatting was a
     // sixth of a pipelined request's instructions (benches/README.md).
-    out.extend_from_slice(b"HTTP/1.1 ");
-    push_decimal(u64::from(resp.status), out);
-    out.push(b' ');
-    out.extend_from_slice(reason_phrase(resp.status).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for (k, v) in &resp.headers {
+    match status_line(resp.status) {
+        Some(line) => out.extend_from_slice(line),
+        None => {
+            out.extend_from_slice(b"HTTP/1.1 ");
+            push_decimal(u64::from(resp.status), out);
+            out.push(b' ');
+            out.extend_from_slice(reason_phrase(resp.status).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    // Only headers given as strings at run time can hold a line break;
+    // the constants hvws sets are not scanned.
+    let check = resp.headers.may_be_unsafe();
+    let mut has_date = false;
+    for (k, v) in resp.header_pairs() {
         if ["content-length", "connection", "transfer-encoding"]
             .iter()
             .any(|owned| k.eq_ignore_ascii_case(owned))
@@ -237,16 +300,19 @@ pub fn encode_head(resp: &HttpResponse, keep_alive: bool, framing: Framing, date
         }
         // A CR or LF would end the header early and let the rest be read
         // as another header, or as the body (response splitting).
-        if !is_header_safe(k) || !is_header_safe(v) {
+        if check && (!is_header_safe(k) || !is_header_safe(v)) {
             log::warn!("header {k:?} has a line break or NUL in its name or value; not sent");
             continue;
         }
+        has_date |= k.eq_ignore_ascii_case("date");
+        out.reserve(k.len() + v.len() + 4);
         out.extend_from_slice(k.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(v.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !date.is_empty() && resp.header("date").is_none() {
+    if !date.is_empty() && !has_date {
+        out.reserve(date.len() + 8);
         out.extend_from_slice(b"Date: ");
         out.extend_from_slice(date.as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -266,12 +332,37 @@ pub fn encode_head(resp: &HttpResponse, keep_alive: bool, framing: Framing, date
     out.extend_from_slice(b"\r\n");
 }
 
-fn is_header_safe(s: &str) -> bool {
+/// The whole status line of the most common statuses, so they skip the
+/// number's formatting.
+fn status_line(status: u16) -> Option<&'static [u8]> {
+    Some(match status {
+        200 => b"HTTP/1.1 200 OK\r\n",
+        204 => b"HTTP/1.1 204 No Content\r\n",
+        304 => b"HTTP/1.1 304 Not Modified\r\n",
+        404 => b"HTTP/1.1 404 Not Found\r\n",
+        _ => return None,
+    })
+}
+
+/// Whether `s` can go into a header line as it is: no CR, LF or NUL.
+pub(crate) fn is_header_safe(s: &str) -> bool {
     !s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0))
 }
 
 /// Appends `n` in decimal.
 fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
+    // Most lengths have few digits: pushed one by one, without a copy
+    // call.
+    if n < 10_000 {
+        let first = n;
+        for d in [1000, 100, 10, 1] {
+            if d <= first || d == 1 {
+                out.push(b'0' + (n / d) as u8);
+                n %= d;
+            }
+        }
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -404,12 +495,102 @@ mod tests {
     }
 
     #[test]
+    fn a_head_exactly_at_the_limits_is_read_and_one_past_is_not() {
+        // 64 headers (the last padded) and exactly `max_head` bytes.
+        let mut head = String::from("GET /x HTTP/1.1\r\n");
+        for i in 0..MAX_HEADERS - 1 {
+            head.push_str(&format!("H{i:02}: v\r\n"));
+        }
+        let pad = 1024 - head.len() - "X: \r\n\r\n".len();
+        head.push_str(&format!("X: {}\r\n\r\n", "p".repeat(pad)));
+        let n = head.len();
+        assert_eq!(n, 1024);
+        let h = parse_head(head.as_bytes(), peer(), n, 0).unwrap().unwrap();
+        assert_eq!(h.head_len, n);
+        assert_eq!(h.request.headers().len(), MAX_HEADERS);
+        assert_eq!(h.request.header("h00"), Some("v"));
+        assert_eq!(h.request.header("X").map(str::len), Some(pad));
+        assert_eq!(h.request.target(), "/x");
+        // One byte over, and one header over.
+        assert_eq!(
+            parse_head(head.as_bytes(), peer(), n - 1, 0).unwrap_err(),
+            HttpError::HeadTooLarge(n - 1)
+        );
+        let more = head.replace("X: ", "H64: v\r\nX: ");
+        assert_eq!(
+            parse_head(more.as_bytes(), peer(), 4096, 0).unwrap_err(),
+            HttpError::TooManyHeaders
+        );
+    }
+
+    #[test]
+    fn header_values_that_are_not_utf8() {
+        // obs-text (RFC 9110 §5.5): read lossily, the rest of the head as
+        // sent, and the headers hvws acts on still understood.
+        let raw = b"POST /u HTTP/1.1\r\nX-Name: caf\xe9\r\nContent-Length: 2\r\nHost: h\r\n\r\nok";
+        let h = parse(raw).unwrap().unwrap();
+        assert_eq!(h.request.header("x-name"), Some("caf\u{fffd}"));
+        assert_eq!(h.request.header("host"), Some("h"));
+        assert_eq!(h.body_len, 2);
+        let bad_length = b"POST / HTTP/1.1\r\nContent-Length: 1\xff\r\n\r\n";
+        assert_eq!(parse(bad_length).unwrap_err(), HttpError::InvalidContentLength);
+    }
+
+    #[test]
+    fn a_reused_buffer_reads_the_same_head() {
+        let raw = b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n";
+        let fresh = parse(raw).unwrap().unwrap();
+        let mut used = HttpRequest::builder(Method::Post, "/stale?x=1")
+            .header("X-Stale", "1")
+            .body("old body")
+            .param("id", "9")
+            .build();
+        let cap = used.head.capacity();
+        let info = parse_head_into(raw, 256, 10, &mut used).unwrap().unwrap();
+        assert_eq!(info.head_len, raw.len());
+        assert_eq!(used.headers(), fresh.request.headers());
+        assert_eq!((used.method(), used.path(), used.query()), (&Method::Get, "/a", "b=1"));
+        assert!(used.body().is_empty() && used.params().is_empty());
+        assert!(used.head.capacity() >= cap, "the buffer was reused");
+        // A partial head leaves the request as it was.
+        assert!(parse_head_into(b"GET / HTTP/1.1\r\n", 256, 10, &mut used)
+            .unwrap()
+            .is_none());
+        assert_eq!(used.path(), "/a");
+    }
+
+    #[test]
     fn keep_alive_rules() {
         let ka = |s: &[u8]| parse(s).unwrap().unwrap().keep_alive;
         assert!(ka(b"GET / HTTP/1.1\r\n\r\n"));
         assert!(!ka(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
         assert!(!ka(b"GET / HTTP/1.0\r\n\r\n"));
         assert!(ka(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+    }
+
+    #[test]
+    fn decimals_at_every_length() {
+        for n in [
+            0,
+            7,
+            9,
+            10,
+            13,
+            99,
+            100,
+            404,
+            999,
+            1000,
+            1001,
+            9999,
+            10_000,
+            65_536,
+            u64::MAX,
+        ] {
+            let mut out = b"x".to_vec();
+            push_decimal(n, &mut out);
+            assert_eq!(out, format!("x{n}").as_bytes());
+        }
     }
 
     #[test]

@@ -155,10 +155,9 @@ impl ChannelInfo {
     pub fn with_headers(request: &HttpRequest, protocol: Option<String>, keep: &KeepHeaders) -> ChannelInfo {
         let kept = || {
             request
-                .headers()
-                .iter()
+                .header_pairs()
                 .filter(|(k, _)| keep.keeps(k))
-                .flat_map(|(k, v)| [k.as_str(), v.as_str()])
+                .flat_map(|(k, v)| [k, v])
         };
         let mut text = String::with_capacity(kept().map(str::len).sum());
         let mut ends = Vec::with_capacity(kept().count());

@@ -17,6 +17,8 @@
 //! Consumption is lazy: an event handed out borrows the bytes it came from,
 //! so they are only dropped when the connection asks for the next ones.
 
+use super::http::HttpRequest;
+
 /// Which buffer the bytes being decoded come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Src {
@@ -40,6 +42,8 @@ pub struct Input<'d> {
     topped: usize,
     /// A buffer the owner lent that the tail did not need, to hand back.
     spare: Vec<u8>,
+    /// A finished request the owner lent to build the next one in.
+    request: Option<Box<HttpRequest>>,
 }
 
 impl<'d> Input<'d> {
@@ -55,6 +59,7 @@ impl<'d> Input<'d> {
             last: (Src::Data, 0),
             topped: 0,
             spare: Vec::new(),
+            request: None,
         }
     }
 
@@ -67,6 +72,25 @@ impl<'d> Input<'d> {
     /// The buffer given to [`Input::set_spare`], if any.
     pub fn take_spare(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.spare)
+    }
+
+    /// Lends a finished request (answered, and not kept by anyone) for the
+    /// next request head read from this input to be built in: its box and
+    /// its head's buffer are reused, so a server reading requests one after
+    /// the other allocates nothing for them. The owner takes it back with
+    /// [`Input::take_request`] if no request used it.
+    pub fn lend_request(&mut self, request: Box<HttpRequest>) {
+        self.request = Some(request);
+    }
+
+    /// The request lent with [`Input::lend_request`], if it was not used.
+    pub fn take_request(&mut self) -> Option<Box<HttpRequest>> {
+        self.request.take()
+    }
+
+    /// Whether a request is lent.
+    pub fn has_request(&self) -> bool {
+        self.request.is_some()
     }
 
     /// Bytes of the carried-over tail not yet consumed.

@@ -43,10 +43,12 @@ pub mod decoder;
 #[cfg(feature = "deflate")]
 pub mod deflate;
 pub mod error;
+mod fields;
 pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;
+mod head;
 pub mod http;
 pub mod http1;
 pub mod http_client;

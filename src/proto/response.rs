@@ -1,8 +1,19 @@
 //! HTTP responses: what a route handler returns (a body in memory, a file
 //! streamed from disk, or a late answer), and the reason phrases.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::sync::Arc;
+
+use super::fields::Fields;
+
+/// The `Content-Type` name, a constant so responses built here do not copy
+/// it.
+const CONTENT_TYPE: &str = "Content-Type";
+const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+const TEXT_HTML: &str = "text/html; charset=utf-8";
+const JSON: &str = "application/json";
+const OCTET_STREAM: &str = "application/octet-stream";
 
 /// What follows a response's head.
 #[derive(Clone, Debug)]
@@ -48,7 +59,7 @@ impl Eq for Body {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpResponse {
     pub(crate) status: u16,
-    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) headers: Fields,
     pub(crate) body: Body,
 }
 
@@ -57,14 +68,35 @@ impl HttpResponse {
     pub fn new(status: u16) -> HttpResponse {
         HttpResponse {
             status,
-            headers: Vec::new(),
+            headers: Fields::default(),
             body: Body::Bytes(Vec::new()),
         }
     }
 
     /// 200 with a `text/plain; charset=utf-8` body.
     pub fn text(body: impl Into<String>) -> HttpResponse {
-        HttpResponse::bytes("text/plain; charset=utf-8", body.into().into_bytes())
+        HttpResponse::typed(TEXT_PLAIN, body.into().into_bytes())
+    }
+
+    /// 200 with a body and a constant content type (no copy of either
+    /// name or value).
+    fn typed(content_type: &'static str, body: Vec<u8>) -> HttpResponse {
+        // Built in place: chaining `with_*` moved the whole response once
+        // per call.
+        let mut headers = Fields::default();
+        headers.push(Cow::Borrowed(CONTENT_TYPE), Cow::Borrowed(content_type));
+        HttpResponse {
+            status: 200,
+            headers,
+            body: Body::Bytes(body),
+        }
+    }
+
+    /// Adds a header whose name and value are constants, without copying
+    /// them.
+    pub(crate) fn with_static_header(mut self, name: &'static str, value: &'static str) -> HttpResponse {
+        self.headers.push(Cow::Borrowed(name), Cow::Borrowed(value));
+        self
     }
 
     /// 200 with `value` serialized as the JSON body (`application/json`).
@@ -80,19 +112,19 @@ impl HttpResponse {
     #[cfg(feature = "json")]
     pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> HttpResponse {
         match serde_json::to_vec(value) {
-            Ok(body) => HttpResponse::bytes("application/json", body),
+            Ok(body) => HttpResponse::typed(JSON, body),
             Err(e) => HttpResponse::text(format!("cannot serialize the response: {e}")).with_status(500),
         }
     }
 
     /// 200 with a JSON body given as an already-serialized string.
     pub fn json_text(body: impl Into<String>) -> HttpResponse {
-        HttpResponse::bytes("application/json", body.into().into_bytes())
+        HttpResponse::typed(JSON, body.into().into_bytes())
     }
 
     /// 200 with a `text/html; charset=utf-8` body.
     pub fn html(body: impl Into<String>) -> HttpResponse {
-        HttpResponse::bytes("text/html; charset=utf-8", body.into().into_bytes())
+        HttpResponse::typed(TEXT_HTML, body.into().into_bytes())
     }
 
     /// 200 with an arbitrary body and content type.
@@ -104,7 +136,7 @@ impl HttpResponse {
 
     /// 200 with `body` as `application/octet-stream`.
     pub fn binary(body: impl Into<Vec<u8>>) -> HttpResponse {
-        HttpResponse::bytes("application/octet-stream", body)
+        HttpResponse::typed(OCTET_STREAM, body.into())
     }
 
     /// A redirect: `status` (301, 302, 303, 307 or 308) with `Location`.
@@ -124,7 +156,7 @@ impl HttpResponse {
     pub fn file(file: File, offset: u64, len: u64) -> HttpResponse {
         HttpResponse {
             status: 200,
-            headers: Vec::new(),
+            headers: Fields::default(),
             body: Body::File {
                 file: Arc::new(file),
                 offset,
@@ -140,7 +172,7 @@ impl HttpResponse {
     pub fn deferred() -> HttpResponse {
         HttpResponse {
             status: 0,
-            headers: Vec::new(),
+            headers: Fields::default(),
             body: Body::Deferred,
         }
     }
@@ -150,8 +182,8 @@ impl HttpResponse {
     /// [`Context::start_stream`](crate::Context::start_stream).
     pub fn event_stream() -> HttpResponse {
         HttpResponse::new(200)
-            .with_header("Content-Type", "text/event-stream")
-            .with_header("Cache-Control", "no-cache")
+            .with_static_header(CONTENT_TYPE, "text/event-stream")
+            .with_static_header("Cache-Control", "no-cache")
     }
 
     /// A whole event stream known now (dasHV's `SSE` route, which answers
@@ -198,14 +230,14 @@ impl HttpResponse {
     /// Adds a header. `Content-Length`, `Transfer-Encoding` and
     /// `Connection` are set by the server and ignored here.
     pub fn with_header(mut self, name: &str, value: &str) -> HttpResponse {
-        self.headers.push((name.to_owned(), value.to_owned()));
+        self.headers.push(name.to_owned().into(), value.to_owned().into());
         self
     }
 
     /// Sets header `name` to `value`, replacing any value it had.
     pub fn set_header(&mut self, name: &str, value: &str) {
-        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
-        self.headers.push((name.to_owned(), value.to_owned()));
+        self.headers.remove(name);
+        self.headers.push(name.to_owned().into(), value.to_owned().into());
     }
 
     /// Replaces the body.
@@ -239,15 +271,27 @@ impl HttpResponse {
 
     /// The value of header `name` (case-insensitive), the first if repeated.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.get(name)
     }
 
     /// Every header as (name, value), in order.
+    ///
+    /// A response keeps constant names and values (its `Content-Type`)
+    /// without copying them; these owned pairs are made on the first call
+    /// and kept.
+    ///
+    /// ```
+    /// let r = hvws::HttpResponse::text("hi").with_header("X-N", "1");
+    /// assert_eq!(r.headers()[1], ("X-N".to_owned(), "1".to_owned()));
+    /// assert_eq!(r.headers()[0].1, "text/plain; charset=utf-8");
+    /// ```
     pub fn headers(&self) -> &[(String, String)] {
-        &self.headers
+        self.headers.owned()
+    }
+
+    /// Every header as (name, value), borrowed, in order.
+    pub(crate) fn header_pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.headers.iter()
     }
 
     /// A file body as (file, offset, len), for tests that check which

@@ -120,3 +120,48 @@ fn http_routes_keep_alive_and_errors() {
 
     assert_eq!(server.handler().total, 1042);
 }
+
+struct Seer;
+
+impl HvWebServer for Seer {
+    fn on_init(&mut self, routes: &mut Routes<Self>) {
+        routes.any("/see/:id", |_, _, req| {
+            let names: Vec<&str> = req.headers().iter().map(|(k, _)| k.as_str()).collect();
+            HttpResponse::text(format!(
+                "{} {} q={} body={} headers={}",
+                req.method(),
+                req.param("id").unwrap_or("-"),
+                req.query(),
+                req.body().len(),
+                names.join(",")
+            ))
+        });
+    }
+}
+
+/// The server builds each request in the box and head buffer of the one it
+/// answered before: nothing of the earlier request (its parameters,
+/// query, body, headers, or `headers()` list) may show through.
+#[test]
+fn a_request_sees_nothing_of_the_one_before() {
+    let mut server = util::server(Seer);
+    let mut conn = Raw::connect(&server);
+    conn.write(
+        &mut server,
+        b"POST /see/1?q=a HTTP/1.1\r\nHost: t\r\nX-One: 1\r\nX-Two: 2\r\nContent-Length: 3\r\n\r\nxyz\
+          GET /see/22 HTTP/1.1\r\nHost: t\r\n\r\n\
+          GET /see/3?z HTTP/1.1\r\nX-Three: \xff\r\n\r\n",
+    );
+    let want = [
+        "POST 1 q=q=a body=3 headers=host,x-one,x-two,content-length",
+        "GET 22 q= body=0 headers=host",
+        "GET 3 q=z body=0 headers=x-three",
+    ];
+    for want in want {
+        let r = conn.response(&mut server);
+        assert_eq!((r.status, r.text()), (200, want));
+    }
+    let mut other = Raw::connect(&server);
+    let r = http_get(&mut server, &mut other, "/see/4");
+    assert!(r.text().starts_with("GET 4 q= body=0 headers=host"), "{}", r.text());
+}

@@ -241,11 +241,7 @@ fn is_star(value: &str) -> bool {
 /// Every line of a header joined with `, `: a list header may be split
 /// over several lines (RFC 9110 §5.3) and they mean one list.
 fn list_header(req: &HttpRequest, name: &str) -> Option<String> {
-    let mut values = req
-        .headers()
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str());
+    let mut values = req.header_values(name);
     let first = values.next()?;
     Some(values.fold(first.to_owned(), |all, v| all + ", " + v))
 }

@@ -9,8 +9,8 @@ use super::{Http, ServerConn, ServerEvent, ServerWs, State};
 use crate::proto::decoder::Role;
 use crate::proto::error::SendStatus;
 use crate::proto::handshake::{encode_accept, is_upgrade, validate_request};
-use crate::proto::http::{Body, HttpResponse, Method};
-use crate::proto::http1::{encode_chunk, encode_head, encode_response, parse_head, Framing, LAST_CHUNK};
+use crate::proto::http::{Body, HttpRequest, HttpResponse, Method};
+use crate::proto::http1::{encode_chunk, encode_head, encode_response, parse_head_into, Framing, LAST_CHUNK};
 use crate::proto::info::ChannelInfo;
 use crate::proto::input::Input;
 use crate::proto::limits::Limits;
@@ -24,12 +24,23 @@ impl ServerConn {
         now: Instant,
         limits: &Limits,
     ) -> Option<ServerEvent<'i>> {
-        let buf = input.next(usize::MAX)?;
+        // A request the owner lent to build this one in (its box and
+        // head buffer), if it did.
+        let mut req = input
+            .take_request()
+            .unwrap_or_else(|| Box::new(HttpRequest::empty(self.peer())));
+        let Some(buf) = input.next(usize::MAX) else {
+            input.lend_request(req);
+            return None;
+        };
         // The body's limit is checked once the head is a request (in
         // `begin_body`), so its 413 can go through the owner's response
         // chain with the request at hand.
-        let head = match parse_head(buf, self.peer(), limits.max_request_head, usize::MAX) {
-            Ok(None) => return None,
+        let head = match parse_head_into(buf, limits.max_request_head, usize::MAX, &mut req) {
+            Ok(None) => {
+                input.lend_request(req);
+                return None;
+            }
             Ok(Some(head)) => head,
             Err(e) => {
                 log::debug!("{}: {e}", self.peer());
@@ -39,7 +50,7 @@ impl ServerConn {
             }
         };
         input.consume(head.head_len);
-        let mut req = Box::new(head.request);
+        req.peer = self.peer();
         req.tls = self.tls().cloned().map(Box::new);
         // The body (if any) has the request's time; the answer has none.
         self.set_deadline(Some(Deadline::new(Timer::Request, now + limits.request_timeout)));
@@ -88,11 +99,7 @@ impl ServerConn {
                 let key = key.into();
                 #[cfg(feature = "deflate")]
                 let deflate = limits.deflate.as_ref().and_then(|config| {
-                    let offer = req
-                        .headers()
-                        .iter()
-                        .filter(|(k, _)| k.eq_ignore_ascii_case("sec-websocket-extensions"))
-                        .map(|(_, v)| v.as_str());
+                    let offer = req.header_values("sec-websocket-extensions");
                     crate::proto::deflate::accept(offer, config).map(Box::new)
                 });
                 self.state = State::Http(Http::Upgrading {
