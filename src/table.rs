@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use bytes::Bytes;
 use slab::Slab;
 
 use crate::channel::Channel;
@@ -185,7 +186,7 @@ impl Core {
             // covers every other way out.
             self.topics.unsubscribe_all(key as u32);
             self.stats.backlog_moved(slot.conn.backlog(), 0);
-            self.pool.put(std::mem::take(slot.conn.transmit()));
+            self.pool.put(slot.conn.transmit().take_buf());
         }
     }
 
@@ -255,11 +256,28 @@ impl Core {
 
     /// Encodes one frame and queues it for every open channel that `pick`
     /// selects. Returns how many it was queued for.
-    pub fn broadcast_where(&mut self, opcode: Opcode, payload: &[u8], mut pick: impl FnMut(Channel) -> bool) -> usize {
+    pub fn broadcast_where(&mut self, opcode: Opcode, payload: &[u8], pick: impl FnMut(Channel) -> bool) -> usize {
+        let b = Broadcast::new(opcode, payload, std::mem::take(&mut self.frame));
+        self.broadcast_picked(b, pick)
+    }
+
+    /// [`Core::broadcast_where`] for a payload held as shared bytes: a large
+    /// one is queued by reference, never copied.
+    pub fn broadcast_shared_where(
+        &mut self,
+        opcode: Opcode,
+        payload: Bytes,
+        pick: impl FnMut(Channel) -> bool,
+    ) -> usize {
+        let b = Broadcast::shared(opcode, payload, std::mem::take(&mut self.frame));
+        self.broadcast_picked(b, pick)
+    }
+
+    fn broadcast_picked(&mut self, b: Broadcast<'_>, mut pick: impl FnMut(Channel) -> bool) -> usize {
         let mut targets = std::mem::take(&mut self.targets);
         targets.clear();
         targets.extend(self.open_channels().filter(|&c| pick(c)));
-        let n = self.broadcast_to(targets.iter().copied(), opcode, payload);
+        let n = self.broadcast_each(targets.iter().copied(), b);
         self.targets = targets;
         n
     }
@@ -272,18 +290,49 @@ impl Core {
         opcode: Opcode,
         payload: &[u8],
     ) -> usize {
-        let mut b = Broadcast::new(opcode, payload, std::mem::take(&mut self.frame));
+        let b = Broadcast::new(opcode, payload, std::mem::take(&mut self.frame));
+        self.broadcast_each(channels, b)
+    }
+
+    /// [`Core::broadcast_to`] for a payload held as shared bytes.
+    pub fn broadcast_shared_to(
+        &mut self,
+        channels: impl IntoIterator<Item = Channel>,
+        opcode: Opcode,
+        payload: Bytes,
+    ) -> usize {
+        let b = Broadcast::shared(opcode, payload, std::mem::take(&mut self.frame));
+        self.broadcast_each(channels, b)
+    }
+
+    /// Queues a broadcast for each listed channel that is open: the frame
+    /// as encoded once, and a large payload by reference (one copy for all
+    /// receivers, see `proto/outbox.rs`).
+    fn broadcast_each(&mut self, channels: impl IntoIterator<Item = Channel>, mut b: Broadcast<'_>) -> usize {
+        let len = b.len();
         let mut n = 0;
         for ch in channels {
             let Some((key, slot)) = open_slot(&mut self.conns, &mut self.pool, ch) else {
                 continue;
             };
             let status = slot.conn.push_broadcast(&mut b, &self.limits);
-            self.stats.sent(status, 1, payload.len());
+            self.stats.sent(status, 1, len);
             n += usize::from(after_send(&mut self.dirty, &mut self.attention, key, slot, status).is_queued());
         }
         self.frame = b.into_buffer();
         n
+    }
+
+    /// Queues a whole message held as shared bytes on a channel: a large
+    /// one by reference.
+    pub fn send_shared(&mut self, ch: Channel, opcode: Opcode, payload: Bytes) -> SendStatus {
+        let Some((key, slot)) = open_slot(&mut self.conns, &mut self.pool, ch) else {
+            return SendStatus::Closed;
+        };
+        let len = payload.len();
+        let status = slot.conn.send_shared(opcode, payload, true, &self.limits);
+        self.stats.sent(status, 1, len);
+        after_send(&mut self.dirty, &mut self.attention, key, slot, status)
     }
 
     /// Subscribes an open channel to `topic`; `false` if it already was or
@@ -307,14 +356,34 @@ impl Core {
 
     /// Queues a publish for this reactor's subscribers only.
     pub fn publish_local(&mut self, topic: &str, opcode: Opcode, payload: &[u8], except: Option<Channel>) -> usize {
-        let subs = self.topics.subscribers(topic);
-        if subs.is_empty() {
+        if self.topics.subscribers(topic).is_empty() {
             return 0;
         }
+        let b = Broadcast::new(opcode, payload, std::mem::take(&mut self.frame));
+        self.publish_each(topic, b, except)
+    }
+
+    /// [`Core::publish`] for a payload held as shared bytes: this
+    /// reactor's subscribers share it (a large one by reference); the hub,
+    /// if any, gets a copy in its batch as for any publish.
+    pub fn publish_shared(&mut self, topic: &str, opcode: Opcode, payload: Bytes, except: Option<Channel>) -> usize {
+        self.stats.publishes += 1;
+        if let Some(hub) = &mut self.hub {
+            hub.queue(self.topics.name(topic), topic, opcode, &payload);
+        }
+        if self.topics.subscribers(topic).is_empty() {
+            return 0;
+        }
+        let b = Broadcast::shared(opcode, payload, std::mem::take(&mut self.frame));
+        self.publish_each(topic, b, except)
+    }
+
+    fn publish_each(&mut self, topic: &str, b: Broadcast<'_>, except: Option<Channel>) -> usize {
         let mut targets = std::mem::take(&mut self.targets);
         targets.clear();
+        let subs = self.topics.subscribers(topic);
         targets.extend(subs.iter().copied().filter(|&c| Some(c) != except));
-        let n = self.broadcast_to(targets.iter().copied(), opcode, payload);
+        let n = self.broadcast_each(targets.iter().copied(), b);
         self.targets = targets;
         n
     }

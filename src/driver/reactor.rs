@@ -475,10 +475,10 @@ impl Reactor {
         self.owed.splice(0..0, first);
     }
 
-    /// Writes what the socket takes of `out`.
-    pub fn write(&mut self, key: usize, out: &mut Vec<u8>) -> FlushResult {
+    /// Writes what the socket takes of a connection's queue.
+    pub fn write(&mut self, key: usize, out: &mut crate::proto::Outbox) -> FlushResult {
         match self.socks.get_mut(key).and_then(Option::as_mut) {
-            Some(s) => s.write(out),
+            Some(s) => s.write_out(out),
             None => FlushResult::Failed(io::ErrorKind::NotConnected.into()),
         }
     }

@@ -447,7 +447,7 @@ impl ClientConn {
 
     /// After a flush attempt: what the driver does next.
     pub fn handle_flushed(&mut self) -> Flushed {
-        self.out.backlog = u32::try_from(self.out.buf.len()).unwrap_or(u32::MAX);
+        self.out.settle_backlog();
         match self.state {
             State::Closing { .. } if self.out.buf.is_empty() => Flushed::Close,
             _ => Flushed::Keep,

@@ -239,7 +239,7 @@ impl Pair {
             return false;
         }
         let mut moved = false;
-        let out = std::mem::take(self.server.transmit());
+        let out = self.server.transmit().take_all();
         if !out.is_empty() {
             moved = true;
             if !self.cut_to_client {

@@ -3,6 +3,8 @@
 
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use super::{ServerConn, State};
 use crate::proto::close::{is_valid_server_code, CloseInfo, CloseInitiator};
 use crate::proto::error::{SendError, SendStatus};
@@ -45,7 +47,17 @@ impl ServerConn {
         let State::Ws(w) = &mut self.state else {
             return SendStatus::Closed;
         };
-        w.ws.push_encoded(&mut self.out, frame, limits)
+        w.ws.push_encoded(&mut self.out, frame, None, limits)
+    }
+
+    /// Queues a whole message held as shared bytes: a large one by
+    /// reference, without copying it (see `proto/outbox.rs`).
+    #[inline]
+    pub fn send_shared(&mut self, opcode: Opcode, payload: Bytes, compress: bool, limits: &Limits) -> SendStatus {
+        let State::Ws(w) = &mut self.state else {
+            return SendStatus::Closed;
+        };
+        w.ws.send_shared(&mut self.out, opcode, payload, compress, limits)
     }
 
     /// Queues one raw frame; see [`crate::Context::send`] for the rules.
