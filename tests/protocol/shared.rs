@@ -98,8 +98,10 @@ fn a_large_send_followed_by_a_close_arrives_before_the_close() {
 
 #[test]
 fn the_backlog_counts_shared_bytes_and_a_slow_consumer_is_closed_after_them() {
-    let mut limits = Limits::default();
-    limits.max_write_buffer = 2 * SHARE_MIN;
+    let limits = Limits {
+        max_write_buffer: 2 * SHARE_MIN,
+        ..Limits::default()
+    };
     let mut p = Pair::open_with(limits.clone(), Limits::default());
     let big = payload(4 * SHARE_MIN, 4);
     // The peer reads nothing: the whole frame stays queued.
