@@ -15,6 +15,7 @@ use crate::handle::ServerHandle;
 use crate::pool::BufPool;
 use crate::proto::frame::Opcode;
 use crate::proto::info::ChannelInfo;
+use crate::proto::outbox::SHARE_MIN;
 use crate::proto::server::Broadcast;
 use crate::proto::{Limits, SendError, SendStatus, ServerConn};
 
@@ -94,6 +95,33 @@ pub(crate) struct Core {
     pub stats: crate::stats::Counters,
     /// This tick's work so far, against `config.tick_budget`.
     pub work: TickWork,
+    /// The read being handed out, while it is: a large send of bytes in
+    /// it queues a placeholder instead of a copy (`driver/readbuf.rs`).
+    pub read_region: Option<ReadRegion>,
+    /// A send referred to the current read: the driver keeps its bytes.
+    pub read_kept: bool,
+    /// Connections with placeholders to resolve before the flush.
+    pub pending_reads: Vec<usize>,
+}
+
+/// Where the read being handed out is: its address and length, and its
+/// offset in the driver's read buffer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadRegion {
+    pub addr: usize,
+    pub len: usize,
+    pub offset: usize,
+}
+
+impl ReadRegion {
+    /// Where `payload` starts in the read buffer, if it lies in this read.
+    /// (An address comparison: no pointer is followed.)
+    #[inline]
+    fn offset_of(&self, payload: &[u8]) -> Option<usize> {
+        let at = payload.as_ptr() as usize;
+        let inside = at >= self.addr && at + payload.len() <= self.addr + self.len;
+        inside.then(|| self.offset + (at - self.addr))
+    }
 }
 
 impl Core {
@@ -125,6 +153,9 @@ impl Core {
             hub: None,
             stats: Default::default(),
             work: TickWork::default(),
+            read_region: None,
+            read_kept: false,
+            pending_reads: Vec::new(),
         }
     }
 
@@ -228,7 +259,25 @@ impl Core {
         let Some((key, slot)) = open_slot(&mut self.conns, &mut self.pool, ch) else {
             return SendStatus::Closed;
         };
-        let status = slot.conn.send_message_with(opcode, payload, compress, &self.limits);
+        let from_read = match self.read_region {
+            Some(r) if payload.len() >= SHARE_MIN => r.offset_of(payload),
+            _ => None,
+        };
+        let status = match from_read {
+            // A received message echoed or relayed: by reference.
+            Some(off) => {
+                let listed = slot.conn.has_reads();
+                let status = slot.conn.send_from_read(opcode, payload, off, compress, &self.limits);
+                if slot.conn.has_reads() {
+                    self.read_kept = true;
+                    if !listed {
+                        self.pending_reads.push(key);
+                    }
+                }
+                status
+            }
+            None => slot.conn.send_message_with(opcode, payload, compress, &self.limits),
+        };
         self.stats.sent(status, 1, payload.len());
         after_send(&mut self.dirty, &mut self.attention, key, slot, status)
     }
@@ -321,6 +370,17 @@ impl Core {
         }
         self.frame = b.into_buffer();
         n
+    }
+
+    /// Makes every placeholder queued this tick a slice of the read
+    /// buffer, frozen now (`driver/readbuf.rs`). Before every flush, and
+    /// when the buffer runs short of room.
+    pub fn resolve_reads(&mut self, frozen: &Bytes) {
+        for key in self.pending_reads.drain(..) {
+            if let Some(slot) = self.conns.get_mut(key) {
+                slot.conn.resolve_reads(frozen);
+            }
+        }
     }
 
     /// Queues a whole message held as shared bytes on a channel: a large

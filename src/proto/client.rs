@@ -29,9 +29,10 @@ use super::frame::Opcode;
 use super::handshake::{encode_request, parse_response};
 use super::input::Input;
 use super::limits::Limits;
+use super::outbox::Outbox;
 use super::server::{check_close, Flushed};
 use super::timer::{Deadline, Timer};
-use super::ws::{send_raw_on, Outbox, WsConn, WsEvent};
+use super::ws::{send_raw_on, WsConn, WsEvent};
 
 pub use super::reconnect::{Backoff, Next, Reconnect, StopReason};
 

@@ -90,6 +90,33 @@ struct Segment {
     /// Where in `buf` it goes: after `buf[..at]`, before `buf[at..]`.
     at: usize,
     bytes: Bytes,
+    /// Set while the bytes are still in the driver's read buffer (`off`,
+    /// `len` there, `bytes` empty), until [`Outbox::resolve_reads`] makes
+    /// them shared bytes; the flush resolves first, so it never meets one.
+    read: Option<(usize, usize)>,
+}
+
+impl Segment {
+    #[inline]
+    fn len(&self) -> usize {
+        self.read.map_or(self.bytes.len(), |(_, len)| len)
+    }
+}
+
+/// A payload queued by reference: shared bytes, or bytes of the read the
+/// connection's driver is handing out (a received message echoed or
+/// relayed), which the driver makes shared bytes before its flush.
+#[derive(Debug)]
+pub enum ByRef {
+    /// Bytes the application (or a broadcast) holds.
+    Shared(Bytes),
+    /// `len` bytes at `off` in the driver's current read buffer.
+    Read {
+        /// Where they start in the read buffer.
+        off: usize,
+        /// How many.
+        len: usize,
+    },
 }
 
 impl Outbox {
@@ -121,13 +148,44 @@ impl Outbox {
 
     /// Queues `bytes` by reference after everything queued so far.
     pub(crate) fn push_shared(&mut self, bytes: Bytes) {
-        if bytes.is_empty() {
+        self.push_ref(ByRef::Shared(bytes));
+    }
+
+    /// Queues a payload by reference after everything queued so far.
+    pub(crate) fn push_ref(&mut self, payload: ByRef) {
+        let (bytes, read) = match payload {
+            ByRef::Shared(bytes) => (bytes, None),
+            ByRef::Read { off, len } => (Bytes::new(), Some((off, len))),
+        };
+        let seg = Segment {
+            at: self.buf.len(),
+            bytes,
+            read,
+        };
+        if seg.len() == 0 {
             return;
         }
-        let at = self.buf.len();
         let segs = self.shared.get_or_insert_with(Box::default);
-        segs.len += bytes.len();
-        segs.queue.push_back(Segment { at, bytes });
+        segs.len += seg.len();
+        segs.queue.push_back(seg);
+    }
+
+    /// Whether payloads still in the driver's read buffer are queued.
+    pub fn has_reads(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_some_and(|s| s.queue.iter().any(|seg| seg.read.is_some()))
+    }
+
+    /// Makes every payload queued from the read buffer a slice of `read`
+    /// (that buffer, now shared): a reference, not a copy.
+    pub fn resolve_reads(&mut self, read: &Bytes) {
+        let segs = self.shared.iter_mut().flat_map(|s| s.queue.iter_mut());
+        for seg in segs {
+            if let Some((off, len)) = seg.read.take() {
+                seg.bytes = read.slice(off..off + len);
+            }
+        }
     }
 
     /// Fills `iov` with the queued bytes in order, as far as it holds;
@@ -145,7 +203,10 @@ impl Outbox {
                 n += 1;
                 pos = seg.at;
             }
-            if n == iov.len() {
+            if n == iov.len() || seg.read.is_some() {
+                // Unresolved (a driver that did not resolve before its
+                // flush): what follows waits.
+                debug_assert!(seg.read.is_none(), "a read payload not resolved before the flush");
                 return n;
             }
             iov[n] = IoSlice::new(&seg.bytes);
@@ -189,6 +250,15 @@ impl Outbox {
             let Some(seg) = segs.queue.front_mut().filter(|_| n > 0) else {
                 break;
             };
+            if seg.read.is_some() {
+                // Never written (the flush resolves first): only `clear`
+                // gets here, dropping it with the rest.
+                let len = seg.len();
+                n = n.saturating_sub(len);
+                segs.len -= len;
+                segs.queue.pop_front();
+                continue;
+            }
             let k = n.min(seg.bytes.len());
             seg.bytes.advance(k);
             segs.len -= k;

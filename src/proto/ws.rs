@@ -14,8 +14,7 @@ use super::error::{ConnError, SendError, SendStatus};
 use super::frame::{encode_frame, encode_header, Opcode};
 use super::input::Input;
 use super::limits::{IdleActivity, Limits};
-pub(crate) use super::outbox::Outbox;
-use super::outbox::SHARE_MIN;
+use super::outbox::{ByRef, Outbox, SHARE_MIN};
 use super::outgoing::{Fragmenter, RawFrame};
 use super::ProtocolError;
 use bytes::Bytes;
@@ -264,15 +263,17 @@ impl WsConn {
         SendStatus::Queued
     }
 
-    /// Queues a whole message whose payload is held as [`Bytes`]: a large
-    /// one by reference (its header encoded here), unless it has to be
-    /// copied anyway (compressed, masked by a client, or waiting behind a
-    /// fragmented send), which `send_message` then does.
-    pub fn send_shared(
+    /// Queues a whole message whose payload can go by reference (`by_ref`
+    /// names the same bytes as `payload`): a large one so, its header
+    /// encoded here, unless it has to be copied anyway (compressed, masked
+    /// by a client, or waiting behind a fragmented send), which
+    /// `send_message` then does from `payload`.
+    pub fn send_by_ref(
         &mut self,
         out: &mut Outbox,
         opcode: Opcode,
-        payload: Bytes,
+        payload: &[u8],
+        by_ref: ByRef,
         compress: bool,
         limits: &Limits,
     ) -> SendStatus {
@@ -281,13 +282,13 @@ impl WsConn {
         #[cfg(not(feature = "deflate"))]
         let deflates = false;
         if payload.len() < SHARE_MIN || self.role == Role::Client || self.frag.is_open() || deflates {
-            return self.send_message(out, opcode, &payload, compress, limits);
+            return self.send_message(out, opcode, payload, compress, limits);
         }
         if let Err(status) = self.admit(out, limits) {
             return status;
         }
         encode_header(&mut out.buf, true, opcode, payload.len(), None);
-        out.push_shared(payload);
+        out.push_ref(by_ref);
         SendStatus::Queued
     }
 

@@ -85,3 +85,47 @@ fn shared_sends_arrive_whole_and_in_order_over_sockets() {
     assert!(recv(&mut server, &mut a) == Message::Binary(huge.clone()));
     assert!(recv(&mut server, &mut b) == Message::Binary(huge));
 }
+
+/// Echoes each binary message, then its tail from byte 1,000, and relays it
+/// to the other channel: sends of slices of the read buffer, queued by
+/// reference.
+#[derive(Default)]
+struct Relay {
+    channels: Vec<Channel>,
+}
+
+impl HvWebServer for Relay {
+    fn on_ws_open(&mut self, _ctx: &mut Context<'_>, ch: Channel, _url: &str) {
+        self.channels.push(ch);
+    }
+    fn on_ws_binary(&mut self, ctx: &mut Context<'_>, ch: Channel, data: &[u8]) {
+        assert!(ctx.send_binary(ch, data).is_queued());
+        assert!(ctx.send_binary(ch, &data[1_000..]).is_queued());
+        for &other in self.channels.iter().filter(|&&c| c != ch) {
+            assert!(ctx.send_binary(other, data).is_queued());
+        }
+    }
+}
+
+#[test]
+fn received_messages_echoed_and_relayed_by_reference_arrive_intact() {
+    let mut server = util::server(Relay::default());
+    let mut a = connect(&mut server, "/");
+    let mut b = connect(&mut server, "/");
+    // Several in flight, so one read holds more than one frame, and sizes
+    // around the threshold and the read buffer's room.
+    let sizes = [70_000, 16_384, 16_383, 200_000, 65_536, 1_500];
+    let sent: Vec<Bytes> = sizes.iter().enumerate().map(|(i, &n)| payload(n, i as u8)).collect();
+    for m in &sent {
+        a.ws.write(Message::Binary(m.clone())).unwrap();
+    }
+    a.ws.flush().ok();
+    for (i, m) in sent.iter().enumerate() {
+        assert!(recv(&mut server, &mut a) == Message::Binary(m.clone()), "echo {i}");
+        assert!(
+            recv(&mut server, &mut a) == Message::Binary(m.slice(1_000..)),
+            "tail {i}"
+        );
+        assert!(recv(&mut server, &mut b) == Message::Binary(m.clone()), "relay {i}");
+    }
+}

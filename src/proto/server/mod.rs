@@ -45,9 +45,10 @@ use super::http::{HttpRequest, HttpResponse};
 use super::info::{ChannelInfo, TlsInfo};
 use super::input::Input;
 use super::limits::Limits;
+use super::outbox::Outbox;
 use super::timer::{Deadline, Timer};
 pub use super::ws::Broadcast;
-use super::ws::{Outbox, WsConn, WsEvent};
+use super::ws::{WsConn, WsEvent};
 
 /// What a server connection has for its owner.
 #[derive(Debug)]
