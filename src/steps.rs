@@ -171,6 +171,7 @@ const PIECES_PER_FLUSH: usize = 16;
 /// its socket takes them. Connections that are done are closed.
 pub(crate) fn flush<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
     resolve_reads(rx, d);
+    rx.scratch.end_tick();
     while let Some(key) = d.core.dirty.pop() {
         let Some(slot) = d.core.conns.get_mut(key) else {
             continue;

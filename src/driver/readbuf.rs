@@ -19,11 +19,16 @@
 //! A frozen buffer is kept here (`retired`) as one handle covering all of
 //! it. Once the flush has written every slice of it, that handle is the
 //! only one, and it turns back into a whole, initialised buffer without a
-//! copy or a `memset` (`Bytes::try_into_mut`). Steady echo traffic cycles
-//! two or three buffers; a peer that does not read pins the buffers its
-//! queue refers to until it is closed (the write cap bounds how much), and
-//! past [`MAX_RETIRED`] buffers the oldest is let go (it is freed when its
-//! last slice is written or dropped) and a new one allocated.
+//! copy or a `memset` (`Bytes::try_into_mut`). A busy tick may freeze
+//! several buffers (each read that is kept takes room); they all come back
+//! after the flush. Holding a handle to a buffer that queues still refer
+//! to costs nothing extra (the queues pin it anyway), so up to
+//! [`MAX_RETIRED`] handles are kept, but only as many buffers that nobody
+//! refers to as recent ticks froze (the last tick's count, or one less
+//! than before, at least [`MIN_FREE`]): steady traffic allocates nothing,
+//! and after a burst the spare buffers go one per tick.
+//! A peer that does not read pins the buffers its queue refers to until it
+//! is closed (the write cap bounds how much).
 
 use bytes::{Bytes, BytesMut};
 
@@ -39,8 +44,13 @@ pub(crate) const SCRATCH_SIZE: usize = 256 << 10;
 /// and its header still fit in one read.
 pub(crate) const MIN_ROOM: usize = 64 << 10 | 64;
 
-/// Frozen buffers kept for reuse.
-const MAX_RETIRED: usize = 8;
+/// Handles to frozen buffers kept for reuse (past it the oldest handle is
+/// let go: its buffer is freed when its last slice is written).
+const MAX_RETIRED: usize = 64;
+
+/// Frozen buffers nobody refers to that are kept for reuse, beyond the one
+/// taken, however few the last tick froze.
+const MIN_FREE: usize = 1;
 
 /// The shared read buffer: reads land at `pos`; what lies before it is
 /// kept for placeholders queued this tick.
@@ -49,6 +59,10 @@ pub(crate) struct ReadBuf {
     buf: BytesMut,
     pos: usize,
     retired: Vec<Bytes>,
+    /// Buffers frozen since the last [`ReadBuf::end_tick`], and in the
+    /// tick before: how many free ones are worth keeping.
+    frozen: usize,
+    keep_free: usize,
 }
 
 impl ReadBuf {
@@ -57,6 +71,8 @@ impl ReadBuf {
             buf: BytesMut::zeroed(SCRATCH_SIZE),
             pos: 0,
             retired: Vec::new(),
+            frozen: 0,
+            keep_free: MIN_FREE,
         }
     }
 
@@ -99,6 +115,7 @@ impl ReadBuf {
         let fresh = self.recycle();
         let whole = std::mem::replace(&mut self.buf, fresh).freeze();
         self.pos = 0;
+        self.frozen += 1;
         if self.retired.len() == MAX_RETIRED {
             self.retired.remove(0);
         }
@@ -106,17 +123,36 @@ impl ReadBuf {
         whole
     }
 
+    /// The tick's flush is done: as many free buffers as this tick froze
+    /// are worth keeping for the next (or one less than were, so a busy
+    /// tick's count decays rather than drops).
+    pub fn end_tick(&mut self) {
+        self.keep_free = self.frozen.max(self.keep_free.saturating_sub(1)).max(MIN_FREE);
+        self.frozen = 0;
+    }
+
     /// A whole, initialised buffer: a retired one nobody refers to any
     /// more, else a new one.
     fn recycle(&mut self) -> BytesMut {
-        while let Some(i) = self.retired.iter().position(Bytes::is_unique) {
-            if let Ok(buf) = self.retired.swap_remove(i).try_into_mut() {
-                if buf.len() == SCRATCH_SIZE {
-                    return buf;
-                }
+        let mut found = None;
+        let mut free = 0;
+        let keep_free = self.keep_free;
+        self.retired.retain(|b| {
+            if !b.is_unique() {
+                return true;
             }
+            if found.is_none() {
+                found = Some(b.clone());
+                return false;
+            }
+            free += 1;
+            free <= keep_free
+        });
+        // `retain` dropped the handle it removed: the clone is the only one.
+        match found.map(|b| b.try_into_mut()) {
+            Some(Ok(buf)) if buf.len() == SCRATCH_SIZE => buf,
+            _ => BytesMut::zeroed(SCRATCH_SIZE),
         }
-        BytesMut::zeroed(SCRATCH_SIZE)
     }
 }
 
@@ -150,7 +186,43 @@ mod tests {
     }
 
     #[test]
-    fn at_most_max_retired_buffers_are_kept() {
+    fn a_buffer_whose_slices_were_written_is_read_into_again() {
+        let mut rb = ReadBuf::new();
+        let first = rb.area(1).as_ptr();
+        rb.keep(1);
+        let frozen = rb.freeze();
+        let slice = frozen.slice(0..1);
+        drop(frozen);
+        drop(slice);
+        rb.keep(1);
+        drop(rb.freeze());
+        assert_eq!(rb.area(1).as_ptr(), first, "the first buffer, recycled");
+    }
+
+    #[test]
+    fn free_buffers_are_kept_as_many_as_the_last_tick_froze() {
+        let mut rb = ReadBuf::new();
+        let pinned: Vec<Bytes> = (0..5).map(|_| rb.freeze()).collect();
+        rb.end_tick();
+        drop(pinned);
+        // A tick as busy as the last: all five come back, none allocated.
+        let again: Vec<Bytes> = (0..5).map(|_| rb.freeze()).collect();
+        assert_eq!(rb.retired.len(), 5, "the five reused (the first, in use, not retired)");
+        drop(again);
+        // Quiet ticks: the spare buffers go one a tick, down to MIN_FREE.
+        for _ in 0..6 {
+            rb.end_tick();
+        }
+        rb.freeze();
+        assert_eq!(
+            rb.retired.len(),
+            MIN_FREE + 1,
+            "one taken, MIN_FREE kept, the one in use retired"
+        );
+    }
+
+    #[test]
+    fn at_most_max_retired_handles_are_kept() {
         let mut rb = ReadBuf::new();
         let pinned: Vec<Bytes> = (0..MAX_RETIRED + 3).map(|_| rb.freeze()).collect();
         assert_eq!(rb.retired.len(), MAX_RETIRED);
