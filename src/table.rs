@@ -256,28 +256,42 @@ impl Core {
     }
 
     pub fn send_message_with(&mut self, ch: Channel, opcode: Opcode, payload: &[u8], compress: bool) -> SendStatus {
+        if payload.len() >= SHARE_MIN {
+            if let Some(off) = self.read_region.and_then(|r| r.offset_of(payload)) {
+                return self.send_from_read(ch, opcode, payload, off, compress);
+            }
+        }
         let Some((key, slot)) = open_slot(&mut self.conns, &mut self.pool, ch) else {
             return SendStatus::Closed;
         };
-        let from_read = match self.read_region {
-            Some(r) if payload.len() >= SHARE_MIN => r.offset_of(payload),
-            _ => None,
+        let status = slot.conn.send_message_with(opcode, payload, compress, &self.limits);
+        self.stats.sent(status, 1, payload.len());
+        after_send(&mut self.dirty, &mut self.attention, key, slot, status)
+    }
+
+    /// A received message echoed or relayed (`payload` lies at `off` in the
+    /// read being handed out): queued by reference. Out of line, so the
+    /// small-message path above stays as short as it was.
+    #[inline(never)]
+    fn send_from_read(
+        &mut self,
+        ch: Channel,
+        opcode: Opcode,
+        payload: &[u8],
+        off: usize,
+        compress: bool,
+    ) -> SendStatus {
+        let Some((key, slot)) = open_slot(&mut self.conns, &mut self.pool, ch) else {
+            return SendStatus::Closed;
         };
-        let status = match from_read {
-            // A received message echoed or relayed: by reference.
-            Some(off) => {
-                let listed = slot.conn.has_reads();
-                let status = slot.conn.send_from_read(opcode, payload, off, compress, &self.limits);
-                if slot.conn.has_reads() {
-                    self.read_kept = true;
-                    if !listed {
-                        self.pending_reads.push(key);
-                    }
-                }
-                status
+        let listed = slot.conn.has_reads();
+        let status = slot.conn.send_from_read(opcode, payload, off, compress, &self.limits);
+        if slot.conn.has_reads() {
+            self.read_kept = true;
+            if !listed {
+                self.pending_reads.push(key);
             }
-            None => slot.conn.send_message_with(opcode, payload, compress, &self.limits),
-        };
+        }
         self.stats.sent(status, 1, payload.len());
         after_send(&mut self.dirty, &mut self.attention, key, slot, status)
     }
