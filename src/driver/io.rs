@@ -96,3 +96,111 @@ pub(crate) fn write_outbox<W: Write>(sock: &mut W, out: &mut Outbox) -> FlushRes
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    /// A socket that takes at most `step` bytes a call, `budget` in all,
+    /// then says `WouldBlock`; an `Interrupted` before every other call.
+    struct Trickle {
+        wire: Vec<u8>,
+        step: usize,
+        budget: usize,
+        calls: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls % 2 == 1 {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            if self.budget == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut took = 0;
+            for b in bufs {
+                let k = b.len().min(self.step - took).min(self.budget);
+                self.wire.extend_from_slice(&b[..k]);
+                took += k;
+                self.budget -= k;
+                if took == self.step || self.budget == 0 {
+                    break;
+                }
+            }
+            Ok(took)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn queue() -> (Outbox, Vec<u8>) {
+        let mut out = Outbox::default();
+        let big = Bytes::from((0..40_000u32).map(|i| (i % 253) as u8).collect::<Vec<u8>>());
+        out.buf.extend_from_slice(b"head");
+        out.push_shared(big.clone());
+        out.buf.extend_from_slice(b"mid");
+        out.push_shared(big.slice(5..20_005));
+        out.buf.extend_from_slice(b"tail");
+        let want = [&b"head"[..], &big, b"mid", &big[5..20_005], b"tail"].concat();
+        (out, want)
+    }
+
+    #[test]
+    fn a_queue_with_shared_payloads_goes_out_whole_through_a_trickling_socket() {
+        for step in [1, 7, 4_096, 39_999, 1 << 20] {
+            let (mut out, want) = queue();
+            let mut sock = Trickle {
+                wire: Vec::new(),
+                step,
+                budget: usize::MAX,
+                calls: 0,
+            };
+            assert!(matches!(write_outbox(&mut sock, &mut out), FlushResult::Done), "{step}");
+            assert!(sock.wire == want, "{step} bytes a write: the wire differs");
+            assert!(out.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_full_socket_leaves_the_rest_queued_in_order() {
+        let (mut out, want) = queue();
+        let mut sock = Trickle {
+            wire: Vec::new(),
+            step: 10_000,
+            budget: 25_000,
+            calls: 0,
+        };
+        assert!(matches!(write_outbox(&mut sock, &mut out), FlushResult::Blocked));
+        assert_eq!(sock.wire.len(), 25_000);
+        assert_eq!(out.len(), want.len() - 25_000, "the rest, shared bytes included");
+        // The socket drains: the next flush sends the rest.
+        sock.budget = usize::MAX;
+        assert!(matches!(write_outbox(&mut sock, &mut out), FlushResult::Done));
+        assert!(sock.wire == want, "the wire differs");
+    }
+
+    #[test]
+    fn a_socket_that_takes_nothing_is_an_error_not_a_spin() {
+        struct Zero;
+        impl Write for Zero {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Ok(0)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let (mut out, _) = queue();
+        assert!(matches!(write_outbox(&mut Zero, &mut out), FlushResult::Failed(_)));
+        let mut plain = Outbox::default();
+        plain.buf.extend_from_slice(b"x");
+        assert!(matches!(write_outbox(&mut Zero, &mut plain), FlushResult::Failed(_)));
+    }
+}

@@ -13,6 +13,18 @@
 //! not 1,000, and each receiver's queue holds a frame header and a
 //! reference count.
 //!
+//! A received message echoed or relayed is queued by reference too, before
+//! it is shared: its segment names bytes of the driver's read buffer
+//! ([`ByRef::Read`]) until the driver, before its flush, freezes that
+//! buffer and hands it to [`Outbox::resolve_reads`], which makes each such
+//! segment a slice of it. The flush never sees an unresolved one (it would
+//! stop there). The driver's side is `driver/readbuf.rs`.
+//!
+//! Decided: the `bytes` crate rather than a hand-written reference-counted
+//! buffer (it is in the tree already through tungstenite, `Bytes::slice`
+//! and `try_into_mut` are what sharing and recycling need, and the crate
+//! forbids `unsafe` of its own).
+//!
 //! The segments live behind an `Option<Box<..>>` that is `None` unless a
 //! shared payload is queued and unwritten, so an idle connection is no
 //! larger than a pointer more, and a connection that only sends small
