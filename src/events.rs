@@ -485,14 +485,11 @@ impl<H: HvWebServer> Dispatch<'_, H> {
                 fin,
             } => self.core.send_raw(channel, opcode, &data, fin).map(|_| ()),
             Command::Broadcast { opcode, data, except } => {
-                // The command owns its payload: shared as it is, not copied.
-                let data = bytes::Bytes::from(data);
-                self.core.broadcast_shared_where(opcode, data, |c| Some(c) != except);
+                self.core.broadcast_owned_where(opcode, data, |c| Some(c) != except);
                 Ok(())
             }
             Command::BroadcastTo { channels, opcode, data } => {
-                self.core
-                    .broadcast_shared_to(channels, opcode, bytes::Bytes::from(data));
+                self.core.broadcast_owned_to(channels, opcode, data);
                 Ok(())
             }
             Command::Close { channel, code, reason } => self.core.close(channel, code, &reason),

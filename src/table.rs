@@ -357,6 +357,24 @@ impl Core {
         self.broadcast_each(channels, b)
     }
 
+    /// A broadcast of a payload a command owns: a large one shared as it is
+    /// (`Bytes::from(Vec)` takes the buffer over), a small one copied as
+    /// any (turning a small `Vec` into `Bytes` could allocate).
+    pub fn broadcast_owned_where(&mut self, opcode: Opcode, data: Vec<u8>, pick: impl FnMut(Channel) -> bool) -> usize {
+        if data.len() >= SHARE_MIN {
+            return self.broadcast_shared_where(opcode, Bytes::from(data), pick);
+        }
+        self.broadcast_where(opcode, &data, pick)
+    }
+
+    /// [`Core::broadcast_owned_where`] to the listed channels.
+    pub fn broadcast_owned_to(&mut self, channels: Vec<Channel>, opcode: Opcode, data: Vec<u8>) -> usize {
+        if data.len() >= SHARE_MIN {
+            return self.broadcast_shared_to(channels, opcode, Bytes::from(data));
+        }
+        self.broadcast_to(channels, opcode, &data)
+    }
+
     /// [`Core::broadcast_to`] for a payload held as shared bytes.
     pub fn broadcast_shared_to(
         &mut self,
