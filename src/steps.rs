@@ -1,13 +1,12 @@
 //! The steps of a tick that touch the driver: reads (with the callbacks
 //! they trigger), accepts, and the flush. `server.rs` runs them in order.
 
-use crate::driver::{Accepted, FlushResult, Reactor, ReadResult, Ready, ACCEPTS_PER_TICK, MIN_ROOM};
+use crate::driver::{Accepted, FlushResult, Reactor, ReadRegion, ReadResult, Ready, ACCEPTS_PER_TICK, MIN_ROOM};
 use crate::events::Dispatch;
 use crate::handler::HvWebServer;
 use crate::proto::http::HttpResponse;
 use crate::proto::Flushed;
 use crate::server::REFUSAL_SLOTS;
-use crate::table::ReadRegion;
 
 /// The tick's reads: first the connections owed one (`owed`, in the
 /// order they were left), then those the poller found readable, each

@@ -10,7 +10,7 @@ use slab::Slab;
 
 use crate::channel::Channel;
 use crate::config::ServerConfig;
-use crate::driver::{Schedule, Wakeup};
+use crate::driver::{ReadRegion, Schedule, Wakeup};
 use crate::handle::ServerHandle;
 use crate::pool::BufPool;
 use crate::proto::frame::Opcode;
@@ -102,26 +102,6 @@ pub(crate) struct Core {
     pub read_kept: bool,
     /// Connections with placeholders to resolve before the flush.
     pub pending_reads: Vec<usize>,
-}
-
-/// Where the read being handed out is: its address and length, and its
-/// offset in the driver's read buffer.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct ReadRegion {
-    pub addr: usize,
-    pub len: usize,
-    pub offset: usize,
-}
-
-impl ReadRegion {
-    /// Where `payload` starts in the read buffer, if it lies in this read.
-    /// (An address comparison: no pointer is followed.)
-    #[inline]
-    fn offset_of(&self, payload: &[u8]) -> Option<usize> {
-        let at = payload.as_ptr() as usize;
-        let inside = at >= self.addr && at + payload.len() <= self.addr + self.len;
-        inside.then(|| self.offset + (at - self.addr))
-    }
 }
 
 impl Core {
@@ -284,6 +264,13 @@ impl Core {
         let Some((key, slot)) = open_slot(&mut self.conns, &mut self.pool, ch) else {
             return SendStatus::Closed;
         };
+        if slot.conn.backlog() > 0 {
+            // A peer behind in reading would pin a whole read buffer per
+            // message it holds: it gets a copy instead.
+            let status = slot.conn.send_message_with(opcode, payload, compress, &self.limits);
+            self.stats.sent(status, 1, payload.len());
+            return after_send(&mut self.dirty, &mut self.attention, key, slot, status);
+        }
         let listed = slot.conn.has_reads();
         let status = slot.conn.send_from_read(opcode, payload, off, compress, &self.limits);
         if slot.conn.has_reads() {

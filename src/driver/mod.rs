@@ -22,5 +22,5 @@ pub(crate) use client::{ClientIo, ClientReady};
 pub(crate) use io::{FlushResult, ReadResult};
 pub(crate) use multi::MultiIo;
 pub(crate) use reactor::{Accepted, Reactor, Ready, ACCEPTS_PER_TICK};
-pub(crate) use readbuf::MIN_ROOM;
+pub(crate) use readbuf::{ReadRegion, MIN_ROOM};
 pub(crate) use schedule::{Schedule, Wakeup};

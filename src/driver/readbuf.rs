@@ -27,8 +27,11 @@
 //! refers to as recent ticks froze (the last tick's count, or one less
 //! than before, at least [`MIN_FREE`]): steady traffic allocates nothing,
 //! and after a burst the spare buffers go one per tick.
-//! A peer that does not read pins the buffers its queue refers to until it
-//! is closed (the write cap bounds how much).
+//! A peer behind in reading is not given references to read buffers (its
+//! sends are copied, `Core::send_from_read`): a 16 KiB slice it held would
+//! pin a whole 256 KiB buffer. So a buffer is pinned by at most one tick's
+//! sends per connection, until the flush that writes them (or the next
+//! one, if the socket filled up then).
 
 use bytes::{Bytes, BytesMut};
 
@@ -156,6 +159,26 @@ impl ReadBuf {
     }
 }
 
+/// Where the read being handed out is: its address and length, and its
+/// offset in the driver's read buffer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadRegion {
+    pub addr: usize,
+    pub len: usize,
+    pub offset: usize,
+}
+
+impl ReadRegion {
+    /// Where `payload` starts in the read buffer, if it lies in this read.
+    /// (An address comparison: no pointer is followed.)
+    #[inline]
+    pub fn offset_of(&self, payload: &[u8]) -> Option<usize> {
+        let at = payload.as_ptr() as usize;
+        let inside = at >= self.addr && at + payload.len() <= self.addr + self.len;
+        inside.then(|| self.offset + (at - self.addr))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +206,25 @@ mod tests {
         rb.freeze();
         assert_eq!(rb.room(), SCRATCH_SIZE);
         assert!(rb.retired.len() <= 2);
+    }
+
+    #[test]
+    fn a_payload_is_placed_in_the_read_only_if_it_lies_wholly_inside() {
+        let buf = [0u8; 100];
+        let read = &buf[10..60];
+        let r = ReadRegion {
+            addr: read.as_ptr() as usize,
+            len: read.len(),
+            offset: 1_000,
+        };
+        assert_eq!(r.offset_of(&buf[10..60]), Some(1_000));
+        assert_eq!(r.offset_of(&buf[20..30]), Some(1_010));
+        assert_eq!(r.offset_of(&buf[59..60]), Some(1_049));
+        assert_eq!(r.offset_of(&buf[5..20]), None, "starts before");
+        assert_eq!(r.offset_of(&buf[50..61]), None, "ends after");
+        assert_eq!(r.offset_of(&buf[70..80]), None, "elsewhere");
+        let other = [0u8; 10];
+        assert_eq!(r.offset_of(&other), None);
     }
 
     #[test]
