@@ -512,7 +512,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
             }
             Command::Topics(batch) => {
                 for p in batch.iter() {
-                    self.core.publish_local(&p.topic, p.opcode, &p.data, None);
+                    self.core.publish_local_shared(&p.topic, p.opcode, p.data.clone(), None);
                 }
                 Ok(())
             }

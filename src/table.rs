@@ -443,13 +443,24 @@ impl Core {
     }
 
     /// [`Core::publish`] for a payload held as shared bytes: this
-    /// reactor's subscribers share it (a large one by reference); the hub,
-    /// if any, gets a copy in its batch as for any publish.
+    /// reactor's subscribers share it (a large one by reference), and so
+    /// do the hub's other servers.
     pub fn publish_shared(&mut self, topic: &str, opcode: Opcode, payload: Bytes, except: Option<Channel>) -> usize {
         self.stats.publishes += 1;
         if let Some(hub) = &mut self.hub {
-            hub.queue(self.topics.name(topic), topic, opcode, &payload);
+            hub.queue_bytes(self.topics.name(topic), topic, opcode, payload.clone());
         }
+        self.publish_local_shared(topic, opcode, payload, except)
+    }
+
+    /// [`Core::publish_local`] for shared bytes (a hub batch's payload).
+    pub fn publish_local_shared(
+        &mut self,
+        topic: &str,
+        opcode: Opcode,
+        payload: Bytes,
+        except: Option<Channel>,
+    ) -> usize {
         if self.topics.subscribers(topic).is_empty() {
             return 0;
         }
