@@ -20,7 +20,9 @@
 //!     // the socket failed:             conn.handle_lost()
 //!     // conn.poll_timeout() came due:  conn.handle_timeout(now, limits)
 //!     // after any send:                conn.poll_event(now, limits)  (a slow consumer closed)
-//!     // flush: write conn.transmit(), drain what was written, then
+//!     // before a flush: conn.resolve_reads(..) if conn.has_reads() (the
+//!     //        read buffer that send_from_read referred to, now shared)
+//!     // flush: write conn.transmit() (io_slices), consume what was written, then
 //!     //        conn.handle_flushed() says whether to shut down or close
 //!     // conn.is_finished(): drop the socket
 //! }
