@@ -143,7 +143,7 @@ impl Context<'_> {
     }
 
     /// Queues a text or binary message whose payload the application holds
-    /// as shared bytes ([`Bytes`](crate::Bytes)): one of at least 16 KiB
+    /// as shared bytes ([`Bytes`](crate::Bytes)): one of at least 8 KiB
     /// (`proto::outbox::SHARE_MIN`) is queued by reference, not copied, and
     /// written from where it is at the tick's flush (with the frame's
     /// header, in one `writev`); a smaller one is copied as
@@ -181,7 +181,7 @@ impl Context<'_> {
 
     /// Sends a message held as shared bytes to every open channel except
     /// `except`: the frame's header is encoded once, and a payload of at
-    /// least 16 KiB is shared by all receivers' queues, so a 64 KiB
+    /// least 8 KiB is shared by all receivers' queues, so a 64 KiB
     /// message to 1,000 players holds one copy of its payload, not 1,000.
     /// (The borrowed-slice broadcasts share a large payload too, after one
     /// copy into a shared buffer; this one makes none.) Returns how many

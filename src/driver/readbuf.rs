@@ -28,7 +28,7 @@
 //! than before, at least [`MIN_FREE`]): steady traffic allocates nothing,
 //! and after a burst the spare buffers go one per tick.
 //! A peer behind in reading is not given references to read buffers (its
-//! sends are copied, `Core::send_from_read`): a 16 KiB slice it held would
+//! sends are copied, `Core::send_from_read`): an 8 KiB slice it held would
 //! pin a whole 256 KiB buffer. So a buffer is pinned by at most one tick's
 //! sends per connection, until the flush that writes them (or the next
 //! one, if the socket filled up then).

@@ -114,7 +114,7 @@ fn received_messages_echoed_and_relayed_by_reference_arrive_intact() {
     let mut b = connect(&mut server, "/");
     // Several in flight, so one read holds more than one frame, and sizes
     // around the threshold and the read buffer's room.
-    let sizes = [70_000, 16_384, 16_383, 200_000, 65_536, 1_500];
+    let sizes = [70_000, 8_192, 8_191, 16_384, 200_000, 65_536, 1_500];
     let sent: Vec<Bytes> = sizes.iter().enumerate().map(|(i, &n)| payload(n, i as u8)).collect();
     for m in &sent {
         a.ws.write(Message::Binary(m.clone())).unwrap();
