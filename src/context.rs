@@ -142,6 +142,101 @@ impl Context<'_> {
         self.core.broadcast_where(Opcode::Binary, data, |c| Some(c) != except)
     }
 
+    /// Queues a text or binary message whose payload the application holds
+    /// as shared bytes ([`Bytes`](crate::Bytes)): one of at least 8 KiB
+    /// (`proto::outbox::SHARE_MIN`) is queued by reference, not copied, and
+    /// written from where it is at the tick's flush (with the frame's
+    /// header, in one `writev`); a smaller one is copied as
+    /// [`Context::send_binary`] copies. Worth it for large payloads made
+    /// once and sent many times, or kept anyway (a level, a replay chunk).
+    /// When permessage-deflate compresses the message it is copied into
+    /// its compressed form as usual.
+    ///
+    /// Fails with [`SendError::InvalidOpcode`] unless `opcode` is `Text` or
+    /// `Binary`. Text is not checked: it must be valid UTF-8, or the peer
+    /// will close with 1007.
+    ///
+    /// ```
+    /// use hvws::{Bytes, Channel, Context, Opcode};
+    ///
+    /// /// The level, made once, to a player who joined.
+    /// fn joined(ctx: &mut Context<'_>, ch: Channel, level: &Bytes) {
+    ///     // `clone` counts a reference; the 1 MiB stay where they are.
+    ///     ctx.send_shared(ch, level.clone(), Opcode::Binary).expect("a data opcode");
+    /// }
+    /// # let _ = joined;
+    /// # let _level = Bytes::from(vec![0u8; 1 << 20]);
+    /// ```
+    pub fn send_shared(
+        &mut self,
+        channel: Channel,
+        data: bytes::Bytes,
+        opcode: Opcode,
+    ) -> Result<SendStatus, SendError> {
+        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
+            return Err(SendError::InvalidOpcode(opcode));
+        }
+        Ok(self.core.send_shared(channel, opcode, data))
+    }
+
+    /// Sends a message held as shared bytes to every open channel except
+    /// `except`: the frame's header is encoded once, and a payload of at
+    /// least 8 KiB is shared by all receivers' queues, so a 64 KiB
+    /// message to 1,000 players holds one copy of its payload, not 1,000.
+    /// (The borrowed-slice broadcasts share a large payload too, after one
+    /// copy into a shared buffer; this one makes none.) Returns how many
+    /// channels it was queued for; fails with [`SendError::InvalidOpcode`]
+    /// unless `opcode` is `Text` or `Binary`.
+    ///
+    /// ```
+    /// use hvws::{Bytes, Context, Opcode};
+    ///
+    /// fn new_map(ctx: &mut Context<'_>, map: Vec<u8>) -> usize {
+    ///     // `Bytes::from(Vec)` takes the buffer over without copying it.
+    ///     ctx.broadcast_shared(Bytes::from(map), Opcode::Binary, None).expect("a data opcode")
+    /// }
+    /// # let _ = new_map;
+    /// ```
+    pub fn broadcast_shared(
+        &mut self,
+        data: bytes::Bytes,
+        opcode: Opcode,
+        except: Option<Channel>,
+    ) -> Result<usize, SendError> {
+        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
+            return Err(SendError::InvalidOpcode(opcode));
+        }
+        Ok(self.core.broadcast_shared_where(opcode, data, |c| Some(c) != except))
+    }
+
+    /// Publishes a message held as shared bytes to `topic`'s subscribers
+    /// but `except`, as [`Context::publish`] does, a large payload shared
+    /// by this server's subscribers without a copy (the hub, if any, still
+    /// copies it into its batch for other threads and processes). Fails
+    /// with [`SendError::InvalidOpcode`] unless `opcode` is `Text` or
+    /// `Binary`.
+    ///
+    /// ```
+    /// use hvws::{Bytes, Context, Opcode};
+    ///
+    /// fn replay(ctx: &mut Context<'_>, game: &str, chunk: &Bytes) -> usize {
+    ///     ctx.publish_shared(game, chunk.clone(), Opcode::Binary, None).expect("a data opcode")
+    /// }
+    /// # let _ = replay;
+    /// ```
+    pub fn publish_shared(
+        &mut self,
+        topic: &str,
+        data: bytes::Bytes,
+        opcode: Opcode,
+        except: Option<Channel>,
+    ) -> Result<usize, SendError> {
+        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
+            return Err(SendError::InvalidOpcode(opcode));
+        }
+        Ok(self.core.publish_shared(topic, opcode, data, except))
+    }
+
     /// Sends one message, encoded once, to each of `channels` that is open
     /// (a room, a team); the arguments in [`Context::send`]'s order.
     /// Returns how many it was queued for; fails with

@@ -341,11 +341,11 @@ impl<H: HvWebServer> Dispatch<'_, H> {
                 fin,
             } => self.core.send_raw(channel, opcode, &data, fin).map(|_| ()),
             Command::Broadcast { opcode, data, except } => {
-                self.core.broadcast_where(opcode, &data, |c| Some(c) != except);
+                self.core.broadcast_owned_where(opcode, data, |c| Some(c) != except);
                 Ok(())
             }
             Command::BroadcastTo { channels, opcode, data } => {
-                self.core.broadcast_to(channels, opcode, &data);
+                self.core.broadcast_owned_to(channels, opcode, data);
                 Ok(())
             }
             Command::Close { channel, code, reason } => self.core.close(channel, code, &reason),
@@ -368,7 +368,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
             }
             Command::Topics(batch) => {
                 for p in batch.iter() {
-                    self.core.publish_local(&p.topic, p.opcode, &p.data, None);
+                    self.core.publish_local_shared(&p.topic, p.opcode, p.data.clone(), None);
                 }
                 Ok(())
             }

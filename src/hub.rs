@@ -24,6 +24,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
+use bytes::Bytes;
+
 use crate::handle::{Command, ServerHandle};
 use crate::proto::frame::Opcode;
 use crate::proto::SendError;
@@ -33,7 +35,9 @@ use crate::proto::SendError;
 pub(crate) struct Published {
     pub topic: Arc<str>,
     pub opcode: Opcode,
-    pub data: Arc<[u8]>,
+    /// Shared by every server the batch goes to: a large payload reaches
+    /// each one's subscribers without a copy (`proto/outbox.rs`).
+    pub data: Bytes,
 }
 
 /// Links servers (one per thread, usually one per core) so that a publish
@@ -267,7 +271,7 @@ fn message(topic: &str, opcode: Opcode, data: &[u8]) -> Published {
     Published {
         topic: Arc::from(topic),
         opcode,
-        data: Arc::from(data),
+        data: Bytes::copy_from_slice(data),
     }
 }
 
@@ -297,7 +301,8 @@ impl crate::bridge::BridgeSink for HubSink {
             .map(|r| Published {
                 topic: r.topic,
                 opcode: r.opcode,
-                data: r.data,
+                // The bridge's buffer, shared as it is.
+                data: Bytes::from_owner(r.data),
             })
             .collect();
         // To every server of this process; not back to Redis.
@@ -329,13 +334,20 @@ impl fmt::Debug for HubLink {
 impl HubLink {
     /// Keeps a copy of a local publish for the others (if there are any).
     pub fn queue(&mut self, name: Option<&Arc<str>>, topic: &str, opcode: Opcode, payload: &[u8]) {
+        if self.inner.shared() {
+            self.queue_bytes(name, topic, opcode, Bytes::copy_from_slice(payload));
+        }
+    }
+
+    /// [`HubLink::queue`] for a payload already shared: no copy.
+    pub fn queue_bytes(&mut self, name: Option<&Arc<str>>, topic: &str, opcode: Opcode, payload: Bytes) {
         if !self.inner.shared() {
             return;
         }
         self.outbox.push(Published {
             topic: name.cloned().unwrap_or_else(|| Arc::from(topic)),
             opcode,
-            data: Arc::from(payload),
+            data: payload,
         });
     }
 

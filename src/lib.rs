@@ -91,6 +91,10 @@ pub use cookie::{Cookie, SameSite};
 pub use bridge::{BridgeProbe, ProbeEvent};
 #[cfg(feature = "redis")]
 pub use bridge::{BridgeState, BridgeStats, RedisBridge, RedisBridgeError};
+/// Shared, reference-counted bytes (the `bytes` crate's), for payloads
+/// queued by reference: [`Context::send_shared`],
+/// [`Context::broadcast_shared`], [`Context::publish_shared`].
+pub use bytes::Bytes;
 pub use channel::Channel;
 pub use client::{ClientContext, HvWebSocketClient, Proxy, ReadyState, WebSocketClient};
 pub use config::{ClientConfig, HttpClientConfig, ServerConfig, SlowConsumer, TickBudget};

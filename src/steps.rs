@@ -1,7 +1,7 @@
 //! The steps of a tick that touch the driver: reads (with the callbacks
 //! they trigger), accepts, and the flush. `server.rs` runs them in order.
 
-use crate::driver::{Accepted, FlushResult, Reactor, ReadResult, Ready, ACCEPTS_PER_TICK};
+use crate::driver::{Accepted, FlushResult, Reactor, ReadRegion, ReadResult, Ready, ACCEPTS_PER_TICK, MIN_ROOM};
 use crate::events::Dispatch;
 use crate::handler::HvWebServer;
 use crate::proto::http::HttpResponse;
@@ -57,7 +57,7 @@ fn read<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>, key: usize, d
             break;
         }
         // No more than the tick's budget has left.
-        let room = (d.core.config.tick_budget.bytes - d.core.work.bytes).min(rx.scratch.len());
+        let room = (d.core.config.tick_budget.bytes - d.core.work.bytes).min(rx.scratch.room());
         match rx.read(key, room) {
             ReadResult::Data(n) => {
                 #[cfg(feature = "tls")]
@@ -69,7 +69,7 @@ fn read<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>, key: usize, d
                 total += n;
                 d.core.stats.bytes_read += n as u64;
                 d.core.work.bytes += n;
-                let held = d.input(key, &mut rx.scratch[..n]);
+                let held = input_read(rx, d, key, n);
                 if held || total >= budget {
                     rx.owe(key);
                     break;
@@ -93,6 +93,38 @@ fn read<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>, key: usize, d
     // says after its handshake (session tickets) waits for this flush.
     if rx.is_tls(key) && (rx.holds_output(key) || d.core.conns.get(key).is_some_and(|s| s.conn.has_output())) {
         d.core.mark_dirty(key);
+    }
+}
+
+/// Hands a read of `n` bytes (in the shared buffer) to `key`'s connection.
+/// A large send of bytes in it queues a placeholder (`driver/readbuf.rs`):
+/// the read's bytes are then kept until the flush, and once the buffer is
+/// short of room it is frozen and the placeholders resolved now.
+fn input_read<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>, key: usize, n: usize) -> bool {
+    let offset = rx.scratch.pos();
+    let data = rx.scratch.area(n);
+    d.core.read_region = Some(ReadRegion {
+        addr: data.as_ptr() as usize,
+        len: data.len(),
+        offset,
+    });
+    let held = d.input(key, data);
+    d.core.read_region = None;
+    if std::mem::take(&mut d.core.read_kept) {
+        rx.scratch.keep(n);
+        if rx.scratch.room() < MIN_ROOM {
+            resolve_reads(rx, d);
+        }
+    }
+    held
+}
+
+/// Freezes the read buffer if placeholders refer to it, and makes them
+/// slices of it.
+fn resolve_reads<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
+    if rx.scratch.holds_kept() {
+        let frozen = rx.scratch.freeze();
+        d.core.resolve_reads(&frozen);
     }
 }
 
@@ -140,6 +172,8 @@ const PIECES_PER_FLUSH: usize = 16;
 /// (`TickBudget::writes`) is spent, the connections not reached stay
 /// listed, first in line for the next flush.
 pub(crate) fn flush<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
+    resolve_reads(rx, d);
+    rx.scratch.end_tick();
     let budget = d.core.config.tick_budget.writes;
     let mut writes = 0usize;
     while let Some(key) = d.core.dirty.pop_front() {

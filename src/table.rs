@@ -6,15 +6,17 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use bytes::Bytes;
 use slab::Slab;
 
 use crate::channel::Channel;
 use crate::config::ServerConfig;
-use crate::driver::{Schedule, Wakeup};
+use crate::driver::{ReadRegion, Schedule, Wakeup};
 use crate::handle::ServerHandle;
 use crate::pool::BufPool;
 use crate::proto::frame::Opcode;
 use crate::proto::info::ChannelInfo;
+use crate::proto::outbox::SHARE_MIN;
 use crate::proto::server::Broadcast;
 use crate::proto::{Limits, SendError, SendStatus, ServerConn};
 
@@ -114,6 +116,13 @@ pub(crate) struct Core {
     /// An answered request, lent to the next request read to be built in
     /// (`Input::lend_request`): one box and head buffer for the server.
     pub spare_request: Option<Box<crate::HttpRequest>>,
+    /// The read being handed out, while it is: a large send of bytes in
+    /// it queues a placeholder instead of a copy (`driver/readbuf.rs`).
+    pub read_region: Option<ReadRegion>,
+    /// A send referred to the current read: the driver keeps its bytes.
+    pub read_kept: bool,
+    /// Connections with placeholders to resolve before the flush.
+    pub pending_reads: Vec<usize>,
 }
 
 impl Core {
@@ -146,6 +155,9 @@ impl Core {
             stats: Default::default(),
             work: TickWork::default(),
             spare_request: None,
+            read_region: None,
+            read_kept: false,
+            pending_reads: Vec::new(),
         }
     }
 
@@ -216,7 +228,7 @@ impl Core {
             // covers every other way out.
             self.topics.unsubscribe_all(key as u32);
             self.stats.backlog_moved(slot.conn.backlog(), 0);
-            self.pool.put(std::mem::take(slot.conn.transmit()));
+            self.pool.put(slot.conn.transmit().take_buf());
         }
     }
 
@@ -284,10 +296,49 @@ impl Core {
     }
 
     pub fn send_message_with(&mut self, ch: Channel, opcode: Opcode, payload: &[u8], compress: bool) -> SendStatus {
+        if payload.len() >= SHARE_MIN {
+            if let Some(off) = self.read_region.and_then(|r| r.offset_of(payload)) {
+                return self.send_from_read(ch, opcode, payload, off, compress);
+            }
+        }
         let Some((key, slot)) = open_slot(&mut self.conns, &mut self.pool, ch) else {
             return SendStatus::Closed;
         };
         let status = slot.conn.send_message_with(opcode, payload, compress, &self.limits);
+        self.stats.sent(status, 1, payload.len());
+        after_send(&mut self.dirty, &mut self.attention, key, slot, status)
+    }
+
+    /// A received message echoed or relayed (`payload` lies at `off` in the
+    /// read being handed out): queued by reference. Out of line, so the
+    /// small-message path above stays as short as it was.
+    #[inline(never)]
+    fn send_from_read(
+        &mut self,
+        ch: Channel,
+        opcode: Opcode,
+        payload: &[u8],
+        off: usize,
+        compress: bool,
+    ) -> SendStatus {
+        let Some((key, slot)) = open_slot(&mut self.conns, &mut self.pool, ch) else {
+            return SendStatus::Closed;
+        };
+        if slot.conn.backlog() > 0 {
+            // A peer behind in reading would pin a whole read buffer per
+            // message it holds: it gets a copy instead.
+            let status = slot.conn.send_message_with(opcode, payload, compress, &self.limits);
+            self.stats.sent(status, 1, payload.len());
+            return after_send(&mut self.dirty, &mut self.attention, key, slot, status);
+        }
+        let listed = slot.conn.has_reads();
+        let status = slot.conn.send_from_read(opcode, payload, off, compress, &self.limits);
+        if slot.conn.has_reads() {
+            self.read_kept = true;
+            if !listed {
+                self.pending_reads.push(key);
+            }
+        }
         self.stats.sent(status, 1, payload.len());
         after_send(&mut self.dirty, &mut self.attention, key, slot, status)
     }
@@ -315,11 +366,28 @@ impl Core {
 
     /// Encodes one frame and queues it for every open channel that `pick`
     /// selects. Returns how many it was queued for.
-    pub fn broadcast_where(&mut self, opcode: Opcode, payload: &[u8], mut pick: impl FnMut(Channel) -> bool) -> usize {
+    pub fn broadcast_where(&mut self, opcode: Opcode, payload: &[u8], pick: impl FnMut(Channel) -> bool) -> usize {
+        let b = Broadcast::new(opcode, payload, std::mem::take(&mut self.frame));
+        self.broadcast_picked(b, pick)
+    }
+
+    /// [`Core::broadcast_where`] for a payload held as shared bytes: a large
+    /// one is queued by reference, never copied.
+    pub fn broadcast_shared_where(
+        &mut self,
+        opcode: Opcode,
+        payload: Bytes,
+        pick: impl FnMut(Channel) -> bool,
+    ) -> usize {
+        let b = Broadcast::shared(opcode, payload, std::mem::take(&mut self.frame));
+        self.broadcast_picked(b, pick)
+    }
+
+    fn broadcast_picked(&mut self, b: Broadcast<'_>, mut pick: impl FnMut(Channel) -> bool) -> usize {
         let mut targets = std::mem::take(&mut self.targets);
         targets.clear();
         targets.extend(self.open_channels().filter(|&c| pick(c)));
-        let n = self.broadcast_to(targets.iter().copied(), opcode, payload);
+        let n = self.broadcast_each(targets.iter().copied(), b);
         self.targets = targets;
         n
     }
@@ -332,18 +400,78 @@ impl Core {
         opcode: Opcode,
         payload: &[u8],
     ) -> usize {
-        let mut b = Broadcast::new(opcode, payload, std::mem::take(&mut self.frame));
+        let b = Broadcast::new(opcode, payload, std::mem::take(&mut self.frame));
+        self.broadcast_each(channels, b)
+    }
+
+    /// A broadcast of a payload a command owns: a large one shared as it is
+    /// (`Bytes::from(Vec)` takes the buffer over), a small one copied as
+    /// any (turning a small `Vec` into `Bytes` could allocate).
+    pub fn broadcast_owned_where(&mut self, opcode: Opcode, data: Vec<u8>, pick: impl FnMut(Channel) -> bool) -> usize {
+        if data.len() >= SHARE_MIN {
+            return self.broadcast_shared_where(opcode, Bytes::from(data), pick);
+        }
+        self.broadcast_where(opcode, &data, pick)
+    }
+
+    /// [`Core::broadcast_owned_where`] to the listed channels.
+    pub fn broadcast_owned_to(&mut self, channels: Vec<Channel>, opcode: Opcode, data: Vec<u8>) -> usize {
+        if data.len() >= SHARE_MIN {
+            return self.broadcast_shared_to(channels, opcode, Bytes::from(data));
+        }
+        self.broadcast_to(channels, opcode, &data)
+    }
+
+    /// [`Core::broadcast_to`] for a payload held as shared bytes.
+    pub fn broadcast_shared_to(
+        &mut self,
+        channels: impl IntoIterator<Item = Channel>,
+        opcode: Opcode,
+        payload: Bytes,
+    ) -> usize {
+        let b = Broadcast::shared(opcode, payload, std::mem::take(&mut self.frame));
+        self.broadcast_each(channels, b)
+    }
+
+    /// Queues a broadcast for each listed channel that is open: the frame
+    /// as encoded once, and a large payload by reference (one copy for all
+    /// receivers, see `proto/outbox.rs`).
+    fn broadcast_each(&mut self, channels: impl IntoIterator<Item = Channel>, mut b: Broadcast<'_>) -> usize {
+        let len = b.len();
         let mut n = 0;
         for ch in channels {
             let Some((key, slot)) = open_slot(&mut self.conns, &mut self.pool, ch) else {
                 continue;
             };
             let status = slot.conn.push_broadcast(&mut b, &self.limits);
-            self.stats.sent(status, 1, payload.len());
+            self.stats.sent(status, 1, len);
             n += usize::from(after_send(&mut self.dirty, &mut self.attention, key, slot, status).is_queued());
         }
         self.frame = b.into_buffer();
         n
+    }
+
+    /// Makes every placeholder queued this tick a slice of the read
+    /// buffer, frozen now (`driver/readbuf.rs`). Before every flush, and
+    /// when the buffer runs short of room.
+    pub fn resolve_reads(&mut self, frozen: &Bytes) {
+        for key in self.pending_reads.drain(..) {
+            if let Some(slot) = self.conns.get_mut(key) {
+                slot.conn.resolve_reads(frozen);
+            }
+        }
+    }
+
+    /// Queues a whole message held as shared bytes on a channel: a large
+    /// one by reference.
+    pub fn send_shared(&mut self, ch: Channel, opcode: Opcode, payload: Bytes) -> SendStatus {
+        let Some((key, slot)) = open_slot(&mut self.conns, &mut self.pool, ch) else {
+            return SendStatus::Closed;
+        };
+        let len = payload.len();
+        let status = slot.conn.send_shared(opcode, payload, true, &self.limits);
+        self.stats.sent(status, 1, len);
+        after_send(&mut self.dirty, &mut self.attention, key, slot, status)
     }
 
     /// Subscribes an open channel to `topic`; `false` if it already was or
@@ -367,14 +495,45 @@ impl Core {
 
     /// Queues a publish for this reactor's subscribers only.
     pub fn publish_local(&mut self, topic: &str, opcode: Opcode, payload: &[u8], except: Option<Channel>) -> usize {
-        let subs = self.topics.subscribers(topic);
-        if subs.is_empty() {
+        if self.topics.subscribers(topic).is_empty() {
             return 0;
         }
+        let b = Broadcast::new(opcode, payload, std::mem::take(&mut self.frame));
+        self.publish_each(topic, b, except)
+    }
+
+    /// [`Core::publish`] for a payload held as shared bytes: this
+    /// reactor's subscribers share it (a large one by reference), and so
+    /// do the hub's other servers.
+    pub fn publish_shared(&mut self, topic: &str, opcode: Opcode, payload: Bytes, except: Option<Channel>) -> usize {
+        self.stats.publishes += 1;
+        if let Some(hub) = &mut self.hub {
+            hub.queue_bytes(self.topics.name(topic), topic, opcode, payload.clone());
+        }
+        self.publish_local_shared(topic, opcode, payload, except)
+    }
+
+    /// [`Core::publish_local`] for shared bytes (a hub batch's payload).
+    pub fn publish_local_shared(
+        &mut self,
+        topic: &str,
+        opcode: Opcode,
+        payload: Bytes,
+        except: Option<Channel>,
+    ) -> usize {
+        if self.topics.subscribers(topic).is_empty() {
+            return 0;
+        }
+        let b = Broadcast::shared(opcode, payload, std::mem::take(&mut self.frame));
+        self.publish_each(topic, b, except)
+    }
+
+    fn publish_each(&mut self, topic: &str, b: Broadcast<'_>, except: Option<Channel>) -> usize {
         let mut targets = std::mem::take(&mut self.targets);
         targets.clear();
+        let subs = self.topics.subscribers(topic);
         targets.extend(subs.iter().copied().filter(|&c| Some(c) != except));
-        let n = self.broadcast_to(targets.iter().copied(), opcode, payload);
+        let n = self.broadcast_each(targets.iter().copied(), b);
         self.targets = targets;
         n
     }

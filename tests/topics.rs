@@ -36,6 +36,10 @@ impl HvWebServer for Rooms {
             ("say", Some((room, text))) => {
                 ctx.publish_text(room, &format!("{room}: {text}"), None);
             }
+            ("big", Some((room, n))) => {
+                let data = hvws::Bytes::from(pattern(n.parse().unwrap()));
+                ctx.publish_shared(room, data, Opcode::Binary, None).unwrap();
+            }
             ("rooms", _) => {
                 let mut rooms: Vec<&str> = ctx.topics(ch).collect();
                 rooms.sort();
@@ -52,6 +56,11 @@ impl HvWebServer for Rooms {
     fn on_topic_inactive(&mut self, _: &mut Context<'_>, topic: &str) {
         self.log.push(format!("-{topic}"));
     }
+}
+
+/// A large payload whose bytes say where they are.
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
 }
 
 /// Joins `room` and waits until the server has the subscription.
@@ -219,6 +228,19 @@ fn a_hub_spans_servers() {
     pump_n(&mut one, 5);
     assert!(a.try_recv().is_none(), "a message came twice");
     assert!(b.try_recv().is_none(), "a message came twice");
+
+    // Large payloads, shared by reference within each server and across
+    // the hub's batch: intact on both.
+    send_text(&mut one, &mut a, "big lobby 100000");
+    assert_eq!(recv_binary(&mut one, &mut a), pattern(100_000));
+    assert_eq!(recv_binary(&mut two, &mut b), pattern(100_000));
+    hub.publish_binary("lobby", &pattern(70_000));
+    for _ in 0..3 {
+        tick(&mut one);
+        tick(&mut two);
+    }
+    assert_eq!(recv_binary(&mut one, &mut a), pattern(70_000));
+    assert_eq!(recv_binary(&mut two, &mut b), pattern(70_000));
 
     two.stop().unwrap();
     assert_eq!(hub.servers(), 1, "a stopped server leaves its hub");

@@ -15,6 +15,7 @@ mod io;
 mod listen;
 mod multi;
 mod reactor;
+mod readbuf;
 mod schedule;
 mod stream;
 
@@ -22,4 +23,5 @@ pub(crate) use client::{ClientIo, ClientReady};
 pub(crate) use io::{FlushResult, ReadResult};
 pub(crate) use multi::MultiIo;
 pub(crate) use reactor::{Accepted, Reactor, Ready, ACCEPTS_PER_TICK};
+pub(crate) use readbuf::{ReadRegion, MIN_ROOM};
 pub(crate) use schedule::{Schedule, Wakeup};

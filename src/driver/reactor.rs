@@ -11,6 +11,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::io::{FlushResult, ReadResult};
+use super::readbuf::ReadBuf;
 use super::stream::Stream;
 #[cfg(feature = "tls")]
 use crate::proto::info::TlsInfo;
@@ -19,13 +20,6 @@ const WAKER: Token = Token(usize::MAX);
 /// Listener `i` is registered as `Token(FIRST_LISTENER - i)`; connection
 /// keys stay far below.
 const FIRST_LISTENER: usize = usize::MAX - 1;
-
-/// Size of the shared receive buffer every connection reads into; only the
-/// unconsumed tail of a read is copied into a connection's own buffer.
-/// 256 KiB (one per server) lets one read hold several whole 64 KiB frames,
-/// so fewer of them straddle reads and get copied: 0.67× the CPU per
-/// message of a 64 KiB buffer when echoing 64 KiB messages (benches/README.md).
-const SCRATCH_SIZE: usize = 256 << 10;
 
 /// Readiness events taken from the poller per `epoll_wait`. A tick that
 /// gets this many polls again at once (without waiting) until the poller
@@ -95,7 +89,7 @@ pub(crate) struct Reactor {
     listening: bool,
     waker: Arc<Waker>,
     /// The shared read buffer.
-    pub scratch: Box<[u8]>,
+    pub scratch: ReadBuf,
     socks: Vec<Option<Sock>>,
     accept_retry_at: Option<Instant>,
     /// Connections owed a read next tick, in the order they get it: those
@@ -133,7 +127,7 @@ impl Reactor {
             listeners: Vec::new(),
             listening: false,
             waker,
-            scratch: vec![0; SCRATCH_SIZE].into_boxed_slice(),
+            scratch: ReadBuf::new(),
             socks: Vec::new(),
             accept_retry_at: None,
             owed: Vec::new(),
@@ -398,12 +392,11 @@ impl Reactor {
         }
     }
 
-    /// Reads into the first `len` bytes of the shared buffer (at most its
-    /// size).
+    /// Reads up to `len` bytes into the shared buffer's free area
+    /// ([`ReadBuf::area`]; at most its room).
     pub fn read(&mut self, key: usize, len: usize) -> ReadResult {
-        let len = len.min(self.scratch.len());
         match self.socks.get_mut(key).and_then(Option::as_mut) {
-            Some(s) => s.read(&mut self.scratch[..len]),
+            Some(s) => s.read(self.scratch.area(len)),
             None => ReadResult::WouldBlock,
         }
     }
@@ -478,10 +471,10 @@ impl Reactor {
         self.owed.splice(0..0, first);
     }
 
-    /// Writes what the socket takes of `out`.
-    pub fn write(&mut self, key: usize, out: &mut Vec<u8>) -> FlushResult {
+    /// Writes what the socket takes of a connection's queue.
+    pub fn write(&mut self, key: usize, out: &mut crate::proto::Outbox) -> FlushResult {
         match self.socks.get_mut(key).and_then(Option::as_mut) {
-            Some(s) => s.write(out),
+            Some(s) => s.write_out(out),
             None => FlushResult::Failed(io::ErrorKind::NotConnected.into()),
         }
     }

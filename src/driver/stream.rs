@@ -19,11 +19,12 @@ use std::net::Shutdown;
 
 use mio::net::TcpStream;
 
-use super::io::{read_into, write_from, FlushResult, ReadResult};
+use super::io::{read_into, write_from, write_outbox, FlushResult, ReadResult};
 #[cfg(feature = "tls")]
 use crate::proto::info::TlsInfo;
 #[cfg(feature = "tls")]
 use crate::proto::tls::TlsLayer;
+use crate::proto::Outbox;
 
 pub(crate) struct Stream {
     pub tcp: TcpStream,
@@ -103,6 +104,20 @@ impl Stream {
             return tls.write(&mut self.tcp, out);
         }
         write_from(&mut self.tcp, out)
+    }
+
+    /// Writes what the socket (and TLS) takes of a connection's queue,
+    /// shared payloads included (by `writev` on plain TCP; under TLS each
+    /// run is copied into rustls, which encrypts it anyway).
+    pub fn write_out(&mut self, out: &mut Outbox) -> FlushResult {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls.as_mut() {
+            if out.has_shared() {
+                return tls.write_out(&mut self.tcp, out);
+            }
+            return tls.write(&mut self.tcp, &mut out.buf);
+        }
+        write_outbox(&mut self.tcp, out)
     }
 
     /// Whether bytes are held below the connection (TLS records not yet
@@ -267,6 +282,37 @@ impl Tls {
         } else {
             out.drain(..taken);
         }
+        if matches!(result, FlushResult::Done) && self.shutdown_pending {
+            self.shutdown_pending = false;
+            let _ = tcp.shutdown(Shutdown::Write);
+        }
+        result
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Tls {
+    /// [`Tls::write`] for a queue with shared payloads: its runs go into
+    /// rustls one at a time, each consumed as rustls takes it.
+    fn write_out(&mut self, tcp: &mut TcpStream, out: &mut Outbox) -> FlushResult {
+        let result = loop {
+            let n = match out.front() {
+                [] => 0,
+                run => self.layer.write_plain(run),
+            };
+            out.consume(n);
+            let had_records = self.layer.wants_write();
+            match self.push(tcp) {
+                FlushResult::Done => {}
+                other => break other,
+            }
+            if out.is_empty() {
+                break FlushResult::Done;
+            }
+            if n == 0 && !had_records {
+                break FlushResult::Blocked;
+            }
+        };
         if matches!(result, FlushResult::Done) && self.shutdown_pending {
             self.shutdown_pending = false;
             let _ = tcp.shutdown(Shutdown::Write);

@@ -29,9 +29,10 @@ use super::frame::Opcode;
 use super::handshake::{encode_request, parse_response};
 use super::input::Input;
 use super::limits::Limits;
+use super::outbox::Outbox;
 use super::server::{check_close, Flushed};
 use super::timer::{Deadline, Timer};
-use super::ws::{send_raw_on, Outbox, WsConn, WsEvent};
+use super::ws::{send_raw_on, WsConn, WsEvent};
 
 pub use super::reconnect::{Backoff, Next, Reconnect, StopReason};
 
@@ -447,7 +448,7 @@ impl ClientConn {
 
     /// After a flush attempt: what the driver does next.
     pub fn handle_flushed(&mut self) -> Flushed {
-        self.out.backlog = u32::try_from(self.out.buf.len()).unwrap_or(u32::MAX);
+        self.out.settle_backlog();
         match self.state {
             State::Closing { .. } if self.out.buf.is_empty() => Flushed::Close,
             _ => Flushed::Keep,

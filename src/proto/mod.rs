@@ -35,6 +35,7 @@
 //! memory while idle, and rejects invalid UTF-8 at the first bad byte.
 //! tungstenite still supplies the handshake's key derivation.
 
+pub mod broadcast;
 pub mod chunked;
 pub mod client;
 pub mod close;
@@ -55,6 +56,7 @@ pub mod http_client;
 pub mod info;
 pub mod input;
 pub mod limits;
+pub mod outbox;
 pub mod outgoing;
 pub mod proxy;
 pub mod reconnect;
@@ -75,6 +77,7 @@ pub use decoder::{Decoded, Decoder, Event, Frame, Role};
 pub use error::{ConnError, SendError, SendStatus};
 pub use input::Input;
 pub use limits::{IdleActivity, Limits};
+pub use outbox::Outbox;
 pub use server::{Flushed, ServerConn, ServerEvent};
 
 /// Why a peer's bytes broke the WebSocket protocol. Each maps to the close

@@ -7,28 +7,19 @@
 use std::borrow::Cow;
 use std::time::Instant;
 
+pub use super::broadcast::Broadcast;
 use super::close::{close_payload, parse_close_payload, CloseInfo, CloseInitiator, Ended, ABNORMAL};
 use super::decoder::{Decoded, Decoder, Event, Frame, Role};
 use super::error::{ConnError, SendError, SendStatus};
-use super::frame::{encode_frame, Opcode};
+use super::frame::{encode_frame, encode_header, Opcode};
 use super::input::Input;
 use super::limits::Limits;
+use super::outbox::{ByRef, Outbox, SHARE_MIN};
 use super::outgoing::{Fragmenter, RawFrame};
 use super::ProtocolError;
+use bytes::Bytes;
 
 mod keepalive;
-
-/// Bytes queued for the peer, and how far behind the peer is in reading.
-#[derive(Debug, Default)]
-pub(crate) struct Outbox {
-    /// What the driver writes next (from the front).
-    pub buf: Vec<u8>,
-    /// Bytes the last flush could not write. What the current tick queued
-    /// does not count, so a burst of sends between two flushes never looks
-    /// like a slow consumer. (32 bits, saturating: an idle connection's
-    /// size is what 10,000 of them cost, and no cap is near 4 GiB.)
-    pub backlog: u32,
-}
 
 /// The WebSocket state of one connection.
 #[derive(Debug)]
@@ -67,40 +58,6 @@ pub(crate) struct WsConn {
     /// permessage-deflate, when agreed.
     #[cfg(feature = "deflate")]
     deflate: Option<Box<super::deflate::Deflate>>,
-}
-
-/// One message for many receivers, encoded once: as a plain frame, and
-/// (permessage-deflate) compressed once for all receivers that keep no
-/// compression context and share settings.
-#[derive(Debug)]
-pub struct Broadcast<'a> {
-    opcode: Opcode,
-    payload: &'a [u8],
-    plain: Vec<u8>,
-    /// The compressed frame, and the settings it was made with.
-    #[cfg(feature = "deflate")]
-    deflated: Option<(super::deflate::DeflateParams, Vec<u8>)>,
-}
-
-impl<'a> Broadcast<'a> {
-    /// A broadcast of a text or binary `payload`; `buf` is an empty buffer
-    /// to encode into (kept by the caller between broadcasts).
-    pub fn new(opcode: Opcode, payload: &'a [u8], mut buf: Vec<u8>) -> Broadcast<'a> {
-        buf.clear();
-        encode_frame(&mut buf, true, opcode, payload, None);
-        Broadcast {
-            opcode,
-            payload,
-            plain: buf,
-            #[cfg(feature = "deflate")]
-            deflated: None,
-        }
-    }
-
-    /// The plain frame's buffer, for the next broadcast.
-    pub fn into_buffer(self) -> Vec<u8> {
-        self.plain
-    }
 }
 
 /// The events a WebSocket hands its owner, built where they are decoded
@@ -207,7 +164,7 @@ impl WsConn {
         if self.close_sent {
             return Err(SendStatus::Closed);
         }
-        if out.backlog as usize >= limits.max_write_buffer {
+        if out.backlog() >= limits.max_write_buffer {
             return Err(self.too_slow(out, limits));
         }
         Ok(())
@@ -244,46 +201,90 @@ impl WsConn {
         SendStatus::Queued
     }
 
-    /// Queues a broadcast's frame: the plain one, or the compressed one
-    /// (made once for all who can share it, else for this connection).
+    /// Queues a broadcast's frame: the plain one (its header and the
+    /// shared payload, for a large one), or the compressed one (made once
+    /// for all who can share it, else for this connection).
     #[inline]
     pub fn push_broadcast(&mut self, out: &mut Outbox, b: &mut Broadcast<'_>, limits: &Limits) -> SendStatus {
         #[cfg(feature = "deflate")]
-        if let Some(d) = self.deflate.as_mut().filter(|d| d.wants(b.payload.len())) {
+        if let Some(d) = self.deflate.as_mut().filter(|d| d.wants(b.payload().len())) {
             if !d.params().no_context_takeover {
                 // Its own context: its own bytes.
-                return self.send_message(out, b.opcode, b.payload, true, limits);
+                return self.send_message(out, b.opcode, b.payload(), true, limits);
             }
             let stale = b.deflated.as_ref().is_none_or(|(p, _)| !d.same_output(p));
             if stale {
                 let mut frame = b.deflated.take().map(|(_, f)| f).unwrap_or_default();
                 frame.clear();
-                d.encode_message(&mut frame, b.opcode, b.payload, None);
+                d.encode_message(&mut frame, b.opcode, b.owned.as_deref().unwrap_or(b.payload), None);
                 b.deflated = Some((d.params(), frame));
             }
             let frame = std::mem::take(&mut b.deflated.as_mut().expect("made above").1);
-            let status = self.push_encoded(out, &frame, limits);
+            let status = self.push_encoded(out, &frame, None, limits);
             b.deflated.as_mut().expect("made above").1 = frame;
             return status;
         }
-        let _ = (b.opcode, b.payload);
-        self.push_encoded(out, &b.plain, limits)
+        let _ = b.opcode;
+        let shared = b.owned.as_ref().filter(|_| b.by_ref);
+        self.push_encoded(out, &b.plain, shared, limits)
     }
 
     /// Queues a frame encoded once for many receivers (server broadcast;
-    /// server frames are not masked, so the bytes are the same for all).
+    /// server frames are not masked, so the bytes are the same for all):
+    /// `frame`, then `shared` (the payload, when `frame` is only the
+    /// header) by reference.
     #[inline]
-    pub fn push_encoded(&mut self, out: &mut Outbox, frame: &[u8], limits: &Limits) -> SendStatus {
+    pub fn push_encoded(
+        &mut self,
+        out: &mut Outbox,
+        frame: &[u8],
+        shared: Option<&Bytes>,
+        limits: &Limits,
+    ) -> SendStatus {
         debug_assert_eq!(self.decoder.role(), Role::Server);
         if let Err(status) = self.admit(out, limits) {
             return status;
         }
-        let dst = if self.frag.is_open() {
-            &mut **self.deferred.get_or_insert_with(Default::default)
-        } else {
-            &mut out.buf
-        };
-        dst.extend_from_slice(frame);
+        if self.frag.is_open() {
+            // Behind an unfinished fragmented send (rare): copied.
+            let deferred = self.deferred.get_or_insert_with(Default::default);
+            deferred.extend_from_slice(frame);
+            deferred.extend_from_slice(shared.map_or(&[][..], |b| b));
+            return SendStatus::Queued;
+        }
+        out.buf.extend_from_slice(frame);
+        if let Some(bytes) = shared {
+            out.push_shared(bytes.clone());
+        }
+        SendStatus::Queued
+    }
+
+    /// Queues a whole message whose payload can go by reference (`by_ref`
+    /// names the same bytes as `payload`): a large one so, its header
+    /// encoded here, unless it has to be copied anyway (compressed, masked
+    /// by a client, or waiting behind a fragmented send), which
+    /// `send_message` then does from `payload`.
+    pub fn send_by_ref(
+        &mut self,
+        out: &mut Outbox,
+        opcode: Opcode,
+        payload: &[u8],
+        by_ref: ByRef,
+        compress: bool,
+        limits: &Limits,
+    ) -> SendStatus {
+        #[cfg(feature = "deflate")]
+        let deflates = compress && self.deflate.as_ref().is_some_and(|d| d.wants(payload.len()));
+        #[cfg(not(feature = "deflate"))]
+        let deflates = false;
+        if payload.len() < SHARE_MIN || self.decoder.role() == Role::Client || self.frag.is_open() || deflates {
+            return self.send_message(out, opcode, payload, compress, limits);
+        }
+        if let Err(status) = self.admit(out, limits) {
+            return status;
+        }
+        encode_header(&mut out.buf, true, opcode, payload.len(), None);
+        out.push_ref(by_ref);
         SendStatus::Queued
     }
 
@@ -433,7 +434,7 @@ impl WsConn {
             Frame::Ping(r) => {
                 let payload = &buf[r];
                 if self.is_open() {
-                    if out.backlog as usize >= limits.max_write_buffer {
+                    if out.backlog() >= limits.max_write_buffer {
                         // Pongs for pings the peer never reads would grow
                         // without bound: a slow consumer like any other.
                         self.too_slow(out, limits);

@@ -72,7 +72,7 @@ impl Conn {
     }
 
     fn out(&mut self) -> String {
-        let out = String::from_utf8(std::mem::take(self.conn.transmit())).unwrap();
+        let out = String::from_utf8(self.conn.transmit().take_all()).unwrap();
         self.conn.handle_flushed();
         out
     }
@@ -361,5 +361,5 @@ fn an_upload_buys_time_with_bytes_not_with_a_trickle() {
     assert_eq!(c.conn.poll_timeout(), Some(c.now + timeout));
     c.now += timeout;
     assert!(c.conn.handle_timeout(c.now, &c.limits).is_none());
-    assert!(String::from_utf8_lossy(c.conn.transmit()).starts_with("HTTP/1.1 408 "));
+    assert!(String::from_utf8_lossy(&c.conn.transmit().to_vec()).starts_with("HTTP/1.1 408 "));
 }

@@ -489,7 +489,7 @@ fn server_answer(config: DeflateConfig, offers: &[&str]) -> Option<String> {
     }
     request.push_str("\r\n");
     p.feed_server(&mut request.into_bytes());
-    let answer = String::from_utf8(p.server.transmit().clone()).unwrap();
+    let answer = String::from_utf8(p.server.transmit().to_vec()).unwrap();
     assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
     let header = answer
         .lines()

@@ -11,7 +11,7 @@ fn echo_path(req: &hvws::HttpRequest) -> HttpResponse {
 }
 
 fn take_out(p: &mut Pair) -> String {
-    String::from_utf8(std::mem::take(p.server.transmit())).unwrap()
+    String::from_utf8(p.server.transmit().take_all()).unwrap()
 }
 
 #[test]

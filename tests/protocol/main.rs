@@ -12,6 +12,7 @@ mod cuts;
 mod deflate;
 mod http;
 mod rtt;
+mod shared;
 mod timers;
 mod websocket;
 

@@ -60,6 +60,10 @@ pub struct Pair {
     /// that look at the frames themselves.
     pub wire_to_server: Vec<u8>,
     pub wire_to_client: Vec<u8>,
+    /// When set, the server's socket takes at most this many bytes per
+    /// flush (a full socket: the rest waits for the next step), written
+    /// as a driver writes them, vectored from the server's queue.
+    pub server_write_cap: Option<usize>,
 }
 
 fn peer() -> SocketAddr {
@@ -101,6 +105,7 @@ impl Pair {
             moved_to_client: 0,
             wire_to_server: Vec::new(),
             wire_to_client: Vec::new(),
+            server_write_cap: None,
         }
     }
 
@@ -239,7 +244,10 @@ impl Pair {
             return false;
         }
         let mut moved = false;
-        let out = std::mem::take(self.server.transmit());
+        let out = match self.server_write_cap {
+            None => self.server.transmit().take_all(),
+            Some(cap) => write_vectored_up_to(self.server.transmit(), cap),
+        };
         if !out.is_empty() {
             moved = true;
             if !self.cut_to_client {
@@ -331,6 +339,20 @@ impl Pair {
             .send_message(Opcode::Text, text.as_bytes(), &self.client_limits);
         assert!(status.is_queued(), "client send: {status:?}");
     }
+}
+
+/// What a socket that takes at most `cap` bytes would take of `out` in
+/// one `writev` (the queue's slices, in order), consumed from it.
+fn write_vectored_up_to(out: &mut hvws::proto::Outbox, cap: usize) -> Vec<u8> {
+    let mut iov = [std::io::IoSlice::new(&[]); hvws::proto::outbox::MAX_IOV];
+    let n = out.io_slices(&mut iov);
+    let mut took = Vec::new();
+    for s in &iov[..n] {
+        let k = (cap - took.len()).min(s.len());
+        took.extend_from_slice(&s[..k]);
+    }
+    out.consume(took.len());
+    took
 }
 
 /// A close as one word list: code, reason, clean or not, who started it.

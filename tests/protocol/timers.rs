@@ -158,7 +158,7 @@ fn a_request_that_never_completes_gets_408() {
     assert!(p.server.transmit().is_empty());
     p.now += secs(1);
     p.fire_timeouts();
-    let out = String::from_utf8(std::mem::take(p.server.transmit())).unwrap();
+    let out = String::from_utf8(p.server.transmit().take_all()).unwrap();
     assert!(out.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{out}");
     assert!(out.contains("Connection: close\r\n"));
     assert!(!p.server.wants_input());
@@ -170,14 +170,14 @@ fn an_idle_keep_alive_connection_gets_408_counted_from_its_last_answer() {
     p.now += secs(8);
     let mut req = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
     p.feed_server(&mut req);
-    let out = String::from_utf8(std::mem::take(p.server.transmit())).unwrap();
+    let out = String::from_utf8(p.server.transmit().take_all()).unwrap();
     assert!(out.starts_with("HTTP/1.1 404"));
     p.now += secs(9); // 17 s since connecting, 9 since the request
     p.fire_timeouts();
     assert!(p.server.transmit().is_empty());
     p.now += secs(1);
     p.fire_timeouts();
-    let out = String::from_utf8(std::mem::take(p.server.transmit())).unwrap();
+    let out = String::from_utf8(p.server.transmit().take_all()).unwrap();
     assert!(out.starts_with("HTTP/1.1 408"), "{out}");
 }
 

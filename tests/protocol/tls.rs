@@ -88,9 +88,9 @@ impl TlsPair {
         // Server plaintext -> server TLS -> wire. The driver ends our side
         // with close_notify whether the core says "shut down" (we close
         // first) or "close" (the peer closed first).
-        let out = std::mem::take(self.server.transmit());
+        let out = self.server.transmit().to_vec();
         let took = self.server_tls.write_plain(&out);
-        self.server.transmit().extend_from_slice(&out[took..]);
+        self.server.transmit().consume(took);
         if took == out.len() {
             if let Flushed::ShutdownWrite | Flushed::Close = self.server.handle_flushed().0 {
                 self.server_tls.close();

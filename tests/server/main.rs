@@ -25,3 +25,4 @@ mod frames;
 mod handshake;
 mod http;
 mod lifecycle;
+mod shared;

@@ -20,7 +20,9 @@
 //!     // the socket failed:             conn.handle_lost()
 //!     // conn.poll_timeout() came due:  conn.handle_timeout(now, limits)
 //!     // after any send:                conn.poll_event(now, limits)  (a slow consumer closed)
-//!     // flush: write conn.transmit(), drain what was written, then
+//!     // before a flush: conn.resolve_reads(..) if conn.has_reads() (the
+//!     //        read buffer that send_from_read referred to, now shared)
+//!     // flush: write conn.transmit() (io_slices), consume what was written, then
 //!     //        conn.handle_flushed() says whether to shut down or close
 //!     // conn.is_finished(): drop the socket
 //! }
@@ -46,9 +48,10 @@ use super::http::{HttpRequest, HttpResponse};
 use super::info::{ChannelInfo, TlsInfo};
 use super::input::Input;
 use super::limits::Limits;
+use super::outbox::Outbox;
 use super::timer::{Deadline, Timer};
 pub use super::ws::Broadcast;
-use super::ws::{Outbox, WsConn, WsEvent};
+use super::ws::{WsConn, WsEvent};
 
 /// What a server connection has for its owner.
 #[derive(Debug)]
@@ -435,14 +438,14 @@ impl ServerConn {
             State::Ws(w) => w.ws.buffered(),
             _ => 0,
         };
-        self.out.buf.len() + deferred
+        self.out.len() + deferred
     }
 
     /// Bytes the last flush left unwritten (what the write cap compares
     /// with `max_write_buffer`).
     #[inline]
     pub fn backlog(&self) -> usize {
-        self.out.backlog as usize
+        self.out.backlog()
     }
 
     /// What a send started that the owner has yet to hear: a slow consumer
@@ -502,12 +505,13 @@ impl ServerConn {
     /// Whether output is queued.
     #[inline]
     pub fn has_output(&self) -> bool {
-        !self.out.buf.is_empty()
+        !self.out.is_empty()
     }
 
-    /// The bytes to write; the driver drains what it wrote from the front.
-    pub fn transmit(&mut self) -> &mut Vec<u8> {
-        &mut self.out.buf
+    /// The bytes to write (inline and shared, in order); the driver
+    /// consumes what it wrote from the front.
+    pub fn transmit(&mut self) -> &mut Outbox {
+        &mut self.out
     }
 
     /// Gives an empty buffer to queue output in, if the connection has
@@ -531,8 +535,8 @@ impl ServerConn {
     /// After a flush attempt: records how much the peer left unread and
     /// says what the driver does next. An emptied buffer is handed back.
     pub fn handle_flushed(&mut self) -> (Flushed, Option<Vec<u8>>) {
-        self.out.backlog = u32::try_from(self.out.buf.len()).unwrap_or(u32::MAX);
-        if !self.out.buf.is_empty() {
+        self.out.settle_backlog();
+        if !self.out.is_empty() {
             return (Flushed::Keep, None);
         }
         let spare = Some(std::mem::take(&mut self.out.buf)).filter(|b| b.capacity() > 0);
@@ -552,7 +556,7 @@ impl ServerConn {
     #[inline]
     pub fn is_finished(&self) -> bool {
         match self.state {
-            State::Closing { done, peer_eof, .. } => done || (peer_eof && self.out.buf.is_empty()),
+            State::Closing { done, peer_eof, .. } => done || (peer_eof && self.out.is_empty()),
             _ => false,
         }
     }

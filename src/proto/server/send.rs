@@ -3,11 +3,14 @@
 
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use super::{ServerConn, State};
 use crate::proto::close::{is_valid_server_code, CloseInfo, CloseInitiator};
 use crate::proto::error::{SendError, SendStatus};
 use crate::proto::frame::Opcode;
 use crate::proto::limits::Limits;
+use crate::proto::outbox::ByRef;
 use crate::proto::timer::{Deadline, Timer};
 use crate::proto::ws::{send_raw_on, Broadcast};
 
@@ -45,7 +48,54 @@ impl ServerConn {
         let State::Ws(w) = &mut self.state else {
             return SendStatus::Closed;
         };
-        w.ws.push_encoded(&mut self.out, frame, limits)
+        w.ws.push_encoded(&mut self.out, frame, None, limits)
+    }
+
+    /// Queues a whole message held as shared bytes: a large one by
+    /// reference, without copying it (see `proto/outbox.rs`).
+    #[inline]
+    pub fn send_shared(&mut self, opcode: Opcode, payload: Bytes, compress: bool, limits: &Limits) -> SendStatus {
+        let State::Ws(w) = &mut self.state else {
+            return SendStatus::Closed;
+        };
+        let by_ref = ByRef::Shared(payload.clone());
+        w.ws.send_by_ref(&mut self.out, opcode, &payload, by_ref, compress, limits)
+    }
+
+    /// Queues a whole message whose payload is `payload`, found at `off` in
+    /// the driver's current read buffer (a received message echoed or
+    /// relayed): a large one by reference, which the driver makes a slice
+    /// of that buffer with [`ServerConn::resolve_reads`] before it
+    /// flushes; a small one copied.
+    #[inline]
+    pub fn send_from_read(
+        &mut self,
+        opcode: Opcode,
+        payload: &[u8],
+        off: usize,
+        compress: bool,
+        limits: &Limits,
+    ) -> SendStatus {
+        let State::Ws(w) = &mut self.state else {
+            return SendStatus::Closed;
+        };
+        let by_ref = ByRef::Read {
+            off,
+            len: payload.len(),
+        };
+        w.ws.send_by_ref(&mut self.out, opcode, payload, by_ref, compress, limits)
+    }
+
+    /// Whether a payload queued by [`ServerConn::send_from_read`] awaits
+    /// [`ServerConn::resolve_reads`].
+    pub fn has_reads(&self) -> bool {
+        self.out.has_reads()
+    }
+
+    /// The read buffer those payloads are in, now shared: each becomes a
+    /// slice of it.
+    pub fn resolve_reads(&mut self, read: &Bytes) {
+        self.out.resolve_reads(read);
     }
 
     /// Queues one raw frame; see [`crate::Context::send`] for the rules.
