@@ -5,7 +5,8 @@
 #
 # Environment: DURATION (measuring window per run, s, default 4), WARMUP
 # (s, default 1), ONLY (run only workloads whose name contains this), OUT
-# (results file, default target/bench/compare-DATE.tsv), BASELINE (see below).
+# (results file, default target/bench/compare-DATE.tsv), BASELINE (see below),
+# PORT_BASE (default 9100: ports 9101-9104; another value lets two runs share a machine).
 #
 # Builds hvws's echo_server example, the peer (benches/peer-tokio) and the
 # load generator (benches/wsload) in release mode, then runs every workload
@@ -145,7 +146,11 @@ declare -A SERVER_BIN=(
   [hvws]="target/release/examples/echo_server"
   [tokio-tungstenite]="target/release/peer-tokio"
 )
-declare -A SERVER_PORT=([hvws]=9101 [tokio-tungstenite]=9102)
+# PORT_BASE (default 9100) moves every port, so that two runs on one
+# machine do not meet: hvws on PORT_BASE+1, the peer +2, a baseline +3,
+# the topics server +4.
+PORT_BASE="${PORT_BASE:-9100}"
+declare -A SERVER_PORT=([hvws]=$((PORT_BASE + 1)) [tokio-tungstenite]=$((PORT_BASE + 2)))
 # Over TLS (wss-* workloads): the same servers' TLS-capable binaries.
 declare -A SERVER_BIN_TLS=(
   [hvws]="target/release/hvws-echo"
@@ -173,15 +178,15 @@ declare -A SERVER_ARGS_HTTP=(
 )
 if [ -n "$BASELINE" ]; then
   SERVER_BIN[hvws-base]="$BASELINE"
-  SERVER_PORT[hvws-base]=9103
+  SERVER_PORT[hvws-base]=$((PORT_BASE + 3))
 fi
 if [ -n "$BASELINE_TLS" ]; then
   SERVER_BIN_TLS[hvws-base]="$BASELINE_TLS"
-  SERVER_PORT[hvws-base]=9103
+  SERVER_PORT[hvws-base]=$((PORT_BASE + 3))
 fi
 if [ -n "$BASELINE_HTTP" ]; then
   SERVER_BIN_HTTP[hvws-base]="$BASELINE_HTTP"
-  SERVER_PORT[hvws-base]=9103
+  SERVER_PORT[hvws-base]=$((PORT_BASE + 3))
 fi
 
 # name | wsload arguments
@@ -221,7 +226,7 @@ TOPIC_RUNS=(
   "topics-echo-32B-c100-k16|threads-2|0,1|--threads 2|echo --conns 100 --inflight 16 --size 32"
   "topics-echo-32B-c100-k16|threads-1|0,1|--threads 1|echo --conns 100 --inflight 16 --size 32"
 )
-TOPICS_PORT=9104
+TOPICS_PORT=$((PORT_BASE + 4))
 
 SERVER_PID=""
 stop_server() {
