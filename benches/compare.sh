@@ -207,7 +207,7 @@ WORKLOADS=(
   "game-c1000-r20-s1KiB-sleep|game --clients 1000 --rate 20 --snapshot 1024|--game-loop sleep"
   "game-c5000-r20-s1KiB|game --clients 5000 --rate 20 --snapshot 1024"
   "game-c5000-r20-s1KiB-ticks4|game --clients 5000 --rate 20 --snapshot 1024|--ticks-per-frame 4"
-  "game-c1000-r20-s1KiB-writes250|game --clients 1000 --rate 20 --snapshot 1024|--write-budget 250"
+  "game-c1000-r20-s1KiB-writes150|game --clients 1000 --rate 20 --snapshot 1024|--write-budget 150"
   "game-c5000-r20-s1KiB-writes500|game --clients 5000 --rate 20 --snapshot 1024|--write-budget 500"
   "game-flood-c1000-budget256|game --clients 1000 --rate 20 --snapshot 1024 --flood|--tick-budget 256"
   "game-flood-c1000-nobudget|game --clients 1000 --rate 20 --snapshot 1024 --flood"
