@@ -40,6 +40,12 @@ pub struct Input<'d> {
     topped: usize,
     /// A buffer the owner lent that the tail did not need, to hand back.
     spare: Vec<u8>,
+    /// When a WebSocket first read from this input, as a millisecond stamp
+    /// (`proto::ws`): its frames arrived together, so they all count as
+    /// heard then, and the clock is converted once per read, not once per
+    /// frame (a 32-byte echo's per-message work is small enough for it to
+    /// show; a read holds 16 of them under load).
+    stamped: Option<u32>,
 }
 
 impl<'d> Input<'d> {
@@ -55,6 +61,7 @@ impl<'d> Input<'d> {
             last: (Src::Data, 0),
             topped: 0,
             spare: Vec::new(),
+            stamped: None,
         }
     }
 
@@ -67,6 +74,21 @@ impl<'d> Input<'d> {
     /// The buffer given to [`Input::set_spare`], if any.
     pub fn take_spare(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.spare)
+    }
+
+    /// Whether [`Input::stamp`] was called: a WebSocket has noted when
+    /// this input's frames were heard (an input is one read, decoded in
+    /// one tick unless a budget defers the rest, which then becomes a new
+    /// input).
+    #[inline]
+    pub(crate) fn is_stamped(&self) -> bool {
+        self.stamped.is_some()
+    }
+
+    /// Notes `ms` (a WebSocket's millisecond stamp, `proto::ws`) as when
+    /// this input's frames were heard; returns it.
+    pub(crate) fn stamp(&mut self, ms: u32) -> u32 {
+        *self.stamped.insert(ms)
     }
 
     /// Bytes of the carried-over tail not yet consumed.

@@ -24,6 +24,6 @@ fn an_idle_websocket_stays_this_small() {
     assert!(size_of::<Origin>() <= 40, "{}", size_of::<Origin>());
     assert!(size_of::<ServerConn>() <= 96 + deflate, "{}", size_of::<ServerConn>());
     assert!(size_of::<ChannelInfo>() <= 56, "{}", size_of::<ChannelInfo>());
-    assert!(size_of::<WsConn>() <= 112 + deflate, "{}", size_of::<WsConn>());
-    assert!(size_of::<ServerWs>() <= 168 + deflate, "{}", size_of::<ServerWs>());
+    assert!(size_of::<WsConn>() <= 80 + deflate, "{}", size_of::<WsConn>());
+    assert!(size_of::<ServerWs>() <= 136 + deflate, "{}", size_of::<ServerWs>());
 }
