@@ -94,14 +94,14 @@ thread_local! {
 /// `at` as a millisecond stamp.
 #[inline]
 pub(crate) fn ms(at: Instant) -> u32 {
-    LAST_MS.with(|last| match last.get() {
+    match LAST_MS.get() {
         Some((seen, ms)) if seen == at => ms,
         _ => {
             let ms = stamp(at, MS);
-            last.set(Some((at, ms)));
+            LAST_MS.set(Some((at, ms)));
             ms
         }
-    })
+    }
 }
 
 /// `at` as a microsecond stamp.
