@@ -567,7 +567,7 @@ impl Core {
         self.conns
             .get(ch.index as usize)
             .filter(|s| s.gen == ch.gen)
-            .and_then(|s| s.conn.last_message_at())
+            .and_then(|s| s.conn.last_message_at(self.now))
     }
 
     /// Channels opened and not yet reported closed (a closing one still

@@ -44,6 +44,12 @@ pub struct Input<'d> {
     spare: Vec<u8>,
     /// A finished request the owner lent to build the next one in.
     request: Option<Box<HttpRequest>>,
+    /// When a WebSocket first read from this input, as a millisecond stamp
+    /// (`proto::ws`): its frames arrived together, so they all count as
+    /// heard then, and the clock is converted once per read, not once per
+    /// frame (a 32-byte echo's per-message work is small enough for it to
+    /// show; a read holds 16 of them under load).
+    stamped: Option<u32>,
 }
 
 impl<'d> Input<'d> {
@@ -60,6 +66,7 @@ impl<'d> Input<'d> {
             topped: 0,
             spare: Vec::new(),
             request: None,
+            stamped: None,
         }
     }
 
@@ -91,6 +98,21 @@ impl<'d> Input<'d> {
     /// Whether a request is lent.
     pub fn has_request(&self) -> bool {
         self.request.is_some()
+    }
+
+    /// Whether [`Input::stamp`] was called: a WebSocket has noted when
+    /// this input's frames were heard (an input is one read, decoded in
+    /// one tick unless a budget defers the rest, which then becomes a new
+    /// input).
+    #[inline]
+    pub(crate) fn is_stamped(&self) -> bool {
+        self.stamped.is_some()
+    }
+
+    /// Notes `ms` (a WebSocket's millisecond stamp, `proto::ws`) as when
+    /// this input's frames were heard; returns it.
+    pub(crate) fn stamp(&mut self, ms: u32) -> u32 {
+        *self.stamped.insert(ms)
     }
 
     /// Bytes of the carried-over tail not yet consumed.

@@ -8,38 +8,43 @@
 //! to an earlier ping measures nothing. Only the latest ping is kept, as a
 //! peer may answer only the latest of several (RFC 6455 §5.5.3).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// The keepalive's latest ping: its number and when it went out. A view of
-/// two fields its connection keeps side by side (a struct of them would
-/// carry 4 bytes of padding into every open WebSocket).
+/// The keepalive's latest ping: its number, whether it is out, and when it
+/// went out. A view of fields its connection keeps among its others (a
+/// struct of them would carry padding into every open WebSocket).
 #[derive(Debug)]
 pub(crate) struct PingClock<'a> {
     seq: &'a mut u32,
-    /// When the ping numbered `seq` was queued; `None` once answered.
-    sent: &'a mut Option<Instant>,
+    /// The ping numbered `seq` awaits its pong.
+    out: &'a mut bool,
+    /// When it was queued: microseconds on a clock that wraps every
+    /// 71.6 minutes (`ws::clock`), so a pong that takes longer than that
+    /// measures the remainder (nothing else can tell, and a round trip that
+    /// long is no round trip a game can use).
+    sent_us: &'a mut u32,
 }
 
 impl<'a> PingClock<'a> {
-    pub fn new(seq: &'a mut u32, sent: &'a mut Option<Instant>) -> PingClock<'a> {
-        PingClock { seq, sent }
+    pub fn new(seq: &'a mut u32, out: &'a mut bool, sent_us: &'a mut u32) -> PingClock<'a> {
+        PingClock { seq, out, sent_us }
     }
 
-    /// A new ping is queued at `now`: its payload.
-    pub fn ping(&mut self, now: Instant) -> [u8; 8] {
+    /// A new ping is queued at `now_us` (a microsecond stamp): its payload.
+    pub fn ping(&mut self, now_us: u32) -> [u8; 8] {
         *self.seq = self.seq.wrapping_add(1);
-        *self.sent = Some(now);
+        *self.out = true;
+        *self.sent_us = now_us;
         payload(*self.seq)
     }
 
-    /// A pong with `payload` arrived at `now`: the round trip, if it
+    /// A pong with `payload` arrived at `now_us`: the round trip, if it
     /// answers the latest ping (which is then answered).
-    pub fn pong(&mut self, data: &[u8], now: Instant) -> Option<Duration> {
-        if data != payload(*self.seq) {
+    pub fn pong(&mut self, data: &[u8], now_us: u32) -> Option<Duration> {
+        if data != payload(*self.seq) || !std::mem::take(self.out) {
             return None;
         }
-        let sent = self.sent.take()?;
-        Some(now.saturating_duration_since(sent))
+        Some(Duration::from_micros(now_us.wrapping_sub(*self.sent_us).into()))
     }
 }
 
@@ -95,25 +100,27 @@ mod tests {
 
     #[test]
     fn a_pong_answers_only_the_latest_ping_and_only_once() {
-        let t = Instant::now();
-        let (mut seq, mut sent) = (0, None);
-        let mut clock = PingClock::new(&mut seq, &mut sent);
-        let first = clock.ping(t);
+        // Microsecond stamps, the first just before the clock wraps.
+        let t = u32::MAX - 4_999;
+        let at = |ms: u32| t.wrapping_add(ms * 1000);
+        let (mut seq, mut out, mut sent) = (0, false, 0);
+        let mut clock = PingClock::new(&mut seq, &mut out, &mut sent);
+        let first = clock.ping(at(0));
         assert_eq!(&first, b"00000001");
-        assert_eq!(clock.pong(b"", t + ms(5)), None, "unsolicited");
-        let second = clock.ping(t + ms(10));
+        assert_eq!(clock.pong(b"", at(5)), None, "unsolicited");
+        let second = clock.ping(at(10));
         assert_eq!(&second, b"00000002");
-        assert_eq!(clock.pong(&first, t + ms(20)), None, "late, for the first ping");
-        assert_eq!(clock.pong(&second, t + ms(50)), Some(ms(40)));
-        assert_eq!(clock.pong(&second, t + ms(60)), None, "answered already");
+        assert_eq!(clock.pong(&first, at(20)), None, "late, for the first ping");
+        assert_eq!(clock.pong(&second, at(50)), Some(ms(40)), "across the wrap");
+        assert_eq!(clock.pong(&second, at(60)), None, "answered already");
     }
 
     #[test]
     fn payloads_count_in_hex_and_wrap() {
         assert_eq!(&payload(0xdead_beef), b"deadbeef");
-        let (mut seq, mut sent) = (u32::MAX, None);
-        let mut clock = PingClock::new(&mut seq, &mut sent);
-        assert_eq!(&clock.ping(Instant::now()), b"00000000");
+        let (mut seq, mut out, mut sent) = (u32::MAX, false, 0);
+        let mut clock = PingClock::new(&mut seq, &mut out, &mut sent);
+        assert_eq!(&clock.ping(0), b"00000000");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! between the roles is who masks.
 
 use std::borrow::Cow;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use super::broadcast::Broadcast;
 use super::close::{close_payload, parse_close_payload, CloseInfo, CloseInitiator, Ended, ABNORMAL};
@@ -19,6 +19,7 @@ use super::outgoing::{Fragmenter, RawFrame};
 use super::ProtocolError;
 use bytes::Bytes;
 
+mod clock;
 mod keepalive;
 
 /// The WebSocket state of one connection.
@@ -46,15 +47,19 @@ pub(crate) struct WsConn {
     slow: bool,
     /// Our close is the idle timeout's: its end reports `IdleTimeout`.
     idle_closed: bool,
-    /// When the peer last sent anything.
-    last_rx: Instant,
-    /// When the peer last completed a data message (text or binary).
-    last_data: Instant,
+    /// The keepalive's latest ping is out (not answered yet).
+    ping_out: bool,
+    /// When the peer last sent anything, and last completed a data message
+    /// (text or binary): millisecond stamps (`clock`), 4 bytes each where
+    /// an `Instant` takes 16.
+    last_rx: u32,
+    last_data: u32,
     /// The keepalive's latest ping, to time its pong: its number, and when
-    /// it was queued (`None` once answered). Two fields here rather than
-    /// one struct, whose padding would make this one 8 bytes larger.
+    /// it was queued (a microsecond stamp; meaningful while `ping_out`).
+    /// Fields here rather than one struct, whose padding would make this
+    /// one larger.
     ping_seq: u32,
-    ping_sent: Option<Instant>,
+    ping_sent: u32,
     /// permessage-deflate, when agreed.
     #[cfg(feature = "deflate")]
     deflate: Option<Box<super::deflate::Deflate>>,
@@ -102,10 +107,11 @@ impl WsConn {
             close_sent: false,
             slow: false,
             idle_closed: false,
-            last_rx: now,
-            last_data: now,
+            ping_out: false,
+            last_rx: clock::ms(now),
+            last_data: clock::ms(now),
             ping_seq: 0,
-            ping_sent: None,
+            ping_sent: 0,
             #[cfg(feature = "deflate")]
             deflate: None,
         }
@@ -120,9 +126,14 @@ impl WsConn {
     }
 
     /// When the peer last completed a data message (or, before its first,
-    /// when the WebSocket opened).
-    pub fn last_message_at(&self) -> Instant {
-        self.last_data
+    /// when the WebSocket opened), to the millisecond, given the current
+    /// instant `now`. Right up to 49.7 days back (the stamps' wrap; see
+    /// `clock`): on a WebSocket without keepalive (whose looks keep the
+    /// stamps younger) a peer silent for longer reads as silent for 49.7
+    /// days less.
+    pub fn last_message_at(&self, now: Instant) -> Instant {
+        let back = clock::elapsed_ms(clock::ms(now), self.last_data);
+        now.checked_sub(Duration::from_millis(back.into())).unwrap_or(now)
     }
 
     /// Open: connected, and our close not sent.
@@ -392,11 +403,13 @@ impl WsConn {
         now: Instant,
         limits: &Limits,
     ) -> Option<E> {
+        if !input.is_stamped() {
+            self.heard(input, now);
+        }
         let frame = loop {
             let have = input.tail_len();
             let want = if have > 0 { self.wanted(have) } else { usize::MAX };
             let buf = input.next(want)?;
-            self.last_rx = now;
             match self.decoder.decode(buf) {
                 Ok(Decoded::NeedMore) if input.can_give_more() => {}
                 Ok(Decoded::NeedMore) => return None,
@@ -421,7 +434,7 @@ impl WsConn {
                 | Frame::Deflated { .. }
                 | Frame::DeflatedAssembled { .. }
         ) {
-            self.last_data = now;
+            self.last_data = self.last_rx;
         }
         let input: &'i Input<'_> = input;
         let buf = input.last();
@@ -485,6 +498,18 @@ impl WsConn {
                 Err(e) => self.fail(out, e),
             },
         })
+    }
+
+    /// The first look at a read's bytes: they were heard at `now` (the
+    /// read's frames all count as heard then, so this is done once per
+    /// read, not per frame, and out of line: a 32-byte echo's per-message
+    /// work is small enough for a clock conversion to show).
+    #[inline(never)]
+    fn heard(&mut self, input: &mut Input<'_>, now: Instant) {
+        let stamp = input.stamp(clock::ms(now));
+        if input.remaining() > 0 {
+            self.last_rx = stamp;
+        }
     }
 
     /// A compressed message, inflated (within the message size limit) and,

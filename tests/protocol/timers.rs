@@ -78,7 +78,7 @@ fn game_idle(idle: u64) -> Limits {
 #[test]
 fn game_idle_closes_a_player_who_only_answers_pings_and_both_sides_agree() {
     let mut p = Pair::open_with(game_idle(10), Limits::default());
-    let opened = p.server.last_message_at().unwrap();
+    let opened = p.server.last_message_at(p.now).unwrap();
     p.advance(secs(3));
     p.advance(secs(3));
     p.advance(secs(3));
@@ -87,7 +87,7 @@ fn game_idle_closes_a_player_who_only_answers_pings_and_both_sides_agree() {
         ["pong \"00000001\"", "pong \"00000002\"", "pong \"00000003\""],
         "alive"
     );
-    assert_eq!(p.server.last_message_at(), Some(opened), "pongs are not messages");
+    assert_eq!(p.server.last_message_at(p.now), Some(opened), "pongs are not messages");
     p.advance(secs(1));
     // 10 s without a message: the game's close, answered at once by the
     // live client, so both sides report the same clean close.
@@ -112,7 +112,7 @@ fn game_idle_counts_from_the_last_data_message() {
     p.advance(secs(6));
     p.client_text("move");
     p.drive();
-    let moved = p.server.last_message_at().unwrap();
+    let moved = p.server.last_message_at(p.now).unwrap();
     assert_eq!(moved, p.now);
     p.advance(secs(6));
     assert!(p.server.is_open(), "12 s after opening, 6 s after the move");

@@ -303,10 +303,11 @@ impl ServerConn {
     }
 
     /// When the WebSocket's peer last completed a data message (its open,
-    /// before the first); `None` unless a WebSocket.
-    pub fn last_message_at(&self) -> Option<Instant> {
+    /// before the first), to the millisecond, given the current instant
+    /// `now` (right up to 49.7 days back); `None` unless a WebSocket.
+    pub fn last_message_at(&self, now: Instant) -> Option<Instant> {
         match &self.state {
-            State::Ws(w) => Some(w.ws.last_message_at()),
+            State::Ws(w) => Some(w.ws.last_message_at(now)),
             _ => None,
         }
     }
@@ -384,7 +385,7 @@ impl ServerConn {
             State::Ws(w) => {
                 let event = w.ws.step(input, &mut self.out, now, limits)?;
                 if let ServerEvent::Pong(payload) = &event {
-                    if let Some(rtt) = w.ws.pings().pong(payload, now) {
+                    if let Some(rtt) = w.ws.pong(payload, now) {
                         w.info.record_rtt(rtt);
                     }
                 }
