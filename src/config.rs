@@ -229,10 +229,13 @@ impl ServerConfig {
 ///
 /// `writes` bounds each flush (the tick's, and each
 /// [`Server::flush`](crate::Server::flush)): connections are written in
-/// the order their first unsent message was queued, one `write` each (a
-/// file body's pieces count one each), and those the budget does not
-/// reach keep what is queued for them and are written first by the next
-/// flush, before any connection listed after them. Everything sent to
+/// the order their first unsent message was queued, one write each (one
+/// call that writes all it can: a `writev` of up to 64 slices at a time,
+/// or TLS records; a file body's pieces count one each), and those the
+/// budget does not reach keep what is queued for them and are written
+/// first by the next flush, before any connection listed after them. (A
+/// file body's next piece is read when its connection's turn comes again,
+/// behind those listed meanwhile.) Everything sent to
 /// one connection in the meantime joins its queue and leaves in the same
 /// `write`, so a server that cannot write every client every frame sends
 /// fewer, larger writes rather than falling behind. What waits for the

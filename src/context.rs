@@ -211,8 +211,8 @@ impl Context<'_> {
 
     /// Publishes a message held as shared bytes to `topic`'s subscribers
     /// but `except`, as [`Context::publish`] does, a large payload shared
-    /// by this server's subscribers without a copy (the hub, if any, still
-    /// copies it into its batch for other threads and processes). Fails
+    /// by this server's subscribers without a copy, and by the hub's other
+    /// servers too (only a Redis bridge copies it, into its envelope). Fails
     /// with [`SendError::InvalidOpcode`] unless `opcode` is `Text` or
     /// `Binary`.
     ///

@@ -124,6 +124,7 @@ impl<H: HvWebServer> Dispatch<'_, H> {
                 held = stopped && slot.conn.has_tail();
                 slot.held = held;
                 self.core.pool.put(spare);
+                crate::table::return_unused(slot, &mut self.core.pool);
                 // Answering pings the peer never reads can make it a slow
                 // consumer, closed by the core: report that now.
                 let (now, limits) = (self.core.now, &self.core.limits);

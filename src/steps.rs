@@ -177,17 +177,27 @@ pub(crate) fn flush<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
     let budget = d.core.config.tick_budget.writes;
     let mut writes = 0usize;
     while let Some(key) = d.core.dirty.pop_front() {
-        let Some(slot) = d.core.conns.get_mut(key) else {
+        // An entry whose slot is not listed is stale: its connection was
+        // removed while listed (the key maybe reused since, and listed
+        // again further back) or an earlier entry already flushed it.
+        let Some(slot) = d.core.conns.get_mut(key).filter(|s| s.dirty) else {
             continue;
         };
         if writes >= budget && (slot.conn.has_output() || rx.holds_output(key)) {
             d.core.dirty.push_front(key);
+            // What waits for a later flush lets go of this tick's read
+            // buffer (see `Outbox::unpin_reads`).
+            for &key in &d.core.dirty {
+                if let Some(slot) = d.core.conns.get_mut(key) {
+                    slot.conn.unpin_reads();
+                }
+            }
             break;
         }
         slot.dirty = false;
         for piece in 0..=PIECES_PER_FLUSH {
             if d.core.wants_file_piece(key) {
-                if piece == PIECES_PER_FLUSH {
+                if piece == PIECES_PER_FLUSH || writes >= budget {
                     d.core.owed_pieces.push(key);
                     break;
                 }
@@ -227,6 +237,11 @@ pub(crate) fn flush<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
         let before = slot.conn.backlog();
         let (action, spare) = slot.conn.handle_flushed();
         d.core.stats.backlog_moved(before, slot.conn.backlog());
+        if slot.conn.backlog() > 0 {
+            // A peer behind in reading keeps its own bytes, not a whole
+            // read buffer, for as long as it takes.
+            slot.conn.unpin_reads();
+        }
         if let Some(buf) = spare {
             d.core.pool.put(buf);
         }

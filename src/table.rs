@@ -52,7 +52,11 @@ impl Slot {
     /// schedule's compaction; `coarse` is its instant as
     /// `Schedule::coarse`): the one it waits for, or one at its deadline.
     pub fn wants(&self, w: &Wakeup, coarse: u32) -> bool {
-        self.gen == w.gen && (self.armed == coarse || self.conn.poll_timeout() == Some(w.at))
+        // Past 49 days every instant's `coarse` is `u32::MAX`, so `armed`
+        // no longer names one wakeup: only the deadline itself does then
+        // (else every moved deadline's stale entry would be kept).
+        let awaited = self.armed == coarse && coarse != u32::MAX;
+        self.gen == w.gen && (awaited || self.conn.poll_timeout() == Some(w.at))
     }
 }
 
@@ -480,6 +484,18 @@ pub(crate) fn lend_for_answer(slot: &mut Slot, pool: &mut BufPool) {
     if !slot.conn.is_websocket() && slot.conn.needs_buffer() {
         if let Some(unused) = slot.conn.give_buffer(pool.take()) {
             pool.put(unused);
+        }
+    }
+}
+
+/// After the input it was lent for: the buffer back to the pool if no
+/// answer went into it, so connections that wait (a slow request, a
+/// deferred answer, a slowloris) hold none.
+#[inline]
+pub(crate) fn return_unused(slot: &mut Slot, pool: &mut BufPool) {
+    if !slot.conn.is_websocket() {
+        if let Some(buf) = slot.conn.take_unused_buffer() {
+            pool.put(buf);
         }
     }
 }

@@ -110,6 +110,9 @@ struct Segment {
     /// `len` there, `bytes` empty), until [`Outbox::resolve_reads`] makes
     /// them shared bytes; the flush resolves first, so it never meets one.
     read: Option<(usize, usize)>,
+    /// A slice of a read buffer (resolved from `read`): it keeps the whole
+    /// buffer alive, shared with the other connections' bytes of that read.
+    pinned: bool,
 }
 
 impl Segment {
@@ -177,6 +180,7 @@ impl Outbox {
             at: self.buf.len(),
             bytes,
             read,
+            pinned: false,
         };
         if seg.len() == 0 {
             return;
@@ -200,6 +204,21 @@ impl Outbox {
         for seg in segs {
             if let Some((off, len)) = seg.read.take() {
                 seg.bytes = read.slice(off..off + len);
+                seg.pinned = true;
+            }
+        }
+    }
+
+    /// Copies what was queued from a read buffer into bytes of its own: a
+    /// peer that is not reading, or a connection the write budget left
+    /// for a later flush, then holds its own bytes rather than a whole read
+    /// buffer (256 KiB for what may be an 8 KiB echo). The reference is
+    /// worth keeping only until the flush that follows the read.
+    pub fn unpin_reads(&mut self) {
+        for seg in self.shared.iter_mut().flat_map(|s| s.queue.iter_mut()) {
+            if seg.pinned {
+                seg.bytes = Bytes::copy_from_slice(&seg.bytes);
+                seg.pinned = false;
             }
         }
     }

@@ -143,3 +143,19 @@ fn the_queue_holds_a_reference_not_a_copy() {
 fn an_idle_queue_is_two_words_and_a_box_pointer() {
     assert_eq!(std::mem::size_of::<Outbox>(), 32);
 }
+
+#[test]
+fn unpinned_read_slices_let_go_of_the_read_buffer() {
+    let mut out = Outbox::default();
+    out.buf.extend_from_slice(b"hdr");
+    out.push_ref(ByRef::Read { off: 100, len: 9000 });
+    out.buf.extend_from_slice(b"after");
+    let read = Bytes::from((0..20_000u32).map(|i| i as u8).collect::<Vec<u8>>());
+    out.resolve_reads(&read);
+    let before = out.to_vec();
+    assert_eq!(&before[3..9003], &read[100..9100]);
+    let read = read.try_into_mut().expect_err("the queue holds a slice of the read buffer");
+    out.unpin_reads();
+    assert_eq!(out.to_vec(), before, "the same bytes, in the same place");
+    assert!(read.try_into_mut().is_ok(), "the read buffer is no longer held");
+}

@@ -41,3 +41,36 @@ fn handshakes_answer_in_pooled_buffers_and_the_pool_stays_small() {
     // One buffer per tick's handshake at most, not one per connection.
     assert!(core.pool.len() <= 2, "the pool holds {} buffers", core.pool.len());
 }
+
+#[test]
+fn a_connection_still_sending_its_request_keeps_no_buffer() {
+    // A slow (or slowloris) client: half a request head, then nothing. The
+    // buffer lent for an answer goes back to the pool with the input.
+    let mut core = Core::new(ServerConfig::default(), ServerHandle::new().0);
+    let mut routes = Routes::default();
+    routes.websocket("/echo");
+    let mut handler = AcceptAll;
+    // Buffers with room, as a busy server's pool has.
+    for _ in 0..40 {
+        core.pool.put(Vec::with_capacity(4096));
+    }
+    let keys: Vec<usize> = (0..20)
+        .map(|_| core.insert("127.0.0.1:40000".parse().unwrap()))
+        .collect();
+    for &key in &keys {
+        let mut d = Dispatch {
+            handler: &mut handler,
+            routes: &mut routes,
+            core: &mut core,
+        };
+        d.input(key, &mut UPGRADE[..30].to_vec());
+    }
+    for &key in &keys {
+        let conn = &core.conns[key].conn;
+        assert!(!conn.has_output());
+        assert!(
+            conn.needs_buffer(),
+            "connection {key} kept an output buffer while waiting"
+        );
+    }
+}

@@ -112,3 +112,35 @@ fn an_earlier_deadline_is_pushed_at_once() {
         "the close timed out, on time"
     );
 }
+
+#[test]
+fn past_49_days_a_stale_wakeup_is_not_kept_by_compaction() {
+    // `Schedule::coarse` saturates at `u32::MAX` after 49.7 days, where
+    // `armed` stops naming one wakeup: compaction must then go by the
+    // deadline alone, or a keep-alive connection's moved request timers
+    // would pile up in the heap.
+    let mut core = Core::new(ServerConfig::default(), ServerHandle::new().0);
+    let key = core.insert("127.0.0.1:40000".parse().unwrap());
+    let late = core.now + Duration::from_secs(50 * 86_400);
+    let coarse = core.schedule.coarse(late);
+    assert_eq!(coarse, u32::MAX);
+    core.conns[key].armed = coarse;
+    let slot = &core.conns[key];
+    let own = slot.conn.poll_timeout().expect("the request timer");
+    assert_ne!(own, late);
+    let stale = crate::driver::Wakeup {
+        at: late,
+        key,
+        gen: slot.gen,
+    };
+    assert!(!slot.wants(&stale, coarse), "a stale entry past 49 days");
+    let current = crate::driver::Wakeup {
+        at: own,
+        key,
+        gen: slot.gen,
+    };
+    assert!(
+        slot.wants(&current, core.schedule.coarse(own)),
+        "the deadline's own entry"
+    );
+}

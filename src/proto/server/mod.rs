@@ -527,6 +527,13 @@ impl ServerConn {
         }
     }
 
+    /// Takes back an output buffer that holds nothing (one given for an
+    /// answer that did not come: a request still arriving, an answer the
+    /// application deferred), so a waiting connection keeps no buffer.
+    pub fn take_unused_buffer(&mut self) -> Option<Vec<u8>> {
+        (self.out.is_empty() && self.out.buf.capacity() > 0).then(|| std::mem::take(&mut self.out.buf))
+    }
+
     /// Whether [`ServerConn::give_buffer`] would take a buffer.
     #[inline]
     pub fn needs_buffer(&self) -> bool {

@@ -98,6 +98,12 @@ impl ServerConn {
         self.out.resolve_reads(read);
     }
 
+    /// See `Outbox::unpin_reads`: for a connection whose queue outlives
+    /// the flush after the read it echoes from.
+    pub fn unpin_reads(&mut self) {
+        self.out.unpin_reads();
+    }
+
     /// Queues one raw frame; see [`crate::Context::send`] for the rules.
     #[inline]
     pub fn send_raw(
