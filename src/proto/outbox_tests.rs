@@ -154,7 +154,9 @@ fn unpinned_read_slices_let_go_of_the_read_buffer() {
     out.resolve_reads(&read);
     let before = out.to_vec();
     assert_eq!(&before[3..9003], &read[100..9100]);
-    let read = read.try_into_mut().expect_err("the queue holds a slice of the read buffer");
+    let read = read
+        .try_into_mut()
+        .expect_err("the queue holds a slice of the read buffer");
     out.unpin_reads();
     assert_eq!(out.to_vec(), before, "the same bytes, in the same place");
     assert!(read.try_into_mut().is_ok(), "the read buffer is no longer held");
