@@ -185,13 +185,6 @@ pub(crate) fn flush<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
         };
         if writes >= budget && (slot.conn.has_output() || rx.holds_output(key)) {
             d.core.dirty.push_front(key);
-            // What waits for a later flush lets go of this tick's read
-            // buffer (see `Outbox::unpin_reads`).
-            for &key in &d.core.dirty {
-                if let Some(slot) = d.core.conns.get_mut(key) {
-                    slot.conn.unpin_reads();
-                }
-            }
             break;
         }
         slot.dirty = false;
@@ -237,11 +230,6 @@ pub(crate) fn flush<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
         let before = slot.conn.backlog();
         let (action, spare) = slot.conn.handle_flushed();
         d.core.stats.backlog_moved(before, slot.conn.backlog());
-        if slot.conn.backlog() > 0 {
-            // A peer behind in reading keeps its own bytes, not a whole
-            // read buffer, for as long as it takes.
-            slot.conn.unpin_reads();
-        }
         if let Some(buf) = spare {
             d.core.pool.put(buf);
         }
@@ -255,4 +243,7 @@ pub(crate) fn flush<H: HvWebServer>(rx: &mut Reactor, d: &mut Dispatch<'_, H>) {
             d.core.remove(key);
         }
     }
+    // What stays queued (the peer is behind, or the budget left it) lets
+    // go of the read buffers it echoes from: a copy of its own instead.
+    d.core.unpin_unwritten();
 }

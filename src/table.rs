@@ -126,6 +126,9 @@ pub(crate) struct Core {
     pub read_kept: bool,
     /// Connections with placeholders to resolve before the flush.
     pub pending_reads: Vec<usize>,
+    /// Connections whose placeholders became slices of a frozen read
+    /// buffer since the last flush ended (`Core::unpin_unwritten`).
+    pub pinned_reads: Vec<usize>,
 }
 
 impl Core {
@@ -161,6 +164,7 @@ impl Core {
             read_region: None,
             read_kept: false,
             pending_reads: Vec::new(),
+            pinned_reads: Vec::new(),
         }
     }
 
@@ -374,8 +378,23 @@ impl Core {
         for key in self.pending_reads.drain(..) {
             if let Some(slot) = self.conns.get_mut(key) {
                 slot.conn.resolve_reads(frozen);
+                self.pinned_reads.push(key);
             }
         }
+    }
+
+    /// After a flush: connections whose queue still holds slices of a read
+    /// buffer (the peer is behind, or the write budget left them) copy
+    /// them out, so they do not keep a whole read buffer alive.
+    pub fn unpin_unwritten(&mut self) {
+        for &key in &self.pinned_reads {
+            if let Some(slot) = self.conns.get_mut(key) {
+                if slot.dirty || slot.conn.backlog() > 0 {
+                    slot.conn.unpin_reads();
+                }
+            }
+        }
+        self.pinned_reads.clear();
     }
 
     /// Queues a whole message held as shared bytes on a channel: a large
