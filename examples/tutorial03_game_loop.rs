@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use hvws::{
     Channel, ClientContext, CloseInfo, Context, FramePacer, HvWebServer, HvWebSocketClient, IdleActivity, Opcode,
-    Routes, Server, ServerConfig, ServerHandle, WebSocketClient,
+    Routes, Server, ServerConfig, ServerHandle, TickBudget, WebSocketClient,
 };
 use serde::{Deserialize, Serialize};
 
@@ -155,6 +155,14 @@ fn game_config(idle: Duration) -> ServerConfig {
         // Pings keep NAT and proxies open and find dead links; with
         // DataMessages their pongs do not keep an idle player.
         ping_interval: Some(idle / 4),
+        // A frame's network work, bounded: inputs handed to the callbacks
+        // per tick (the rest next tick, round-robin) and socket writes per
+        // flush (the rest in the ticks between frames).
+        tick_budget: TickBudget {
+            messages: 256,
+            writes: 250,
+            ..TickBudget::UNLIMITED
+        },
         ..ServerConfig::default()
     }
 }
