@@ -53,9 +53,7 @@ impl Context<'_> {
         data: &[u8],
         opcode: Opcode,
     ) -> Result<SendStatus, SendError> {
-        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
-            return Err(SendError::InvalidOpcode(opcode));
-        }
+        crate::proto::outgoing::check_message(opcode)?;
         Ok(self.core.send_message_with(channel, opcode, data, false))
     }
 
@@ -173,9 +171,7 @@ impl Context<'_> {
         data: bytes::Bytes,
         opcode: Opcode,
     ) -> Result<SendStatus, SendError> {
-        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
-            return Err(SendError::InvalidOpcode(opcode));
-        }
+        crate::proto::outgoing::check_message(opcode)?;
         Ok(self.core.send_shared(channel, opcode, data))
     }
 
@@ -203,9 +199,7 @@ impl Context<'_> {
         opcode: Opcode,
         except: Option<Channel>,
     ) -> Result<usize, SendError> {
-        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
-            return Err(SendError::InvalidOpcode(opcode));
-        }
+        crate::proto::outgoing::check_message(opcode)?;
         Ok(self.core.broadcast_shared_where(opcode, data, |c| Some(c) != except))
     }
 
@@ -231,9 +225,7 @@ impl Context<'_> {
         opcode: Opcode,
         except: Option<Channel>,
     ) -> Result<usize, SendError> {
-        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
-            return Err(SendError::InvalidOpcode(opcode));
-        }
+        crate::proto::outgoing::check_message(opcode)?;
         Ok(self.core.publish_shared(topic, opcode, data, except))
     }
 
@@ -247,9 +239,7 @@ impl Context<'_> {
         data: &[u8],
         opcode: Opcode,
     ) -> Result<usize, SendError> {
-        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
-            return Err(SendError::InvalidOpcode(opcode));
-        }
+        crate::proto::outgoing::check_message(opcode)?;
         Ok(self.core.broadcast_to(channels, opcode, data))
     }
 
@@ -359,9 +349,7 @@ impl Context<'_> {
         opcode: Opcode,
         except: Option<Channel>,
     ) -> Result<usize, SendError> {
-        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
-            return Err(SendError::InvalidOpcode(opcode));
-        }
+        crate::proto::outgoing::check_message(opcode)?;
         Ok(self.core.publish(topic, opcode, data, except))
     }
 

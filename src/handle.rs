@@ -224,9 +224,7 @@ impl ServerHandle {
         data: impl Into<Vec<u8>>,
         opcode: Opcode,
     ) -> Result<(), SendError> {
-        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
-            return Err(SendError::InvalidOpcode(opcode));
-        }
+        crate::proto::outgoing::check_message(opcode)?;
         self.push(Command::BroadcastTo {
             channels,
             opcode,
@@ -295,9 +293,7 @@ impl ServerHandle {
         opcode: Opcode,
         except: Option<Channel>,
     ) -> Result<(), SendError> {
-        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
-            return Err(SendError::InvalidOpcode(opcode));
-        }
+        crate::proto::outgoing::check_message(opcode)?;
         self.push(Command::Publish {
             topic: topic.to_owned(),
             opcode,

@@ -145,9 +145,7 @@ impl Hub {
     /// # Ok::<(), hvws::SendError>(())
     /// ```
     pub fn publish(&self, topic: &str, data: &[u8], opcode: Opcode) -> Result<(), SendError> {
-        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
-            return Err(SendError::InvalidOpcode(opcode));
-        }
+        crate::proto::outgoing::check_message(opcode)?;
         self.publish_batch(&[message(topic, opcode, data)], None);
         Ok(())
     }

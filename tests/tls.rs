@@ -115,14 +115,20 @@ fn pump_both<H: HvWebServer>(
     }
 }
 
-#[test]
-fn wss_messages_large_and_small_then_a_clean_close() {
+/// A wss server (default config) and a client opened on its `/echo`.
+fn wss_echo_pair() -> (Server<App>, Client) {
     let pki = Pki::new("hvws test CA");
     let mut server = tls_server(&pki, ServerConfig::default());
     let url = format!("wss://127.0.0.1:{}/echo", server.tls_addr().unwrap().port());
     let mut c = client_for(&pki);
     c.init(&url).unwrap();
     pump_both(&mut server, &mut [&mut c], "open", |_, c| c[0].handler().opens == 1);
+    (server, c)
+}
+
+#[test]
+fn wss_messages_large_and_small_then_a_clean_close() {
+    let (mut server, mut c) = wss_echo_pair();
 
     let big: Vec<u8> = (0..(1 << 20)).map(|i| (i % 251) as u8).collect();
     assert!(c.send("hello over TLS").is_queued());
@@ -158,12 +164,7 @@ fn wss_messages_large_and_small_then_a_clean_close() {
 
 #[test]
 fn wss_shared_payloads_go_through_tls_in_order() {
-    let pki = Pki::new("hvws test CA");
-    let mut server = tls_server(&pki, ServerConfig::default());
-    let url = format!("wss://127.0.0.1:{}/echo", server.tls_addr().unwrap().port());
-    let mut c = client_for(&pki);
-    c.init(&url).unwrap();
-    pump_both(&mut server, &mut [&mut c], "open", |_, c| c[0].handler().opens == 1);
+    let (mut server, mut c) = wss_echo_pair();
     assert!(c.send("shared").is_queued());
     // Echoed from the read buffer by reference (when a read holds it
     // whole) through rustls.

@@ -5,6 +5,16 @@
 use super::error::SendError;
 use super::frame::{Opcode, MAX_CONTROL_PAYLOAD};
 
+/// The one rule of a whole-message send (a broadcast, a publish, a send
+/// through a handle): it is text or binary; anything else is refused with
+/// `InvalidOpcode`.
+pub fn check_message(opcode: Opcode) -> Result<(), SendError> {
+    match opcode {
+        Opcode::Text | Opcode::Binary => Ok(()),
+        _ => Err(SendError::InvalidOpcode(opcode)),
+    }
+}
+
 /// What a raw send turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RawFrame {
